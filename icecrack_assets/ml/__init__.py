@@ -1,0 +1,1 @@
+"""ML core: samples, U-Net, training, inference, metrics and vectors. Knows nothing of Dagster."""

@@ -1,0 +1,1 @@
+"""SAR core: reading, calibration, despeckling and simulation. Knows nothing of Dagster."""
