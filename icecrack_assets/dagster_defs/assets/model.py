@@ -1,0 +1,81 @@
+"""crack_model: one U-Net trained on every labelled partition, saved as a self-describing bundle."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from icecrack_assets.dagster_defs import checks
+from icecrack_assets.dagster_defs.lineage import data_version_of, read_json
+from icecrack_assets.dagster_defs.partitions import year_region_of
+from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot
+from icecrack_assets.ml.train import TrainConfig, train_bundle
+
+MODEL = "crack_model"
+SAMPLES = "labelled_samples"
+
+
+class ModelConfig(dg.Config):
+    """U-Net and training knobs (defaults train in a few minutes on 2 CPU cores)."""
+
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 1e-3
+    depth: int = 4
+    width: int = 16
+    seed: int = 0
+    patience: int = 6
+    max_minutes: float = 8.0
+
+
+@dg.asset(
+    deps=[dg.AssetDep(SAMPLES, partition_mapping=dg.AllPartitionMapping())],
+    code_version="unet-1",
+    group_name="ml",
+    kinds={"pytorch"},
+    pool="training",
+    check_specs=checks.specs(MODEL, checks.METRICS_FLOOR),
+    description="U-Net trained on all materialised labelled_samples partitions; bundle = weights, "
+                "architecture, normalisation, despeckling settings, threshold, lineage and metrics.",
+)
+def crack_model(context: dg.AssetExecutionContext, config: ModelConfig, data: DataRoot,
+                compute: ComputeResource) -> dg.MaterializeResult:
+    materialized = context.instance.get_materialized_partitions(dg.AssetKey(SAMPLES))
+    keys = sorted(str(k) for k in materialized)
+    sample_dirs, used = [], []
+    for key in keys:
+        year, region = year_region_of(key)
+        folder = data.partition_dir("samples", region, year)
+        if (folder / "samples.npz").exists():
+            sample_dirs.append(folder)
+            used.append(key)
+    if not sample_dirs:
+        raise dg.Failure("no labelled_samples partitions on disk: materialise labelled_samples first")
+    year, region = year_region_of(used[0])
+    despeckle = read_json(data.partition_dir("despeckled", region, year) / "manifest.json")["settings"]
+    lineage = {"partition_keys": used, "code_version": context.assets_def.code_versions_by_key[
+        context.asset_key], "run_id": context.run.run_id,
+        "trained_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    train_cfg = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                            depth=config.depth, width=config.width, seed=config.seed,
+                            patience=config.patience, max_minutes=config.max_minutes,
+                            device=compute.device)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    result = train_bundle(sample_dirs, data.models / f"unet-{stamp}", train_cfg, despeckle, lineage,
+                          log=context.log.info)
+    test = result.metrics.get("test", result.metrics)
+    flat = {f"{split}_{k}": float(v) for split, d in result.metrics.items() if isinstance(d, dict)
+            for k, v in d.items() if isinstance(v, (int, float))}
+    return dg.MaterializeResult(
+        metadata={
+            "bundle": dg.MetadataValue.path(str(result.bundle_dir)),
+            "partition_keys": dg.MetadataValue.json(used),
+            "threshold": float(result.threshold),
+            "epochs_run": int(result.epochs_run),
+            "seconds": round(float(result.seconds), 1),
+            **flat,
+        },
+        data_version=dg.DataVersion(result.sha256[:24]),
+        check_results=[checks.check_metrics_floor(test)],
+    )

@@ -1,0 +1,98 @@
+"""Resources: where data lives, which scene catalogue to search, which device to compute on."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from icecrack_assets.catalog.base import SceneCatalog
+from icecrack_assets.regions import Region, get_region
+
+
+def default_data_root() -> str:
+    return os.environ.get("ICECRACK_DATA_ROOT", "data")
+
+
+class DataRoot(dg.ConfigurableResource):
+    """The folder every asset writes under; one layout for all assets (see data/README.md)."""
+
+    root: str = "data"
+
+    @property
+    def base(self) -> Path:
+        return Path(self.root).resolve()
+
+    @property
+    def landing(self) -> Path:
+        return self.base / "landing"
+
+    @property
+    def labels(self) -> Path:
+        return self.base / "labels"
+
+    @property
+    def models(self) -> Path:
+        return self.base / "models"
+
+    def partition_dir(self, stage: str, region: str, year: int) -> Path:
+        """``<root>/<stage>/<region>/<year>``: one folder per asset partition."""
+        return self.base / stage / region / str(year)
+
+    def stats_dir(self) -> Path:
+        return self.base / "stats"
+
+
+class SceneCatalogResource(dg.ConfigurableResource):
+    """Which catalogue to search: the local landing zone (default), a STAC API, or ASF.
+
+    Production URLs are configuration; credentials come from the environment, never from here.
+    """
+
+    kind: str = "landing"  # landing | stac | asf
+    url: str = ""  # STAC API root or ASF search endpoint; empty = the client's default
+    collection: str = "sentinel-1-grd"
+    landing_dir: str = ""  # default: <data root>/landing
+
+    def build(self, data: DataRoot) -> SceneCatalog:
+        landing = Path(self.landing_dir) if self.landing_dir else data.landing
+        if self.kind == "landing":
+            from icecrack_assets.catalog.landing import LandingZoneCatalog
+
+            return LandingZoneCatalog(landing)
+        if self.kind == "stac":
+            from icecrack_assets.catalog.stac import StacCatalog
+
+            return StacCatalog(url=self.url, collection=self.collection) if self.url else StacCatalog(
+                collection=self.collection)
+        if self.kind == "asf":
+            from icecrack_assets.catalog.asf import AsfCatalog
+
+            return AsfCatalog(url=self.url) if self.url else AsfCatalog()
+        raise dg.Failure(f"scene catalog kind {self.kind!r} is not one of landing, stac, asf")
+
+
+class ComputeResource(dg.ConfigurableResource):
+    """Device for the U-Net: ``auto`` picks CUDA when present, else CPU."""
+
+    device: str = "auto"
+    threads: int = 0  # 0 = all cores
+
+
+class ProcessingGrid(dg.ConfigurableResource):
+    """The processing grid: each region's own spacing, or a coarser one for quick looks and tests.
+
+    The AOI bounds are whole kilometres, so any spacing that divides 1 000 m keeps them exact.
+    """
+
+    pixel_size: float = 0.0  # metres; 0 = the region's own processing spacing
+
+    def region(self, name: str) -> Region:
+        region = get_region(name)
+        if not self.pixel_size:
+            return region
+        if 1000.0 % self.pixel_size:
+            raise dg.Failure(f"pixel_size {self.pixel_size} m does not divide 1000 m")
+        return dataclasses.replace(region, pixel_size=float(self.pixel_size))

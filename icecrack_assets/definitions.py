@@ -1,0 +1,45 @@
+"""The code location ``icecrack``: ``defs`` is what ``dagster dev -w workspace.yaml`` and ``dg`` load."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from icecrack_assets.dagster_defs.assets.despeckle import despeckled_scenes
+from icecrack_assets.dagster_defs.assets.maps import crack_maps
+from icecrack_assets.dagster_defs.assets.model import crack_model
+from icecrack_assets.dagster_defs.assets.samples import labelled_samples
+from icecrack_assets.dagster_defs.assets.scenes import raw_scenes
+from icecrack_assets.dagster_defs.assets.stats import crack_statistics
+from icecrack_assets.dagster_defs.jobs import season_job, statistics_job, train_job
+from icecrack_assets.dagster_defs.resources import (ComputeResource, DataRoot, ProcessingGrid,
+                                                    SceneCatalogResource, default_data_root)
+from icecrack_assets.dagster_defs.schedules import antarctic_season_schedule, greenland_season_schedule
+from icecrack_assets.dagster_defs.sensors import new_acquisition_sensor
+
+ALL_ASSETS = [raw_scenes, despeckled_scenes, labelled_samples, crack_model, crack_maps, crack_statistics]
+
+
+def build_defs(data_root: str | None = None, catalog: SceneCatalogResource | None = None,
+               pixel_size: float = 0.0) -> dg.Definitions:
+    """Definitions with a given data root (tests and the demo point it at their own folder)."""
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=[season_job, train_job, statistics_job],
+        schedules=[greenland_season_schedule, antarctic_season_schedule],
+        sensors=[
+            new_acquisition_sensor,
+            dg.AutomationConditionSensorDefinition(
+                "statistics_automation", target=dg.AssetSelection.assets("crack_statistics"),
+                default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=300),
+        ],
+        resources={
+            "data": DataRoot(root=data_root or default_data_root()),
+            "scene_catalog": catalog or SceneCatalogResource(),
+            "compute": ComputeResource(),
+            "grid": ProcessingGrid(pixel_size=pixel_size),
+        },
+        executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
+    )
+
+
+defs = build_defs()

@@ -1,0 +1,162 @@
+"""The model bundle: one directory holding everything needed to reproduce a prediction.
+
+``weights.pt`` (state dict) and ``bundle.json`` (architecture, input normalisation, despeckling
+settings, decision threshold, training lineage, metrics, code version). Bundles are written to a
+temporary directory and renamed into place, so a killed training leaves no half bundle behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from icecrack_assets import __version__
+from icecrack_assets.errors import IceCrackError, InputError
+from icecrack_assets.ml.device import resolve_device
+from icecrack_assets.ml.unet import UNet, build_model
+
+BUNDLE_JSON = "bundle.json"
+WEIGHTS = "weights.pt"
+FORMAT = "icecrack-unet-bundle/1"
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the model in eval mode plus the settings its predictions depend on."""
+
+    model: UNet
+    config: dict
+    normalisation: dict
+    despeckle: dict
+    threshold: float
+    lineage: dict
+    metrics: dict
+    path: Path
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    _runners: dict = field(default_factory=dict, repr=False)
+
+    def runner(self, shape: tuple[int, int, int, int]):
+        """A frozen, channels-last TorchScript copy per input shape on CPU (about 2x faster)."""
+        if self.device.type != "cpu":
+            return self.model
+        key = tuple(shape)
+        if key not in self._runners:
+            try:
+                with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+                    warnings.simplefilter("ignore")
+                    ex = torch.zeros(shape).contiguous(memory_format=torch.channels_last)
+                    m = self.model.to(memory_format=torch.channels_last)
+                    self._runners[key] = torch.jit.freeze(torch.jit.trace(m, ex))
+            except Exception:  # noqa: BLE001 - tracing is an optimisation; eager always works
+                self._runners[key] = self.model
+        return self._runners[key]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_bundle(models_dir: Path, model: UNet, normalisation: dict, despeckle: dict,
+                threshold: float, lineage: dict, metrics: dict, name: str | None = None,
+                extra: dict[str, Any] | None = None) -> Path:
+    """Write ``models_dir/<name>/`` atomically and return its path."""
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    tmp = Path(tempfile.mkdtemp(prefix=".bundle.", dir=models_dir))
+    try:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
+        digest = sha256_file(tmp / WEIGHTS)
+        name = name or f"unet-{now:%Y%m%dT%H%M%SZ}-{digest[:8]}"
+        meta = {
+            "format": FORMAT,
+            "created": now.isoformat(),
+            "code_version": __version__,
+            "architecture": model.config.as_dict(),
+            "normalisation": normalisation,
+            "despeckle": despeckle,
+            "threshold": float(threshold),
+            "lineage": lineage,
+            "metrics": metrics,
+            "weights_sha256": digest,
+            **(extra or {}),
+        }
+        (tmp / BUNDLE_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        final = models_dir / name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        return final
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_bundle_json(path: Path) -> dict:
+    path = Path(path)
+    meta_path = path / BUNDLE_JSON
+    if not path.exists():
+        raise InputError(path, "model bundle does not exist")
+    if not path.is_dir() or not meta_path.is_file():
+        raise InputError(path, f"not a model bundle (expected a directory with {BUNDLE_JSON} and {WEIGHTS})")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(meta_path, f"corrupt bundle metadata ({exc.__class__.__name__})") from None
+    if meta.get("format") != FORMAT:
+        raise InputError(meta_path, f"unsupported bundle format {meta.get('format')!r}; expected {FORMAT}")
+    return meta
+
+
+def load_bundle(path: Path, device: str = "auto") -> Bundle:
+    """Load a bundle directory; a missing, corrupt or tampered bundle is a one-line InputError."""
+    path = Path(path)
+    meta = read_bundle_json(path)
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise InputError(path, f"model bundle has no {WEIGHTS}")
+    if meta.get("weights_sha256") and sha256_file(weights) != meta["weights_sha256"]:
+        raise InputError(weights, "weights do not match the checksum recorded in bundle.json (corrupt or replaced)")
+    dev = resolve_device(device)
+    try:
+        model = build_model(meta["architecture"])
+        state = torch.load(weights, map_location=dev, weights_only=True)
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, EOFError) as exc:
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise InputError(path, f"cannot rebuild the model from the bundle ({first})") from None
+    model.to(dev).eval()
+    return Bundle(model=model, config=meta["architecture"], normalisation=meta["normalisation"],
+                  despeckle=meta.get("despeckle", {"filter": "none"}), threshold=float(meta["threshold"]),
+                  lineage=meta.get("lineage", {}), metrics=meta.get("metrics", {}), path=path, device=dev)
+
+
+def latest_bundle(models_dir: Path) -> Path:
+    """The newest valid bundle under ``models_dir`` (by creation time recorded in bundle.json)."""
+    models_dir = Path(models_dir)
+    found = []
+    if models_dir.is_dir():
+        for d in models_dir.iterdir():
+            if d.is_dir() and not d.name.startswith(".") and (d / BUNDLE_JSON).is_file():
+                try:
+                    found.append((json.loads((d / BUNDLE_JSON).read_text()).get("created", ""), d.name, d))
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue
+    if not found:
+        raise IceCrackError(f"no model bundle found under {models_dir}; train one with "
+                            "`icecrack train --simulate` or pass --model BUNDLE")
+    return max(found)[2]

@@ -1,0 +1,196 @@
+"""Tiled inference with overlap and Hann blending, in memory or window by window file to file.
+
+Tiles sit on one *global* grid (starts every ``tile - overlap`` pixels, the last tile flush with
+the image edge). A file is processed block by block, and each block gathers exactly the tiles that
+touch it, so a map computed window by window equals the whole-image map pixel for pixel, and
+memory stays bounded by the block size whatever the scene size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+import torch
+from rasterio.windows import Window
+
+from icecrack_assets.errors import IceCrackError
+from icecrack_assets.ml.bundle import Bundle
+from icecrack_assets.ml.normalise import normalise
+from icecrack_assets.raster import atomic_path, float_profile, iter_blocks, open_single_band
+
+MASK_NODATA = 255
+
+
+def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles covering ``n`` pixels; the last tile ends at ``n``."""
+    if n <= tile:
+        return [0]
+    stride = max(1, tile - overlap)
+    starts = list(range(0, n - tile + 1, stride))
+    if starts[-1] + tile < n:
+        starts.append(n - tile)
+    return starts
+
+
+def hann_weight(h: int, w: int) -> np.ndarray:
+    """Separable sin^2 window, never exactly zero so image-edge pixels keep a weight."""
+    def one(n: int) -> np.ndarray:
+        return np.maximum(np.sin(np.pi * (np.arange(n) + 0.5) / n) ** 2, 1e-3)
+    return np.outer(one(h), one(w)).astype(np.float32)
+
+
+def _run(bundle: Bundle, batch: np.ndarray, tta: bool) -> np.ndarray:
+    """Probabilities for a batch [B,1,h,w]; ``tta`` averages the four flips."""
+    with torch.inference_mode():
+        x = torch.from_numpy(batch).to(bundle.device)
+        if bundle.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        net = bundle.runner(tuple(x.shape))
+        if not tta:
+            return torch.sigmoid(net(x)).float().cpu().numpy()
+        acc = torch.zeros_like(x)
+        for dims in ((), (-1,), (-2,), (-2, -1)):
+            xi = torch.flip(x, dims) if dims else x
+            yi = torch.sigmoid(net(xi.contiguous(memory_format=torch.channels_last)
+                                   if bundle.device.type == "cpu" else xi))
+            acc += torch.flip(yi, dims) if dims else yi
+        return (acc / 4).float().cpu().numpy()
+
+
+def _blend(bundle: Bundle, x: np.ndarray, rows: list[int], cols: list[int], th: int, tw: int,
+           batch_size: int = 8, tta: bool = False) -> np.ndarray:
+    """Blend tiles at local offsets ``rows`` x ``cols`` over the normalised array ``x``."""
+    acc = np.zeros(x.shape, np.float64)
+    wsum = np.zeros(x.shape, np.float64)
+    weight = hann_weight(th, tw)
+    pos = [(r, c) for r in rows for c in cols]
+    for i in range(0, len(pos), batch_size):
+        chunk = pos[i:i + batch_size]
+        batch = np.stack([x[r:r + th, c:c + tw] for r, c in chunk])[:, None]
+        probs = _run(bundle, np.ascontiguousarray(batch, dtype=np.float32), tta)
+        for (r, c), p in zip(chunk, probs):
+            acc[r:r + th, c:c + tw] += p[0] * weight
+            wsum[r:r + th, c:c + tw] += weight
+    return (acc / np.maximum(wsum, 1e-12)).astype(np.float32)
+
+
+def predict_probability(bundle: Bundle, intensity: np.ndarray, tile: int = 256, overlap: int = 64,
+                        tta: bool = False) -> np.ndarray:
+    """Crack probability of a despeckled intensity array (NaN nodata in, NaN nodata out)."""
+    intensity = np.asarray(intensity, dtype=np.float32)
+    if intensity.ndim != 2:
+        raise ValueError(f"expected a 2-D intensity array, got shape {intensity.shape}")
+    h, w = intensity.shape
+    th, tw = min(tile, h), min(tile, w)
+    x = normalise(intensity, bundle.normalisation)
+    prob = _blend(bundle, x, tile_starts(h, tile, overlap), tile_starts(w, tile, overlap), th, tw, tta=tta)
+    prob[~np.isfinite(intensity)] = np.nan
+    return prob
+
+
+def predict_with_spread(bundle: Bundle, intensity: np.ndarray, tile: int = 256,
+                        overlap: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Test-time-flip mean probability and the spread (std) across the four flips: an uncertainty map."""
+    maps = []
+    intensity = np.asarray(intensity, dtype=np.float32)
+    for flip in ((), (1,), (0,), (0, 1)):
+        arr = np.flip(intensity, flip) if flip else intensity
+        p = predict_probability(bundle, np.ascontiguousarray(arr), tile, overlap)
+        maps.append(np.flip(p, flip) if flip else p)
+    stack = np.stack(maps)
+    return stack.mean(0), stack.std(0)
+
+
+def _span(starts: list[int], size: int, lo: int, hi: int) -> tuple[list[int], int, int]:
+    """Tiles (by start) touching [lo, hi) and the extent [a, b) they cover."""
+    sel = [s for s in starts if s < hi and s + size > lo]
+    return sel, sel[0], sel[-1] + size
+
+
+def _despeckler(settings: dict):
+    """A function applying the bundle's despeckling, or None when the bundle says ``none``."""
+    if not settings or settings.get("filter", "none") == "none":
+        return None, 0
+    try:
+        from icecrack_assets.sar.despeckle import DespeckleSettings, despeckle
+    except ImportError as exc:  # pragma: no cover - the SAR core ships with the package
+        raise IceCrackError(f"the bundle needs despeckling {settings.get('filter')!r} but "
+                            f"icecrack_assets.sar.despeckle is unavailable ({exc})") from None
+    known = DespeckleSettings.__dataclass_fields__
+    s = DespeckleSettings(**{k: v for k, v in settings.items() if k in known})
+    halo = 2 * (int(settings.get("hw") or 10) + int(settings.get("hd") or 3)
+                + int(settings.get("window") or 7)) + 8
+    return (lambda arr: despeckle(arr, s, valid=np.isfinite(arr))), halo
+
+
+def _read(ds, win: Window) -> np.ndarray:
+    arr = ds.read(1, window=win).astype(np.float32)
+    if ds.nodata is not None and not np.isnan(ds.nodata):
+        arr[arr == ds.nodata] = np.nan
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
+
+
+def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | None = None,
+                 despeckled: bool = False, block: int = 2048, tile: int = 256, overlap: int = 64,
+                 progress=None) -> dict:
+    """Predict a whole scene window by window; writes the uint8 mask (1 crack, 0, 255 nodata) and a probability COG.
+
+    ``despeckled=False`` means ``src`` is raw speckled sigma0 and the bundle's despeckling is applied
+    to each window with a halo first. Outputs appear only when complete.
+    """
+    src, dst_mask = Path(src), Path(dst_mask)
+    t0 = time.time()
+    despeckle_fn, halo = (None, 0) if despeckled else _despeckler(bundle.despeckle)
+    thr = float(bundle.threshold)
+    n_valid = n_crack = 0
+    with open_single_band(src) as ds:
+        h, w = ds.height, ds.width
+        rows_all, cols_all = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
+        th, tw = min(tile, h), min(tile, w)
+        prob_prof = float_profile(ds.profile)
+        mask_prof = float_profile(ds.profile, dtype="uint8", nodata=MASK_NODATA)
+        block = max(block, tile)
+        blocks = list(iter_blocks(h, w, block, 0))
+        with atomic_path(dst_mask) as tmp_mask, \
+                atomic_path(dst_prob.with_suffix(".gtiff.tmp") if dst_prob else dst_mask.with_suffix(".nop")) as tmp_prob:
+            with rasterio.open(tmp_mask, "w", **mask_prof) as mds, \
+                    rasterio.open(tmp_prob, "w", **prob_prof) as pds:
+                for i, b in enumerate(blocks):
+                    r0, c0 = b.write.row_off, b.write.col_off
+                    r1, c1 = r0 + b.write.height, c0 + b.write.width
+                    rsel, ra, rb = _span(rows_all, th, r0, r1)
+                    csel, ca, cb = _span(cols_all, tw, c0, c1)
+                    hr0, hr1 = max(ra - halo, 0), min(rb + halo, h)
+                    hc0, hc1 = max(ca - halo, 0), min(cb + halo, w)
+                    arr = _read(ds, Window(hc0, hr0, hc1 - hc0, hr1 - hr0))
+                    if despeckle_fn is not None:
+                        arr = despeckle_fn(arr)
+                    arr = arr[ra - hr0:rb - hr0, ca - hc0:cb - hc0]
+                    x = normalise(arr, bundle.normalisation)
+                    p = _blend(bundle, x, [s - ra for s in rsel], [s - ca for s in csel], th, tw)
+                    p = p[r0 - ra:r1 - ra, c0 - ca:c1 - ca]
+                    valid = np.isfinite(arr[r0 - ra:r1 - ra, c0 - ca:c1 - ca])
+                    p[~valid] = np.nan
+                    m = np.where(valid, (p >= thr).astype(np.uint8), MASK_NODATA).astype(np.uint8)
+                    n_valid += int(valid.sum())
+                    n_crack += int((m == 1).sum())
+                    mds.write(m, 1, window=b.write)
+                    pds.write(p, 1, window=b.write)
+                    if progress:
+                        progress(f"block {i + 1}/{len(blocks)}")
+            if dst_prob:
+                with atomic_path(dst_prob) as tmp_cog:
+                    rasterio.shutil.copy(tmp_prob, tmp_cog, driver="COG", BLOCKSIZE=256,
+                                         COMPRESS="DEFLATE", PREDICTOR=3)
+    seconds = time.time() - t0
+    return {"mask": str(dst_mask), "probability": str(dst_prob) if dst_prob else None,
+            "threshold": thr, "valid_pixels": n_valid, "crack_pixels": n_crack,
+            "crack_fraction": n_crack / n_valid if n_valid else 0.0, "seconds": seconds,
+            "mpix_per_s": h * w / 1e6 / seconds if seconds > 0 else math.inf,
+            "despeckled_here": despeckle_fn is not None}

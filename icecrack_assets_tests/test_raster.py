@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from icecrack_assets.errors import InputError
+from icecrack_assets.raster import atomic_path, iter_blocks, read_single_band, write_raster_atomic
+
+
+def test_atomic_path_leaves_previous_file_when_writer_fails(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("good")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+@pytest.mark.parametrize("cog", [False, True])
+def test_write_and_read_back_keeps_grid_and_nodata(tiny_raster, tmp_path, cog):
+    src = tiny_raster(np.ones((40, 50), np.float32))
+    arr = np.arange(2000, dtype=np.float32).reshape(40, 50)
+    arr[0, 0] = np.nan
+    _, profile = read_single_band(src)
+    out = write_raster_atomic(tmp_path / "o.tif", arr, profile, tags={"A": "1"}, cog=cog)
+    back, prof = read_single_band(out)
+    assert np.isnan(back[0, 0]) and np.array_equal(back[1:], arr[1:])
+    assert prof["crs"] == profile["crs"] and prof["transform"] == profile["transform"]
+
+
+def test_bad_inputs_name_the_file_and_the_problem(tmp_path, tiny_raster):
+    with pytest.raises(InputError, match="missing.tif: file does not exist"):
+        read_single_band(tmp_path / "missing.tif")
+    (tmp_path / "empty.tif").write_bytes(b"")
+    with pytest.raises(InputError, match="empty.tif: file is empty"):
+        read_single_band(tmp_path / "empty.tif")
+    (tmp_path / "text.tif").write_text("not a tiff at all")
+    with pytest.raises(InputError, match="text.tif: not a readable raster"):
+        read_single_band(tmp_path / "text.tif")
+    with pytest.raises(InputError, match="has 2 bands"):
+        read_single_band(tiny_raster(np.ones((2, 8, 8), np.float32), name="two.tif"))
+    with pytest.raises(InputError, match="is complex"):
+        read_single_band(tiny_raster(np.ones((8, 8), np.complex64), name="c.tif"))
+
+
+@pytest.mark.parametrize("h,w,block,halo", [(100, 70, 32, 5), (10, 10, 64, 3), (65, 64, 64, 0)])
+def test_blocks_tile_the_image_exactly_once(h, w, block, halo):
+    cover = np.zeros((h, w), int)
+    for b in iter_blocks(h, w, block, halo):
+        r, c = b.write.row_off, b.write.col_off
+        cover[r:r + b.write.height, c:c + b.write.width] += 1
+        inner_h = b.inner[0].stop - b.inner[0].start
+        assert inner_h == b.write.height
+        assert b.read.row_off + b.inner[0].start == r
+        assert b.read.row_off >= 0 and b.read.row_off + b.read.height <= h
+    assert (cover == 1).all()
