@@ -55,7 +55,6 @@ def build_tiny_safe(source: Path, out_dir: Path, region: Region, when: dt.dateti
         with zipfile.ZipFile(source) as zf:
             zf.extractall(work)
         source = next(work.iterdir())
-    spacing = region.pixel_size * (0.5 if region.mode == "IW" else 1.0)  # GRDH 10 m, GRDM 40 m
     spacing = 10.0 if region.mode == "IW" else 40.0
     cx = (region.bounds[0] + region.bounds[2]) / 2
     cy = (region.bounds[1] + region.bounds[3]) / 2

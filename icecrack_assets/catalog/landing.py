@@ -1,4 +1,5 @@
-"""The local landing zone: a folder of scenes (GeoTIFFs from the simulator or other processors).
+"""The local landing zone: a folder of scenes (GeoTIFFs from the simulator or other processors, and
+ESA SAFE products as ``.SAFE`` folders or ``.zip`` files, e.g. downloaded by the STAC/ASF catalogues).
 
 Files still being copied (``.part``, hidden), simulator truth masks (``*.truth.tif``) and names that
 are not Sentinel-1 products are not scenes. A file that cannot be described is reported as a
@@ -21,6 +22,14 @@ from icecrack_assets.sar.naming import parse_name
 
 TRUTH_SUFFIX = ".truth.tif"
 SCENE_SUFFIXES = (".tif", ".tiff")
+SAFE_SUFFIXES = (".zip",)
+
+
+def is_safe_candidate(path: Path) -> bool:
+    """A SAFE product: a ``.zip`` file, or a folder named ``*.SAFE`` or holding ``manifest.safe``."""
+    if path.is_dir():
+        return path.name.upper().endswith(".SAFE") or (path / "manifest.safe").is_file()
+    return path.name.lower().endswith(SAFE_SUFFIXES) and path.is_file()
 
 
 def is_candidate(path: Path) -> bool:
@@ -28,7 +37,33 @@ def is_candidate(path: Path) -> bool:
     name = path.name
     if name.startswith(".") or name.endswith((".part", ".tmp", ".aux.xml")) or name.endswith(TRUTH_SUFFIX):
         return False
+    if is_safe_candidate(path):
+        return True
     return name.lower().endswith(SCENE_SUFFIXES) and path.is_file()
+
+
+def describe_safe(path: Path) -> CatalogItem:
+    """Describe a SAFE product (folder or zip) from its manifest, or raise a one-line InputError."""
+    from icecrack_assets.sar.safe import read_product
+
+    info = read_product(path)
+    return CatalogItem(
+        scene_id=info.scene_id,
+        acquired=info.start,
+        mode=info.mode,
+        product=info.product,
+        polarisations=info.polarisations,
+        footprint=tuple((round(lon, 6), round(lat, 6)) for lon, lat in info.footprint),
+        href=str(path.resolve()),
+        source="landing",
+        size=path.stat().st_size if path.is_file() else None,
+        extra={"format": "SAFE", "ipf": info.ipf_version, "orbit_direction": info.orbit_direction},
+    )
+
+
+def describe(path: Path) -> CatalogItem:
+    """Describe any landing-zone scene: SAFE product or GeoTIFF."""
+    return describe_safe(path) if is_safe_candidate(path) else describe_geotiff(path)
 
 
 def truth_path_for(scene_path: Path) -> Path:
@@ -81,8 +116,8 @@ class LandingZoneCatalog:
             if not is_candidate(path):
                 continue
             try:
-                items.append(describe_geotiff(path))
-            except (IceCrackError, rasterio.errors.RasterioError, OSError, ValueError) as exc:
+                items.append(describe(path))
+            except (IceCrackError, rasterio.errors.RasterioError, OSError, ValueError, KeyError) as exc:
                 problems.append(Problem(str(path), str(exc)))
         return items, problems
 
@@ -91,7 +126,7 @@ class LandingZoneCatalog:
 
         items, _ = self.scan()
         return [it for it in items
-                if start <= it.acquired <= end and it.mode == region.mode
+                if start <= it.acquired <= end and it.mode == region.mode and not it.product.startswith("SL")
                 and region in regions_for(list(it.footprint), it.acquired, it.mode)]
 
     def fetch(self, item: CatalogItem, landing_dir: Path) -> Path:

@@ -7,12 +7,13 @@ Only the measurement window that covers the region AOI is ever read (windowed re
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from shapely.geometry import Polygon, box
 from pyproj import Transformer
 
@@ -159,7 +160,8 @@ def _geocoded_sigma0(src: SafeSource, info: ProductInfo, image: ImageFiles,
 def _read_measurement(src: SafeSource, name: str, window, n_lines: int, n_samples: int) -> np.ndarray:
     p = src.path
     try:
-        with rasterio.open(src.gdal_path(name)) as ds:
+        with warnings.catch_warnings(), rasterio.open(src.gdal_path(name)) as ds:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # GRD TIFFs carry GCPs or nothing
             if ds.dtypes[0].startswith("complex") or np.dtype(ds.dtypes[0]).kind == "c":
                 raise InputError(p, f"measurement {name} is complex (SLC); only GRD can be ingested")
             if (ds.height, ds.width) != (n_lines, n_samples):

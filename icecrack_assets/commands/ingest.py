@@ -1,0 +1,51 @@
+"""``icecrack ingest PRODUCT OUT.tif``: a product as a linear sigma0 COG on a region's grid."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from icecrack_assets.errors import IceCrackError
+from icecrack_assets.regions import get_region
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="calibrate and geocode a product onto a region grid (sigma0 COG)")
+    p.add_argument("product", type=Path, help="SAFE folder, SAFE .zip, or GeoTIFF")
+    p.add_argument("output", type=Path, help="output GeoTIFF (COG)")
+    p.add_argument("--region", help="region name (default: the one region the product serves)")
+    p.add_argument("--pol", help="polarisation, e.g. HH (default: the region's)")
+    p.add_argument("--units", choices=["linear", "db"], help="units of a GeoTIFF input (default: its UNITS tag, else linear)")
+    p.set_defaults(func=run)
+
+
+def _pick_region(product: Path):
+    from icecrack_assets.sar.ingest import is_safe_product
+
+    if is_safe_product(product):
+        from icecrack_assets.sar.safe import read_product, region_fit
+
+        hits, reasons = region_fit(read_product(product))
+    else:
+        from icecrack_assets.catalog.landing import describe_geotiff
+        from icecrack_assets.regions import regions_for
+
+        item = describe_geotiff(product)
+        hits = regions_for(list(item.footprint), item.acquired, item.mode)
+        reasons = ["footprint, season or mode match no region"]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise IceCrackError(f"{product}: fits no region: {'; '.join(reasons)}")
+    raise IceCrackError(f"{product}: fits several regions ({', '.join(r.name for r in hits)}); pass --region")
+
+
+def run(args: argparse.Namespace) -> int:
+    from icecrack_assets.sar.ingest import ingest_to_region
+
+    region = get_region(args.region) if args.region else _pick_region(args.product)
+    info = ingest_to_region(args.product, region, args.output, polarisation=args.pol, units=args.units)
+    print(f"{info['path']}: {info['scene_id']} {info['polarisation']} on {region.name} grid "
+          f"({region.width}x{region.height} px, {region.pixel_size:g} m), "
+          f"{info['valid_fraction']:.1%} valid, looks {info['looks']:g}")
+    return 0
