@@ -65,12 +65,14 @@ class SceneCatalogResource(dg.ConfigurableResource):
         if self.kind == "stac":
             from icecrack_assets.catalog.stac import StacCatalog
 
-            return StacCatalog(url=self.url, collection=self.collection) if self.url else StacCatalog(
-                collection=self.collection)
+            if not self.url:
+                raise dg.Failure("scene catalog kind 'stac' needs url (e.g. the Copernicus Data Space "
+                                 "or Planetary Computer STAC API root)")
+            return StacCatalog(self.url, collection=self.collection)
         if self.kind == "asf":
             from icecrack_assets.catalog.asf import AsfCatalog
 
-            return AsfCatalog(url=self.url) if self.url else AsfCatalog()
+            return AsfCatalog(base_url=self.url) if self.url else AsfCatalog()
         raise dg.Failure(f"scene catalog kind {self.kind!r} is not one of landing, stac, asf")
 
 
