@@ -18,13 +18,27 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float)
     lo = (h // step + 3, w // step + 3)
     white = rng.standard_normal(lo, dtype=np.float32)
     field = ndimage.gaussian_filter(white, sigma=scale / step / 2.0, mode="wrap")
+    off_r, off_c = rng.uniform(0.0, 1.0, 2)
     if step > 1:
-        field = ndimage.zoom(field, step, order=1, prefilter=False)
-    off_r = int(rng.integers(0, max(1, field.shape[0] - h + 1)))
-    off_c = int(rng.integers(0, max(1, field.shape[1] - w + 1)))
-    field = field[off_r:off_r + h, off_c:off_c + w]
+        field = _upsample(field, step, (h, w), (off_r, off_c))
+    else:
+        field = field[:h, :w]
     std = float(field.std()) or 1.0
     return ((field - field.mean()) / std).astype(np.float32)
+
+
+def _upsample(lo: np.ndarray, step: int, shape: tuple[int, int], offset: tuple[float, float]) -> np.ndarray:
+    """Separable bilinear upsampling by ``step`` (much faster than ndimage.zoom on large outputs)."""
+    out = lo
+    for axis, n in enumerate(shape):
+        pos = offset[axis] + np.arange(n, dtype=np.float32) / step
+        i0 = np.minimum(pos.astype(np.int64), lo.shape[axis] - 2)
+        frac = (pos - i0).astype(np.float32)
+        a = np.take(out, i0, axis=axis)
+        b = np.take(out, i0 + 1, axis=axis)
+        frac = frac[:, None] if axis == 0 else frac[None, :]
+        out = a + (b - a) * frac
+    return out
 
 
 def fractal_noise(rng: np.random.Generator, shape: tuple[int, int], scales: tuple[float, ...],
