@@ -94,12 +94,114 @@ def log_vec(q: np.ndarray) -> np.ndarray:
     return out
 
 
+@njit(inline="always", fastmath=True, cache=True)
+def _e_glr(Ia, Ib, iAa, iAb, inv_h, tmp, n):
+    """tmp = log(a/b + b/a) - log 2 scaled by 1/h, on amplitudes a, b (from intensities)."""
+    half = np.float32(0.5)
+    for j in range(n):
+        tmp[j] = inv_h * _log(half * (Ia[j] + Ib[j]) * iAa[j] * iAb[j])
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _e_add_kl(Ra, Rb, iRa, iRb, c_kl, tmp, n):
+    """tmp += c (R_a/R_b + R_b/R_a - 2): symmetric KL between the previous estimates."""
+    two_c = np.float32(2.0) * c_kl
+    for j in range(n):
+        tmp[j] += c_kl * (Ra[j] * iRb[j] + Rb[j] * iRa[j]) - two_c
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _e_mask(ma, mb, tmp, cring, Vc, n):
+    """Drop pairs with a nodata pixel and keep a running count of the valid pairs."""
+    for j in range(n):
+        mm = ma[j] * mb[j]
+        tmp[j] *= mm
+        Vc[j] += mm - cring[j]
+        cring[j] = mm
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _roll_in(tmp, ring, V, n):
+    """Vertical running box sum: V += new row - row leaving the window (kept in the ring)."""
+    for j in range(n):
+        v = tmp[j]
+        V[j] += v - ring[j]
+        ring[j] = v
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _hsum(V, E, D, n):
+    """E[j] = sum of V[j .. j+D-1]: one pass, terms summed in registers.
+
+    Loops with a compile-time number of terms vectorise; a running sum along the row would be a
+    serial dependency chain. Patch widths up to 9 are unrolled; wider ones use pairwise passes.
+    """
+    if D == 7:
+        for j in range(n):
+            E[j] = ((V[j] + V[j + 1]) + (V[j + 2] + V[j + 3])) + ((V[j + 4] + V[j + 5]) + V[j + 6])
+    elif D == 5:
+        for j in range(n):
+            E[j] = ((V[j] + V[j + 1]) + (V[j + 2] + V[j + 3])) + V[j + 4]
+    elif D == 3:
+        for j in range(n):
+            E[j] = (V[j] + V[j + 1]) + V[j + 2]
+    elif D == 1:
+        for j in range(n):
+            E[j] = V[j]
+    elif D == 9:
+        for j in range(n):
+            E[j] = (((V[j] + V[j + 1]) + (V[j + 2] + V[j + 3]))
+                    + ((V[j + 4] + V[j + 5]) + (V[j + 6] + V[j + 7]))) + V[j + 8]
+    else:
+        for j in range(n):
+            E[j] = V[j]
+        for k in range(1, D):
+            for j in range(n):
+                E[j] += V[j + k]
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _weights(E, n):
+    for j in range(n):
+        E[j] = _exp_neg(min(E[j], EXP_CLAMP))
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _weights_masked(E, Cn, ms, mt, D2, n):
+    """Rescale the patch sum to D² pairs; no weight without a valid pair or for nodata centres."""
+    for j in range(n):
+        cnt = Cn[j]
+        ok = np.float32(cnt > np.float32(0.5)) * ms[j] * mt[j]
+        ee = min(E[j] * D2 / max(cnt, np.float32(1.0)), EXP_CLAMP)
+        E[j] = _exp_neg(ee) * ok
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _acc(w, Zr, Yr, Mr, Ir, n):
+    """Z += w, Y += w·I, M = max(M, w); one array written per loop so LLVM's alias checks stay
+    within its budget and every loop vectorises."""
+    for j in range(n):
+        Zr[j] += w[j]
+    for j in range(n):
+        Yr[j] += w[j] * Ir[j]
+    for j in range(n):
+        Mr[j] = max(Mr[j], w[j])
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _scatter(w, Zs, Ys, Ms, Zt, Yt, Mt, Is, It, n):
+    """Symmetric accumulation: w(s,t) serves s (with I_t) and t (with I_s)."""
+    _acc(w, Zs, Ys, Ms, It, n)
+    _acc(w, Zt, Yt, Mt, Is, n)
+
+
 @njit(fastmath=True, cache=True, nogil=True)
 def _tile(Ip, iAp, Rp, iRp, mp, P, r0, r1, c0, c1, hw, hd, inv_h, c_kl, use_kl, masked, out):
     """Run one PPB iteration for output rows [r0, r1) x cols [c0, c1) (image coordinates).
 
     Inputs are padded by P = hw + hd. Accumulators cover the tile plus a ring of hw so that
     weights computed for partner pixels outside the tile can be scattered without branches.
+    All inner loops run on contiguous 1-D row views so that LLVM vectorises them.
     """
     th = r1 - r0
     tw = c1 - c0
@@ -109,16 +211,15 @@ def _tile(Ip, iAp, Rp, iRp, mp, P, r0, r1, c0, c1, hw, hd, inv_h, c_kl, use_kl, 
     Z = np.zeros((ah, aw), np.float32)
     Y = np.zeros((ah, aw), np.float32)
     M = np.zeros((ah, aw), np.float32)
-    ncmax = tw + hw + 2 * hd
+    ncmax = tw + 2 * hw + 2 * hd
     ring = np.zeros((D, ncmax), np.float32)
-    V = np.zeros(ncmax, np.float32)
     cring = np.zeros((D, ncmax), np.float32)
+    V = np.zeros(ncmax, np.float32)
     Vc = np.zeros(ncmax, np.float32)
     E = np.zeros(ncmax, np.float32)
     Cn = np.zeros(ncmax, np.float32)
+    tmp = np.zeros(ncmax, np.float32)
     D2 = np.float32(D * D)
-    two_c = np.float32(2.0) * c_kl
-    half = np.float32(0.5)
     for dy in range(0, hw + 1):
         for dx in range(-hw, hw + 1):
             if dy == 0 and dx <= 0:
@@ -128,70 +229,47 @@ def _tile(Ip, iAp, Rp, iRp, mp, P, r0, r1, c0, c1, hw, hd, inv_h, c_kl, use_kl, 
             nr = th + dy
             nc = tw + pdx + ndx
             nce = nc + 2 * hd
-            # padded coordinates of the first s (row, col) and of its first e-pixel
-            sr0 = P + r0 - dy
+            sr0 = P + r0 - dy          # padded row/col of the first s
             sc0 = P + c0 - pdx
-            er0 = sr0 - hd
+            er0 = sr0 - hd             # padded row/col of its first patch pixel
             ec0 = sc0 - hd
-            # accumulator coordinates of the first s
-            ar0 = hw - dy
+            ar0 = hw - dy              # accumulator row/col of the first s
             ac0 = hw - pdx
-            ring[:, :nce] = 0.0
-            V[:nce] = 0.0
+            ring[:, :] = 0.0
+            V[:] = 0.0
             if masked:
-                cring[:, :nce] = 0.0
-                Vc[:nce] = 0.0
+                cring[:, :] = 0.0
+                Vc[:] = 0.0
             for k in range(nr + 2 * hd):
                 slot = k % D
                 pr = er0 + k
-                for j in range(nce):
-                    pc = ec0 + j
-                    a = Ip[pr, pc]
-                    b = Ip[pr + dy, pc + dx]
-                    q = half * (a + b) * iAp[pr, pc] * iAp[pr + dy, pc + dx]
-                    ev = inv_h * _log(q)
-                    if use_kl:
-                        ev += c_kl * (Rp[pr, pc] * iRp[pr + dy, pc + dx]
-                                      + Rp[pr + dy, pc + dx] * iRp[pr, pc]) - two_c
-                    if masked:
-                        mm = mp[pr, pc] * mp[pr + dy, pc + dx]
-                        ev *= mm
-                        Vc[j] += mm - cring[slot, j]
-                        cring[slot, j] = mm
-                    V[j] += ev - ring[slot, j]
-                    ring[slot, j] = ev
+                a0 = ec0
+                b0 = ec0 + dx
+                _e_glr(Ip[pr, a0:a0 + nce], Ip[pr + dy, b0:b0 + nce], iAp[pr, a0:a0 + nce],
+                       iAp[pr + dy, b0:b0 + nce], inv_h, tmp, nce)
+                if use_kl:
+                    _e_add_kl(Rp[pr, a0:a0 + nce], Rp[pr + dy, b0:b0 + nce], iRp[pr, a0:a0 + nce],
+                              iRp[pr + dy, b0:b0 + nce], c_kl, tmp, nce)
+                if masked:
+                    _e_mask(mp[pr, a0:a0 + nce], mp[pr + dy, b0:b0 + nce], tmp, cring[slot], Vc, nce)
+                _roll_in(tmp, ring[slot], V, nce)
                 if k < D - 1:
                     continue
                 i = k - (D - 1)  # s-row index now complete in V
-                E[:nc] = V[:nc]
-                for kk in range(1, D):
-                    for j in range(nc):
-                        E[j] += V[j + kk]
-                if masked:
-                    Cn[:nc] = Vc[:nc]
-                    for kk in range(1, D):
-                        for j in range(nc):
-                            Cn[j] += Vc[j + kk]
                 prs = sr0 + i
+                _hsum(V, E, D, nc)
                 ars = ar0 + i
                 art = ars + dy
-                for j in range(nc):
-                    pcs = sc0 + j
-                    if masked:
-                        cnt = Cn[j]
-                        ok = (cnt > np.float32(0.5)) * mp[prs, pcs] * mp[prs + dy, pcs + dx]
-                        ee = min(E[j] * D2 / max(cnt, np.float32(1.0)), EXP_CLAMP)
-                        w = _exp_neg(ee) * ok
-                    else:
-                        w = _exp_neg(min(E[j], EXP_CLAMP))
-                    acs = ac0 + j
-                    act = acs + dx
-                    Z[ars, acs] += w
-                    Y[ars, acs] += w * Ip[prs + dy, pcs + dx]
-                    M[ars, acs] = max(M[ars, acs], w)
-                    Z[art, act] += w
-                    Y[art, act] += w * Ip[prs, pcs]
-                    M[art, act] = max(M[art, act], w)
+                act0 = ac0 + dx
+                if masked:
+                    _hsum(Vc, Cn, D, nc)
+                    _weights_masked(E, Cn, mp[prs, sc0:sc0 + nc], mp[prs + dy, sc0 + dx:sc0 + dx + nc],
+                                    D2, nc)
+                else:
+                    _weights(E, nc)
+                _scatter(E, Z[ars, ac0:ac0 + nc], Y[ars, ac0:ac0 + nc], M[ars, ac0:ac0 + nc],
+                         Z[art, act0:act0 + nc], Y[art, act0:act0 + nc], M[art, act0:act0 + nc],
+                         Ip[prs, sc0:sc0 + nc], Ip[prs + dy, sc0 + dx:sc0 + dx + nc], nc)
     for i in range(th):
         for j in range(tw):
             ai = hw + i
