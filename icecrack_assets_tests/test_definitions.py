@@ -25,11 +25,10 @@ def test_partitioning_and_explicit_mappings():
         assert node[name].partitions_def == year_region_partitions
     assert node["crack_model"].partitions_def is None
     assert node["crack_statistics"].partitions_def is None
-    model = graph.get(dg.AssetKey("crack_model"))
-    mapping = model.get_partition_mapping(dg.AssetKey("labelled_samples"))
+    mapping = graph.get_partition_mapping(dg.AssetKey("crack_model"), dg.AssetKey("labelled_samples"))
     assert isinstance(mapping, dg.AllPartitionMapping)
-    stats = graph.get(dg.AssetKey("crack_statistics"))
-    assert isinstance(stats.get_partition_mapping(dg.AssetKey("crack_maps")), dg.AllPartitionMapping)
+    assert isinstance(graph.get_partition_mapping(dg.AssetKey("crack_statistics"), dg.AssetKey("crack_maps")),
+                      dg.AllPartitionMapping)
 
 
 def test_every_asset_has_a_code_version_and_checks_where_promised():

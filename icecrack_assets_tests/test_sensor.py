@@ -91,6 +91,8 @@ def test_sensor_evaluates_through_dagster_with_definitions(tmp_path, landing):
     drop_scene(landing, "fimbul", dt.datetime(2020, 1, 5, tzinfo=dt.timezone.utc), "1234")
     defs = build_defs(data_root=str(tmp_path))
     with dg.instance_for_test() as instance:
-        ctx = dg.build_sensor_context(instance_ref=instance.get_ref(), definitions=defs)
+        ctx = dg.build_sensor_context(instance_ref=instance.get_ref(), definitions=defs,
+                                      resources={"data": DataRoot(root=str(tmp_path)),
+                                                 "scene_catalog": SceneCatalogResource()})
         data = defs.resolve_sensor_def("new_acquisition_sensor").evaluate_tick(ctx)
         assert [str(r.partition_key) for r in data.run_requests] == ["fimbul|2020"]

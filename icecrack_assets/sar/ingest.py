@@ -24,8 +24,8 @@ from icecrack_assets.raster import float_profile, open_single_band, write_raster
 from icecrack_assets.regions import Region
 from icecrack_assets.sar.naming import parse_name
 
-DB_UNITS = {"db", "decibel", "decibels"}
-LINEAR_UNITS = {"linear", "lin", "power", "intensity", "sigma0"}
+DB_UNITS = {"db", "decibel", "decibels", "db_sigma0", "sigma0_db"}
+LINEAR_UNITS = {"linear", "lin", "power", "intensity", "sigma0", "linear_sigma0", "sigma0_linear"}
 MASK_NODATA = 255
 
 

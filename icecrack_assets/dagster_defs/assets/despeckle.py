@@ -1,6 +1,5 @@
 """despeckled_scenes: PPB (or a baseline filter, for ablation) on every raw scene of a partition."""
 
-from __future__ import annotations
 
 import time
 from pathlib import Path

@@ -1,6 +1,5 @@
 """crack_maps: the season's crack map per region and year from the latest trained bundle."""
 
-from __future__ import annotations
 
 import time
 

@@ -1,6 +1,5 @@
 """crack_model: one U-Net trained on every labelled partition, saved as a self-describing bundle."""
 
-from __future__ import annotations
 
 import datetime as dt
 
@@ -61,9 +60,7 @@ def crack_model(context: dg.AssetExecutionContext, config: ModelConfig, data: Da
                             depth=config.depth, width=config.width, seed=config.seed,
                             patience=config.patience, max_minutes=config.max_minutes,
                             device=compute.device)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    result = train_bundle(sample_dirs, data.models / f"unet-{stamp}", train_cfg, despeckle, lineage,
-                          log=context.log.info)
+    result = train_bundle(sample_dirs, data.models, train_cfg, despeckle, lineage, log=context.log.info)
     test = result.metrics.get("test", result.metrics)
     flat = {f"{split}_{k}": float(v) for split, d in result.metrics.items() if isinstance(d, dict)
             for k, v in d.items() if isinstance(v, (int, float))}

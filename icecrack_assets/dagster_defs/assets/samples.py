@@ -1,6 +1,5 @@
 """labelled_samples: representative crack/background patches with masks, split by spatial blocks."""
 
-from __future__ import annotations
 
 import dagster as dg
 import numpy as np
@@ -10,7 +9,8 @@ from icecrack_assets.dagster_defs.assets.common import partition_of
 from icecrack_assets.dagster_defs.lineage import data_version_of, read_json
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
-from icecrack_assets.ml.samples import SceneForSamples, build_samples, load_labels_for_scene
+from icecrack_assets.ml.labels import load_labels_for_scene
+from icecrack_assets.ml.samples import SceneForSamples, build_samples
 
 
 class SamplesConfig(dg.Config):

@@ -1,6 +1,5 @@
 """raw_scenes: the season's acquisitions over the AOI, calibrated sigma0 on the region grid."""
 
-from __future__ import annotations
 
 import time
 

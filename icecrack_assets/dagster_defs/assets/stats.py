@@ -1,6 +1,5 @@
 """crack_statistics: crack area, length and density per region and year, and their change."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
