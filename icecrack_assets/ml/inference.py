@@ -8,7 +8,9 @@ memory stays bounded by the block size whatever the scene size.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -112,20 +114,46 @@ def _span(starts: list[int], size: int, lo: int, hi: int) -> tuple[list[int], in
     return sel, sel[0], sel[-1] + size
 
 
-def _despeckler(settings: dict):
-    """A function applying the bundle's despeckling, or None when the bundle says ``none``."""
+def settings_from_dict(settings: dict, looks: float | None = None):
+    """Rebuild the SAR core's DespeckleSettings from a bundle dict; ``looks`` fills a per-scene value."""
+    from icecrack_assets.sar.despeckle import DespeckleSettings
+
+    known = DespeckleSettings.__dataclass_fields__
+    kw = {k: v for k, v in settings.items() if k in known}
+    if kw.get("T") == "inf":
+        kw["T"] = math.inf
+    if looks is not None:
+        kw["looks"] = float(looks)
+    elif kw.get("looks") in (None, "scene") and kw.get("filter") not in ("none", "boxcar"):
+        raise IceCrackError("the bundle's despeckling takes the number of looks from each scene; "
+                            "the input has no LOOKS tag, so pass --looks")
+    if kw.get("looks") in (None, "scene"):
+        kw.pop("looks", None)
+    return DespeckleSettings(**kw)
+
+
+def _despeckler(settings: dict, looks: float | None):
+    """A function applying the bundle's despeckling and its halo, or (None, 0) for ``none``."""
     if not settings or settings.get("filter", "none") == "none":
         return None, 0
     try:
-        from icecrack_assets.sar.despeckle import DespeckleSettings, despeckle
+        from icecrack_assets.sar.despeckle import despeckle
     except ImportError as exc:  # pragma: no cover - the SAR core ships with the package
         raise IceCrackError(f"the bundle needs despeckling {settings.get('filter')!r} but "
                             f"icecrack_assets.sar.despeckle is unavailable ({exc})") from None
-    known = DespeckleSettings.__dataclass_fields__
-    s = DespeckleSettings(**{k: v for k, v in settings.items() if k in known})
-    halo = 2 * (int(settings.get("hw") or 10) + int(settings.get("hd") or 3)
-                + int(settings.get("window") or 7)) + 8
-    return (lambda arr: despeckle(arr, s, valid=np.isfinite(arr))), halo
+    s = settings_from_dict(settings, looks)
+    return (lambda arr: despeckle(arr, s, valid=np.isfinite(arr))), int(s.halo())
+
+
+def _scene_looks(ds) -> float | None:
+    for key in ("LOOKS", "ENL", "looks"):
+        val = ds.tags().get(key)
+        if val:
+            try:
+                return float(val)
+            except ValueError:
+                return None
+    return None
 
 
 def _read(ds, win: Window) -> np.ndarray:
@@ -138,18 +166,23 @@ def _read(ds, win: Window) -> np.ndarray:
 
 def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | None = None,
                  despeckled: bool = False, block: int = 2048, tile: int = 256, overlap: int = 64,
-                 progress=None) -> dict:
+                 looks: float | None = None, progress=None) -> dict:
     """Predict a whole scene window by window; writes the uint8 mask (1 crack, 0, 255 nodata) and a probability COG.
 
     ``despeckled=False`` means ``src`` is raw speckled sigma0 and the bundle's despeckling is applied
-    to each window with a halo first. Outputs appear only when complete.
+    to each window with a halo first; its number of looks comes from ``looks``, else the file's
+    LOOKS tag, else the bundle. Outputs appear only when complete.
     """
     src, dst_mask = Path(src), Path(dst_mask)
+    dst_prob = Path(dst_prob) if dst_prob else None
     t0 = time.time()
-    despeckle_fn, halo = (None, 0) if despeckled else _despeckler(bundle.despeckle)
     thr = float(bundle.threshold)
     n_valid = n_crack = 0
     with open_single_band(src) as ds:
+        if despeckled:
+            despeckle_fn, halo = None, 0
+        else:
+            despeckle_fn, halo = _despeckler(bundle.despeckle, looks if looks is not None else _scene_looks(ds))
         h, w = ds.height, ds.width
         rows_all, cols_all = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
         th, tw = min(tile, h), min(tile, w)
@@ -157,10 +190,13 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
         mask_prof = float_profile(ds.profile, dtype="uint8", nodata=MASK_NODATA)
         block = max(block, tile)
         blocks = list(iter_blocks(h, w, block, 0))
+        dst_mask.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(dst_mask) as tmp_mask, \
-                atomic_path(dst_prob.with_suffix(".gtiff.tmp") if dst_prob else dst_mask.with_suffix(".nop")) as tmp_prob:
-            with rasterio.open(tmp_mask, "w", **mask_prof) as mds, \
-                    rasterio.open(tmp_prob, "w", **prob_prof) as pds:
+                tempfile.TemporaryDirectory(prefix=".icecrack-prob.", dir=dst_mask.parent) as scratch:
+            tmp_prob = Path(scratch) / "prob.tif"
+            with contextlib.ExitStack() as stack:
+                mds = stack.enter_context(rasterio.open(tmp_mask, "w", **mask_prof))
+                pds = stack.enter_context(rasterio.open(tmp_prob, "w", **prob_prof)) if dst_prob else None
                 for i, b in enumerate(blocks):
                     r0, c0 = b.write.row_off, b.write.col_off
                     r1, c1 = r0 + b.write.height, c0 + b.write.width
@@ -181,7 +217,8 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
                     n_valid += int(valid.sum())
                     n_crack += int((m == 1).sum())
                     mds.write(m, 1, window=b.write)
-                    pds.write(p, 1, window=b.write)
+                    if pds is not None:
+                        pds.write(p, 1, window=b.write)
                     if progress:
                         progress(f"block {i + 1}/{len(blocks)}")
             if dst_prob:

@@ -1,0 +1,53 @@
+"""``icecrack evaluate``: held-out simulated scenes and speckled Lai, with baselines, as markdown tables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from icecrack_assets.errors import IceCrackError
+
+DEFAULT_LAI = Path(os.environ.get("ICECRACK_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) \
+    / "fracture-lai2020-moa"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluation tables: simulated hold-out, speckled Lai, baselines")
+    p.add_argument("--quick", action="store_true", help="CI-sized run (small scenes, tiny model)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="bundle to evaluate on suite a (default: train one on simulated scenes)")
+    p.add_argument("--suite", nargs="+", choices=["a", "b"], default=["a", "b"])
+    p.add_argument("--no-ablation", action="store_true", help="skip the despeckling ablation (PPB, Lee, none)")
+    p.add_argument("--despeckle", default="ppb", choices=["ppb", "lee", "none"], help="despeckling of the main model")
+    p.add_argument("--lai", type=Path, default=DEFAULT_LAI, help="Lai et al. 2020 folder (read in place)")
+    p.add_argument("--out", type=Path, default=None, help="markdown report (default DATA_ROOT/evaluation/evaluation.md)")
+    p.add_argument("--work", type=Path, default=None, help="scratch folder for samples and models")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=None, help="training time budget per model")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from icecrack_assets.ml.device import set_threads
+    from icecrack_assets.ml.evaluate import EvalConfig, run_evaluation
+    from icecrack_assets.ml.train import TrainConfig
+
+    data_root = Path(os.environ.get("ICECRACK_DATA_ROOT", "data"))
+    out = args.out or data_root / "evaluation" / ("evaluation-quick.md" if args.quick else "evaluation.md")
+    if "b" in args.suite and not args.lai.is_dir():
+        raise IceCrackError(f"{args.lai}: Lai et al. 2020 folder not found; pass --lai PATH or --suite a")
+    train = TrainConfig(seed=args.seed)
+    if args.quick:
+        train = TrainConfig(seed=args.seed, epochs=4, depth=3, width=8, patience=3, max_minutes=1.5)
+    if args.max_minutes is not None:
+        train.max_minutes = args.max_minutes
+    set_threads()
+    cfg = EvalConfig(work_dir=args.work or data_root / "work" / ("evaluate-quick" if args.quick else "evaluate"),
+                     quick=args.quick, seed=args.seed, suites=tuple(args.suite),
+                     ablation=() if args.no_ablation else ("ppb", "lee", "none"),
+                     despeckle_filter=args.despeckle, lai_root=args.lai, train=train)
+    run_evaluation(cfg, out, args.model, print)
+    print(out.read_text())
+    print(f"written: {out}")
+    return 0

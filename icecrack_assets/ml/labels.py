@@ -1,0 +1,111 @@
+"""User annotations (crevasse lines and zones) rasterised onto a scene grid.
+
+Annotations live under ``data/labels/`` (optionally ``data/labels/<region>/``) as GeoPackage or
+shapefile layers in any CRS (reprojected to the scene's). Lines are buffered to a width (a
+``width_m`` attribute per feature, else ``line_width_m``); polygons are crack zones. A feature
+whose ``kind`` (or ``class``) attribute is ``extent`` marks the annotated area: when any extent is
+present, pixels outside all extents become 255 (unlabelled) instead of background. A ``kind`` of
+``background``/``not_crack`` marks a hard negative zone (0, overriding nothing that is a crack).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from icecrack_assets.errors import InputError
+
+LABEL_SUFFIXES = (".gpkg", ".shp")
+NODATA = 255
+EXTENT_KINDS = {"extent", "aoi", "annotated"}
+BACKGROUND_KINDS = {"background", "not_crack", "no_crack", "negative"}
+
+
+def label_files(labels_dir: Path, region_name: str | None = None) -> list[Path]:
+    """Annotation files directly under ``labels_dir`` and under ``labels_dir/<region>/``."""
+    labels_dir = Path(labels_dir)
+    dirs = [labels_dir] + ([labels_dir / region_name] if region_name else [])
+    files: list[Path] = []
+    for d in dirs:
+        if d.is_dir():
+            files += sorted(p for p in d.iterdir() if p.suffix.lower() in LABEL_SUFFIXES and p.is_file())
+    return files
+
+
+def _read_layers(path: Path):
+    import geopandas as gpd
+    import pyogrio
+
+    try:
+        layers = [name for name, _ in pyogrio.list_layers(path)] if path.suffix.lower() == ".gpkg" else [None]
+        frames = [gpd.read_file(path, layer=layer) if layer else gpd.read_file(path) for layer in layers]
+    except Exception as exc:  # noqa: BLE001 - any GDAL/OGR failure is a bad input file
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise InputError(path, f"not a readable vector file ({first})") from None
+    for layer, gdf in zip(layers, frames):
+        if len(gdf) and gdf.crs is None:
+            raise InputError(path, f"layer {layer or path.stem!r} has no CRS; annotations need one")
+    return [g for g in frames if len(g)]
+
+
+def _kind(gdf) -> np.ndarray:
+    for col in ("kind", "class", "label"):
+        if col in gdf.columns:
+            return gdf[col].astype(str).str.lower().str.strip().to_numpy()
+    return np.full(len(gdf), "crack", dtype=object)
+
+
+def rasterise_annotations(files: list[Path], transform, shape: tuple[int, int], crs,
+                          line_width_m: float | None = None) -> np.ndarray | None:
+    """Burn annotation files onto the grid: 1 crack, 0 background, 255 outside any extent; None if none overlap."""
+    from rasterio.features import rasterize
+    from shapely.geometry import box
+
+    h, w = shape
+    px = abs(transform.a)
+    default_width = line_width_m if line_width_m is not None else 1.5 * px
+    x0, y1 = transform.c, transform.f
+    grid_box = box(x0, y1 + transform.e * h, x0 + transform.a * w, y1)
+    cracks, negatives, extents = [], [], []
+    for path in files:
+        for gdf in _read_layers(Path(path)):
+            gdf = gdf.to_crs(crs)
+            gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+            gdf = gdf[gdf.intersects(grid_box)]
+            if not len(gdf):
+                continue
+            kinds = _kind(gdf)
+            widths = (gdf["width_m"].astype(float).fillna(default_width).to_numpy()
+                      if "width_m" in gdf.columns else np.full(len(gdf), default_width))
+            for geom, kind, width in zip(gdf.geometry, kinds, widths):
+                if geom.geom_type in ("LineString", "MultiLineString"):
+                    geom = geom.buffer(max(width, 1e-6) / 2.0, cap_style="flat")
+                if kind in EXTENT_KINDS:
+                    extents.append(geom)
+                elif kind in BACKGROUND_KINDS:
+                    negatives.append(geom)
+                else:
+                    cracks.append(geom)
+    if not cracks and not negatives and not extents:
+        return None
+    out = np.zeros(shape, np.uint8)
+    if extents:
+        inside = rasterize(extents, out_shape=shape, transform=transform, fill=0, default_value=1,
+                           dtype="uint8")
+        out[inside == 0] = NODATA
+    if cracks:
+        burnt = rasterize(cracks, out_shape=shape, transform=transform, fill=0, default_value=1,
+                          dtype="uint8", all_touched=True)
+        out[burnt == 1] = 1
+    return out
+
+
+def load_labels_for_scene(labels_dir: Path, region, transform, shape: tuple[int, int], crs,
+                          line_width_m: float | None = None) -> np.ndarray | None:
+    """Rasterise the user annotations that overlap a scene grid; None when there are none."""
+    name = getattr(region, "name", region if isinstance(region, str) else None)
+    files = label_files(Path(labels_dir), name)
+    if not files:
+        return None
+    return rasterise_annotations(files, transform, tuple(shape), crs, line_width_m)

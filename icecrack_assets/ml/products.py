@@ -1,0 +1,132 @@
+"""Per year x region crack products: probability COG, mask, vectors, density, orientation, preview.
+
+Plus the year-over-year change of crack density per region (a CSV table and a PNG plot).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+
+from icecrack_assets.ml.density import density_orientation
+from icecrack_assets.ml.preview import write_preview
+from icecrack_assets.ml.vectors import centrelines, polygons
+from icecrack_assets.raster import atomic_path, float_profile, write_raster_atomic
+
+MASK_NODATA = 255
+
+
+def _write_gpkg(path: Path, layers: dict[str, list], crs) -> Path:
+    import geopandas as gpd
+
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*extension.*", category=RuntimeWarning)
+        for name, geoms in layers.items():
+            gdf = gpd.GeoDataFrame({"id": np.arange(len(geoms), dtype=np.int64)}, geometry=list(geoms), crs=crs)
+            if len(geoms):
+                gdf["length_m"] = gdf.geometry.length.round(1)
+                gdf["area_m2"] = gdf.geometry.area.round(1)
+            else:
+                gdf["length_m"] = np.array([], float)
+                gdf["area_m2"] = np.array([], float)
+            gdf.to_file(tmp, layer=name, driver="GPKG", mode="a" if tmp.exists() else "w")
+    return path
+
+
+def write_crack_products(prob: np.ndarray, profile: dict, threshold: float, out_dir: Path, stem: str,
+                         pixel_size: float, cell_m: float = 1000.0) -> dict:
+    """Write all crack products of one probability map; return their paths and summary statistics."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prob = np.asarray(prob, np.float32)
+    valid = np.isfinite(prob)
+    mask = valid & (np.nan_to_num(prob) >= threshold)
+    mask_u8 = np.where(valid, mask, MASK_NODATA).astype(np.uint8)
+    transform: Affine = profile["transform"]
+    crs = profile["crs"]
+    tags = {"threshold": f"{threshold:.4f}", "product": "icecrack"}
+    paths = {
+        "probability": write_raster_atomic(out_dir / f"{stem}_probability.tif", prob, float_profile(profile),
+                                           tags=tags, cog=True),
+        "mask": write_raster_atomic(out_dir / f"{stem}_mask.tif", mask_u8,
+                                    float_profile(profile, dtype="uint8", nodata=MASK_NODATA), tags=tags),
+    }
+    paths["vectors"] = _write_gpkg(out_dir / f"{stem}_cracks.gpkg",
+                                   {"polygons": polygons(mask, transform),
+                                    "centrelines": centrelines(mask, transform)}, crs)
+    cell = max(1, int(round(cell_m / pixel_size)))
+    density, orient, length_km = density_orientation(mask, valid, pixel_size, cell)
+    grid_prof = dict(float_profile(profile), transform=transform @ Affine.scale(cell),
+                     width=density.shape[1], height=density.shape[0])
+    paths["density"] = write_raster_atomic(out_dir / f"{stem}_density.tif", density, grid_prof,
+                                           tags={"units": "km of crack per km2", "cell_m": str(cell * pixel_size)})
+    paths["orientation"] = write_raster_atomic(out_dir / f"{stem}_orientation.tif", orient, grid_prof,
+                                               tags={"units": "degrees counter-clockwise from grid east, [0,180)"})
+    paths["preview"] = write_preview(prob, mask_u8, out_dir / f"{stem}_preview.png", title=stem)
+    px_km2 = (pixel_size / 1000.0) ** 2
+    valid_km2 = float(valid.sum() * px_km2)
+    stats = {
+        "crack_area_km2": float(mask.sum() * px_km2),
+        "crack_length_km": length_km,
+        "valid_area_km2": valid_km2,
+        "density_km_per_km2": length_km / valid_km2 if valid_km2 else float("nan"),
+        "crack_fraction": float(mask.sum() / valid.sum()) if valid.any() else float("nan"),
+        "threshold": float(threshold),
+    }
+    return {**{k: str(v) for k, v in paths.items()}, **stats}
+
+
+def density_change(records: list[dict], out_dir: Path, stem: str = "density_change") -> dict:
+    """Year-over-year change of density per region from ``{region, year, density_km_per_km2}`` records.
+
+    Writes ``<stem>.csv`` (region, year, density, change vs previous year with data) and ``<stem>.png``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    by_region: dict[str, list[tuple[int, float]]] = {}
+    for r in records:
+        by_region.setdefault(str(r["region"]), []).append((int(r["year"]), float(r["density_km_per_km2"])))
+    rows = []
+    for region, items in sorted(by_region.items()):
+        items.sort()
+        prev = None
+        for year, dens in items:
+            change = dens - prev[1] if prev else float("nan")
+            rel = change / prev[1] if prev and prev[1] else float("nan")
+            rows.append({"region": region, "year": year, "density_km_per_km2": round(dens, 6),
+                         "previous_year": prev[0] if prev else "", "change_km_per_km2": round(change, 6),
+                         "change_relative": round(rel, 6)})
+            prev = (year, dens)
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=["region", "year", "density_km_per_km2", "previous_year",
+                                         "change_km_per_km2", "change_relative"])
+    w.writeheader()
+    w.writerows(rows)
+    csv_path = out_dir / f"{stem}.csv"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(csv_path) as tmp:
+        tmp.write_text(text.getvalue())
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for region, items in sorted(by_region.items()):
+        ys, ds = zip(*sorted(items))
+        ax.plot(ys, ds, marker="o", label=region)
+    ax.set_xlabel("year")
+    ax.set_ylabel("crack density (km / km²)")
+    ax.set_title("Crack density per region")
+    if by_region:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    png_path = out_dir / f"{stem}.png"
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return {"table": str(csv_path), "plot": str(png_path), "rows": rows}

@@ -1,0 +1,219 @@
+"""Representative training samples with provenance, split by spatial blocks.
+
+Per scene: candidate patches on a grid inside each block's buffered interior; patches with cracks
+and background patches are balanced; half of the background budget goes to *hard negatives*
+(strongest ridge/edge/bright-target response without cracks: rifts' walls, water edges, rock,
+bright targets), the rest is random; candidates overlapping an already chosen patch by more than
+half are dropped as near-duplicates. Everything is seeded and recorded in ``index.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from icecrack_assets.errors import IceCrackError, InputError
+from icecrack_assets.ml.split import assign_blocks
+from icecrack_assets.raster import atomic_path, read_single_band
+
+NODATA = 255
+MIN_CRACK_FRACTION = 0.002  # a patch with fewer crack pixels is not a positive example
+MIN_VALID_FRACTION = 0.5
+INDEX_FIELDS = ("patch", "scene_id", "region", "year", "row", "col", "size", "split", "block", "kind",
+                "crack_fraction", "valid_fraction", "hardness", "label_source", "image_path")
+
+
+@dataclass
+class SceneForSamples:
+    """One labelled scene: despeckled intensity (file or array) and a label on the same grid."""
+
+    scene_id: str
+    region: str
+    year: int
+    image_path: Path | None
+    label: np.ndarray  # uint8: 1 crack, 0 background, 255 nodata/unlabelled
+    label_source: str  # "simulator" | "annotation:<file>"
+    image: np.ndarray | None = None  # optional in-memory intensity (NaN nodata), same grid
+
+
+@dataclass
+class SampleIndex:
+    count: int
+    n_train: int
+    n_val: int
+    n_test: int
+    crack_fraction: float
+    index_path: Path
+    data_path: Path
+    sha256: str
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["index_path"], d["data_path"] = str(self.index_path), str(self.data_path)
+        return d
+
+
+def _hardness_map(intensity: np.ndarray) -> np.ndarray:
+    """Edge + line + brightness response in dB: high where a background patch could fool the model."""
+    valid = np.isfinite(intensity) & (intensity > 0)
+    db = np.where(valid, 10 * np.log10(np.where(valid, intensity, 1.0)), np.nan)
+    fill = np.nanmedian(db) if valid.any() else 0.0
+    db = np.where(valid, db, fill).astype(np.float32)
+    edges = ndimage.gaussian_gradient_magnitude(db, 1.5)
+    lines = np.abs(ndimage.gaussian_laplace(db, 1.5))
+    bright = np.maximum(db - fill, 0)
+    return (edges + lines + 0.5 * bright).astype(np.float32)
+
+
+def _select(cands: list[dict], budget: int, patch: int, rng: np.random.Generator) -> list[dict]:
+    """Balanced positives / hard negatives / random negatives without near-duplicates."""
+    pos = [c for c in cands if c["crack_fraction"] >= MIN_CRACK_FRACTION]
+    neg = [c for c in cands if c["crack_fraction"] == 0]
+    rng.shuffle(pos)
+    n_pos_target = budget // 2
+    hard = sorted(neg, key=lambda c: -c["hardness"])
+    rand = list(neg)
+    rng.shuffle(rand)
+    chosen: list[dict] = []
+    taken = np.zeros((0, 2), np.int64)
+    min_gap = patch // 2
+
+    def take(c: dict, kind: str) -> bool:
+        nonlocal taken
+        if len(taken):
+            d = np.abs(taken - np.array([c["row"], c["col"]])).max(axis=1)
+            if (d < min_gap).any():
+                return False
+        chosen.append({**c, "kind": kind})
+        taken = np.vstack([taken, [c["row"], c["col"]]])
+        return True
+
+    for c in pos:
+        if sum(1 for x in chosen if x["kind"] == "crack") >= n_pos_target:
+            break
+        take(c, "crack")
+    n_neg = budget - len(chosen)
+    n_hard = n_neg // 2
+    for c in hard:
+        if sum(1 for x in chosen if x["kind"] == "hard_negative") >= n_hard:
+            break
+        take(c, "hard_negative")
+    for c in rand:
+        if len(chosen) >= budget:
+            break
+        take(c, "negative")
+    return chosen
+
+
+def _candidates(img: np.ndarray, label: np.ndarray, hard: np.ndarray, blocks, patch: int,
+                buffer: int, rng: np.random.Generator) -> list[dict]:
+    out = []
+    stride = max(8, patch // 2)
+    finite = np.isfinite(img)
+    for b in blocks:
+        r0, r1, c0, c1 = b.interior(buffer)
+        if r1 - r0 < patch or c1 - c0 < patch:
+            continue
+        jr, jc = (int(rng.integers(0, stride)) if r1 - r0 - patch >= stride else 0,
+                  int(rng.integers(0, stride)) if c1 - c0 - patch >= stride else 0)
+        rows = list(range(r0 + jr, r1 - patch + 1, stride)) or [r0]
+        cols = list(range(c0 + jc, c1 - patch + 1, stride)) or [c0]
+        for r in rows:
+            for c in cols:
+                lab = label[r:r + patch, c:c + patch]
+                ok = (lab != NODATA) & finite[r:r + patch, c:c + patch]
+                vf = float(ok.mean())
+                if vf < MIN_VALID_FRACTION:
+                    continue
+                cf = float(((lab == 1) & ok).sum() / ok.sum())
+                out.append({"row": r, "col": c, "split": b.split, "block": b.key, "crack_fraction": cf,
+                            "valid_fraction": vf,
+                            "hardness": float(np.percentile(hard[r:r + patch, c:c + patch][ok], 99))})
+    return out
+
+
+def build_samples(scenes: list[SceneForSamples], out_dir: Path, patch: int = 128, seed: int = 0,
+                  max_per_scene: int = 64, block_size: int = 512, buffer: int = 64,
+                  force_split: str | None = None) -> SampleIndex:
+    """Cut balanced, provenance-tracked patches from labelled scenes; write samples.npz + index.csv.
+
+    ``force_split`` puts every block in one split, for data sets that come with their own split.
+    """
+    if not scenes:
+        raise IceCrackError("no labelled scenes to sample from")
+    if block_size < patch + buffer:
+        raise IceCrackError(f"block_size {block_size} must be at least patch + buffer ({patch + buffer})")
+    out_dir = Path(out_dir)
+    images: dict[str, np.ndarray] = {}
+    for s in scenes:
+        img = s.image if s.image is not None else read_single_band(s.image_path)[0]
+        if img.shape != s.label.shape:
+            raise InputError(s.image_path or s.scene_id,
+                             f"image shape {img.shape} differs from label shape {s.label.shape}")
+        images[s.scene_id] = np.asarray(img, np.float32)
+    blocks = assign_blocks({k: v.shape for k, v in images.items()}, block_size, seed)
+    if force_split is not None:
+        blocks = [replace(b, split=force_split) for b in blocks]
+    rng = np.random.default_rng(seed)
+    xs, ys, rows = [], [], []
+    for s in scenes:
+        img, label = images[s.scene_id], s.label
+        sblocks = [b for b in blocks if b.scene_id == s.scene_id]
+        cands = _candidates(img, label, _hardness_map(img), sblocks, patch, buffer, rng)
+        for c in _select(cands, max_per_scene, patch, rng):
+            r, cc = c["row"], c["col"]
+            xs.append(img[r:r + patch, cc:cc + patch])
+            ys.append(label[r:r + patch, cc:cc + patch])
+            rows.append({"patch": len(rows), "scene_id": s.scene_id, "region": s.region, "year": s.year,
+                         "row": r, "col": cc, "size": patch, "split": c["split"], "block": c["block"],
+                         "kind": c["kind"], "crack_fraction": round(c["crack_fraction"], 6),
+                         "valid_fraction": round(c["valid_fraction"], 4), "hardness": round(c["hardness"], 4),
+                         "label_source": s.label_source, "image_path": str(s.image_path or "")})
+    if not rows:
+        raise IceCrackError(f"no patch of {patch} px fits the valid, labelled area of the scenes "
+                            f"(block_size {block_size}, buffer {buffer})")
+    x = np.stack(xs)[:, None].astype(np.float32)
+    y = np.stack(ys)[:, None].astype(np.uint8)
+    split = np.array([r["split"] for r in rows])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_path, index_path = out_dir / "samples.npz", out_dir / "index.csv"
+    buf = io.BytesIO()
+    np.savez(buf, x=x, y=y, split=split, kind=np.array([r["kind"] for r in rows]))
+    payload = buf.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    with atomic_path(data_path) as tmp:
+        tmp.write_bytes(payload)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=INDEX_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(index_path) as tmp:
+        tmp.write_text(text.getvalue())
+    valid = y != NODATA
+    index = SampleIndex(count=len(rows), n_train=int((split == "train").sum()), n_val=int((split == "val").sum()),
+                        n_test=int((split == "test").sum()),
+                        crack_fraction=float((y == 1).sum() / max(valid.sum(), 1)),
+                        index_path=index_path, data_path=data_path, sha256=digest)
+    with atomic_path(out_dir / "samples.json") as tmp:
+        tmp.write_text(json.dumps({**index.as_dict(), "patch": patch, "seed": seed, "block_size": block_size,
+                                   "buffer": buffer, "max_per_scene": max_per_scene}, indent=2))
+    return index
+
+
+def load_samples(sample_dir: Path) -> dict[str, np.ndarray]:
+    """Read one samples.npz (x, y, split, kind) with a clear error when it is missing or corrupt."""
+    path = Path(sample_dir) / "samples.npz"
+    if not path.is_file():
+        raise InputError(sample_dir, "no samples.npz here; build samples first")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in ("x", "y", "split", "kind")}
+    except (ValueError, OSError, KeyError) as exc:
+        raise InputError(path, f"corrupt sample file ({type(exc).__name__})") from None

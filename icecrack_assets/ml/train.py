@@ -1,0 +1,190 @@
+"""Training: seeded, logged, early-stopped on validation F1, time-boxed, ending in a bundle.
+
+The decision threshold is chosen on the validation patches (never on test), and val/test scores are
+computed at that threshold, strict and with a 1-pixel tolerance, and stored in the bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from icecrack_assets import __version__
+from icecrack_assets.errors import IceCrackError
+from icecrack_assets.ml.augment import augment_batch
+from icecrack_assets.ml.bundle import save_bundle
+from icecrack_assets.ml.device import resolve_device, set_threads
+from icecrack_assets.ml.losses import bce_dice_loss
+from icecrack_assets.ml.metrics import best_threshold, crack_metrics
+from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION, normalise
+from icecrack_assets.ml.samples import load_samples
+from icecrack_assets.ml.unet import UNet, UNetConfig
+
+NODATA = 255
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 1e-3
+    depth: int = 4
+    width: int = 16
+    seed: int = 0
+    patience: int = 6
+    max_minutes: float = 8.0
+    device: str = "auto"
+    dropout: float = 0.0
+    threshold_tolerance: int = 1  # tolerance (px) of the F1 maximised when choosing the threshold
+    speckle_prob: float = 0.5
+    normalisation: dict = field(default_factory=lambda: dict(DEFAULT_NORMALISATION))
+
+
+@dataclass
+class TrainResult:
+    bundle_dir: Path
+    metrics: dict
+    threshold: float
+    epochs_run: int
+    seconds: float
+    sha256: str
+
+
+def _load(sample_dirs: list[Path]) -> tuple[dict[str, np.ndarray], list[str]]:
+    if not sample_dirs:
+        raise IceCrackError("no sample directories given")
+    parts = [load_samples(Path(d)) for d in sample_dirs]
+    sizes = {p["x"].shape[-1] for p in parts}
+    if len(sizes) > 1:
+        raise IceCrackError(f"sample directories use different patch sizes {sorted(sizes)}")
+    hashes = []
+    for d in sample_dirs:
+        h = hashlib.sha256((Path(d) / "samples.npz").read_bytes()).hexdigest()
+        hashes.append(h)
+    data = {k: np.concatenate([p[k] for p in parts]) for k in ("x", "y", "split")}
+    return data, hashes
+
+
+def _predict_patches(model: UNet, x: np.ndarray, norm: dict, device: torch.device, bs: int = 32) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(x), bs):
+            xb = torch.from_numpy(normalise(x[i:i + bs], norm)).to(device)
+            out.append(torch.sigmoid(model(xb)).cpu().numpy())
+    prob = np.concatenate(out) if out else np.zeros((0,) + x.shape[1:], np.float32)
+    prob[~np.isfinite(x)] = np.nan
+    return prob
+
+
+def _as_map(arrays: np.ndarray) -> np.ndarray:
+    """Lay patches side by side with a 1-px nodata gutter so tolerance never crosses patches."""
+    if len(arrays) == 0:
+        return np.zeros((1, 1), arrays.dtype)
+    n, _, p, _ = arrays.shape
+    fill = np.nan if arrays.dtype.kind == "f" else NODATA
+    out = np.full((p + 1, n * (p + 1)), fill, dtype=arrays.dtype)
+    for i in range(n):
+        out[:p, i * (p + 1):i * (p + 1) + p] = arrays[i, 0]
+    return out
+
+
+def scores_at(prob: np.ndarray, y: np.ndarray, threshold: float) -> dict:
+    """Strict and 1-px-tolerance crack metrics of patch predictions at a threshold."""
+    pm, ym = _as_map(prob), _as_map(y)
+    valid = np.isfinite(pm) & (ym != NODATA)
+    pred = np.where(valid, (np.nan_to_num(pm) >= threshold), 0).astype(np.uint8)
+    truth = np.where(valid, ym, NODATA)
+    keep = ("precision", "recall", "f1", "iou", "oa", "crack_fraction")
+    return {name: {k: round(float(v), 5) for k, v in crack_metrics(pred, truth, tol).items() if k in keep}
+            for name, tol in (("strict", 0), ("tol1", 1))}
+
+
+def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, despeckle: dict,
+                 lineage: dict, log: Callable[[str], None] = print) -> TrainResult:
+    """Train the U-Net on sample directories and write a bundle under ``out_dir``."""
+    t0 = time.time()
+    set_threads()
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    data, hashes = _load([Path(d) for d in sample_dirs])
+    split = data["split"]
+    tr = np.flatnonzero(split == "train")
+    va = np.flatnonzero(split == "val")
+    te = np.flatnonzero(split == "test")
+    if len(tr) == 0:
+        raise IceCrackError("the samples contain no training patches")
+    if len(va) == 0:
+        log("warning: no validation patches; choosing the threshold on training patches")
+        va = tr
+    norm = dict(config.normalisation)
+    model = UNet(UNetConfig(depth=config.depth, width=config.width, dropout=config.dropout)).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.epochs))
+    log(f"training U-Net depth={config.depth} width={config.width} on {device}: "
+        f"{len(tr)} train / {len(va)} val / {len(te)} test patches of {data['x'].shape[-1]} px")
+    best = (-1.0, None, 0.5, 0)
+    epochs_run = 0
+    deadline = t0 + config.max_minutes * 60
+    stale = 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = rng.permutation(tr)
+        losses = []
+        for i in range(0, len(order), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            if len(idx) < 2:
+                continue  # BatchNorm needs more than one sample
+            xb, yb = augment_batch(data["x"][idx], data["y"][idx], rng, config.speckle_prob)
+            xt = torch.from_numpy(normalise(xb, norm)).to(device)
+            yt = torch.from_numpy(yb.astype(np.int64)).to(device)
+            valid = (yt != NODATA) & torch.from_numpy(np.isfinite(xb)).to(device)
+            loss = bce_dice_loss(model(xt), (yt == 1), valid)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if time.time() > deadline:
+                break
+        sched.step()
+        epochs_run = epoch
+        prob = _predict_patches(model, data["x"][va], norm, device)
+        thr, f1 = best_threshold(_as_map(prob), _as_map(data["y"][va]), config.threshold_tolerance)
+        improved = f1 > best[0] + 1e-4
+        if improved:
+            best = (f1, {k: v.detach().clone() for k, v in model.state_dict().items()}, thr, epoch)
+            stale = 0
+        else:
+            stale += 1
+        log(f"epoch {epoch}/{config.epochs} loss {np.mean(losses) if losses else float('nan'):.4f} "
+            f"val F1 {f1:.4f} @ {thr:.2f}{' *' if improved else ''} ({time.time() - t0:.0f} s)")
+        if stale >= config.patience:
+            log(f"early stop: no validation F1 gain for {config.patience} epochs")
+            break
+        if time.time() > deadline:
+            log(f"time budget of {config.max_minutes} min reached")
+            break
+    _, state, thr, best_epoch = best
+    model.load_state_dict(state)
+    metrics = {"best_epoch": best_epoch, "threshold": thr,
+               "val": scores_at(_predict_patches(model, data["x"][va], norm, device), data["y"][va], thr)}
+    if len(te):
+        metrics["test"] = scores_at(_predict_patches(model, data["x"][te], norm, device), data["y"][te], thr)
+    full_lineage = {**lineage, "sample_dirs": [str(d) for d in sample_dirs], "sample_sha256": hashes,
+                    "code_version": __version__, "train_config": asdict(config),
+                    "n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te))}
+    bundle_dir = save_bundle(Path(out_dir), model.cpu(), norm, despeckle, thr, full_lineage, metrics)
+    from icecrack_assets.ml.bundle import read_bundle_json
+    digest = read_bundle_json(bundle_dir)["weights_sha256"]
+    seconds = time.time() - t0
+    log(f"bundle {bundle_dir.name}: threshold {thr:.2f}, val F1 {metrics['val']['strict']['f1']:.3f} "
+        f"(tol1 {metrics['val']['tol1']['f1']:.3f}) after {epochs_run} epochs, {seconds:.0f} s")
+    return TrainResult(bundle_dir=bundle_dir, metrics=metrics, threshold=thr, epochs_run=epochs_run,
+                       seconds=seconds, sha256=digest)

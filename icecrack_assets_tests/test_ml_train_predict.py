@@ -1,0 +1,191 @@
+"""Training to a bundle, the bundle's round trip through ``icecrack predict``, products, CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from scipy import ndimage
+
+from icecrack_assets.cli import main
+from icecrack_assets.ml.bundle import load_bundle
+from icecrack_assets.ml.inference import predict_probability
+from icecrack_assets.ml.products import density_change, write_crack_products
+from icecrack_assets.ml.samples import SceneForSamples, build_samples
+from icecrack_assets.ml.synthetic import synthetic_scene
+from icecrack_assets.ml.train import TrainConfig, train_bundle
+
+
+def _smooth(x):
+    out = ndimage.uniform_filter(np.nan_to_num(x), 3).astype(np.float32)
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    scenes = []
+    for s in range(4):
+        sp, _, truth = synthetic_scene((256, 256), seed=s)
+        scenes.append(SceneForSamples(f"syn{s}", "thwaites", 2020, None, truth, "simulator", image=_smooth(sp)))
+    build_samples(scenes, root / "samples", patch=64, seed=0, max_per_scene=24, block_size=128, buffer=16)
+    logs: list[str] = []
+    cfg = TrainConfig(epochs=3, depth=2, width=8, batch_size=8, patience=5, max_minutes=2.0, device="cpu")
+    res = train_bundle([root / "samples"], root / "models", cfg, {"filter": "none"},
+                       {"partition": "thwaites|2020"}, logs.append)
+    return res, logs, root
+
+
+def test_training_writes_a_complete_bundle(trained):
+    res, logs, root = trained
+    meta = json.loads((res.bundle_dir / "bundle.json").read_text())
+    assert meta["architecture"]["depth"] == 2 and meta["architecture"]["width"] == 8
+    assert meta["normalisation"]["kind"] == "db" and meta["despeckle"] == {"filter": "none"}
+    assert 0.0 < meta["threshold"] < 1.0 and meta["threshold"] == res.threshold
+    lin = meta["lineage"]
+    assert lin["partition"] == "thwaites|2020" and len(lin["sample_sha256"][0]) == 64 and lin["code_version"]
+    for split in ("val", "test"):
+        for kind in ("strict", "tol1"):
+            assert set(meta["metrics"][split][kind]) >= {"precision", "recall", "f1", "iou", "oa"}
+    assert meta["metrics"]["val"]["tol1"]["f1"] >= meta["metrics"]["val"]["strict"]["f1"]
+    assert meta["weights_sha256"] == res.sha256
+    assert any(line.startswith("epoch 1/3") for line in logs) and res.epochs_run >= 1
+    assert not [p for p in res.bundle_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_training_is_deterministic(trained, tmp_path):
+    res, _, root = trained
+    cfg = TrainConfig(epochs=3, depth=2, width=8, batch_size=8, patience=5, max_minutes=2.0, device="cpu")
+    again = train_bundle([root / "samples"], tmp_path, cfg, {"filter": "none"}, {"partition": "thwaites|2020"},
+                         lambda s: None)
+    assert again.sha256 == res.sha256
+
+
+def test_bundle_round_trip_through_predict_cli(trained, tiny_raster, tmp_path, capsys):
+    res, _, _ = trained
+    sp, _, truth = synthetic_scene((180, 210), seed=11)
+    src = tiny_raster(_smooth(sp), name="scene.tif", epsg=3031, nodata=float("nan"))
+    out, prob = tmp_path / "mask.tif", tmp_path / "prob.tif"
+    rc = main(["predict", str(src), str(out), "--model", str(res.bundle_dir), "--probabilities", str(prob),
+               "--tile", "64", "--overlap", "16"])
+    assert rc == 0
+    assert "crack pixels" in capsys.readouterr().out
+    bundle = load_bundle(res.bundle_dir)
+    ref = predict_probability(bundle, _smooth(sp), tile=64, overlap=16)
+    with rasterio.open(out) as ds:
+        mask = ds.read(1)
+        assert ds.crs.to_epsg() == 3031 and ds.nodata == 255
+    with rasterio.open(prob) as ds:
+        np.testing.assert_allclose(ds.read(1), ref, atol=1e-5)
+    valid = np.isfinite(sp)
+    np.testing.assert_array_equal(mask[valid], (ref[valid] >= bundle.threshold).astype(np.uint8))
+    assert (mask[~valid] == 255).all()
+
+
+def test_predict_uses_latest_bundle_from_data_root(trained, tiny_raster, tmp_path, monkeypatch):
+    res, _, _ = trained
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(res.bundle_dir.parent.parent))
+    src = tiny_raster(np.ones((40, 40), np.float32) * 0.1, name="flat.tif", epsg=3031)
+    assert main(["predict", str(src), str(tmp_path / "m.tif")]) == 0
+    assert (tmp_path / "m.tif").is_file()
+
+
+@pytest.mark.parametrize("case", ["missing_input", "no_bundle", "bad_bundle", "same_file", "bad_tile"])
+def test_predict_cli_errors_are_one_line(case, tiny_raster, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "empty_root"))
+    src = tiny_raster(np.ones((20, 20), np.float32), name="in.tif", epsg=3031)
+    args = {
+        "missing_input": ["predict", str(tmp_path / "nope.tif"), str(tmp_path / "o.tif")],
+        "no_bundle": ["predict", str(src), str(tmp_path / "o.tif")],
+        "bad_bundle": ["predict", str(src), str(tmp_path / "o.tif"), "--model", str(tmp_path)],
+        "same_file": ["predict", str(src), str(src)],
+        "bad_tile": ["predict", str(src), str(tmp_path / "o.tif"), "--tile", "8"],
+    }[case]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("icecrack predict: error:") and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_train_cli_without_samples_is_one_line_error(capsys):
+    assert main(["train"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no sample directories" in err and "\n" not in err
+
+
+def test_products_are_written_with_crs_and_consistent_stats(tmp_path):
+    _, _, truth = synthetic_scene((300, 300), seed=1)
+    prob = np.where(truth == 255, np.nan, truth * 0.9).astype(np.float32)
+    prof = {"crs": "EPSG:3031", "transform": Affine(40, 0, -1600000, 0, -40, -440000), "width": 300, "height": 300}
+    r = write_crack_products(prob, prof, 0.5, tmp_path, "thwaites_2020", 40.0)
+    for key in ("probability", "mask", "vectors", "density", "orientation", "preview"):
+        assert (tmp_path / r[key]).is_file()
+    with rasterio.open(r["probability"]) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and ds.crs.to_epsg() == 3031
+    with rasterio.open(r["density"]) as ds:
+        dens = ds.read(1)
+        assert ds.transform.a == 1000.0  # 1 km cells (25 px of 40 m)
+    poly = gpd.read_file(r["vectors"], layer="polygons")
+    lines = gpd.read_file(r["vectors"], layer="centrelines")
+    assert poly.crs.to_epsg() == 3031 and len(poly) > 0 and len(lines) > 0
+    assert poly.geometry.area.sum() / 1e6 == pytest.approx(r["crack_area_km2"], rel=1e-6)
+    assert lines.geometry.length.sum() / 1000 == pytest.approx(r["crack_length_km"], rel=0.1)
+    assert r["density_km_per_km2"] == pytest.approx(r["crack_length_km"] / r["valid_area_km2"])
+    assert np.nanmax(dens) > 0
+    with rasterio.open(r["orientation"]) as ds:
+        o = ds.read(1)
+        assert np.nanmin(o) >= 0 and np.nanmax(o) < 180
+
+
+def test_orientation_of_a_straight_line():
+    from icecrack_assets.ml.density import density_orientation
+    m = np.zeros((50, 50), bool)
+    for i in range(50):
+        m[49 - i, i] = True  # a line rising to the north-east: 45 degrees
+    dens, orient, length = density_orientation(m, np.ones_like(m), 10.0, 50)
+    assert orient[0, 0] == pytest.approx(45.0, abs=1.0)
+    assert length == pytest.approx(49 * np.sqrt(2) * 10 / 1000, rel=1e-6)
+    assert dens[0, 0] == pytest.approx(length / 0.25)
+
+
+def test_density_change_table_and_plot(tmp_path):
+    recs = [{"region": "amery", "year": 2019, "density_km_per_km2": 0.4},
+            {"region": "amery", "year": 2021, "density_km_per_km2": 0.5},
+            {"region": "fimbul", "year": 2020, "density_km_per_km2": 0.2}]
+    out = density_change(recs, tmp_path)
+    rows = out["rows"]
+    amery = [r for r in rows if r["region"] == "amery"]
+    assert amery[1]["previous_year"] == 2019 and amery[1]["change_km_per_km2"] == pytest.approx(0.1)
+    assert np.isnan(amery[0]["change_km_per_km2"])
+    assert (tmp_path / "density_change.csv").read_text().count("\n") == 4
+    assert (tmp_path / "density_change.png").stat().st_size > 1000
+
+
+def test_predict_applies_the_bundles_despeckling_with_the_scene_looks(trained, tiny_raster, tmp_path):
+    from icecrack_assets.ml.bundle import save_bundle
+    from icecrack_assets.ml.evaluate import despeckle_settings
+    from icecrack_assets.ml.inference import predict_file, settings_from_dict
+    from icecrack_assets.sar.despeckle import despeckle
+
+    res, _, _ = trained
+    base = load_bundle(res.bundle_dir)
+    settings = despeckle_settings("lee", None)
+    assert settings["looks"] == "scene"
+    d = save_bundle(tmp_path / "models", base.model, base.normalisation, settings, base.threshold, {}, {})
+    bundle = load_bundle(d)
+    sp, _, _ = synthetic_scene((130, 150), seed=7)
+    src = tiny_raster(sp, name="raw.tif", epsg=3031, nodata=float("nan"), tags={"LOOKS": "4.4"})
+    predict_file(bundle, src, tmp_path / "m.tif", tmp_path / "p.tif", block=64, tile=48, overlap=16)
+    ref = predict_probability(bundle, despeckle(sp, settings_from_dict(settings, 4.4)), tile=48, overlap=16)
+    with rasterio.open(tmp_path / "p.tif") as ds:
+        np.testing.assert_allclose(ds.read(1), ref, atol=1e-5)
+    untagged = tiny_raster(sp, name="raw2.tif", epsg=3031, nodata=float("nan"))
+    from icecrack_assets.errors import IceCrackError
+    with pytest.raises(IceCrackError, match="--looks"):
+        predict_file(bundle, untagged, tmp_path / "m2.tif")
+    assert not (tmp_path / "m2.tif").exists()
