@@ -62,10 +62,17 @@ def test_maps_valid_check(tmp_path):
     bad = mask.copy()
     bad[10, 10] = 7
     assert not checks.check_maps_valid(p, on_grid(tmp_path, "bad.tif", bad, nodata=255), 0.5).passed
-    flipped = mask.copy()
-    flipped[5:8, 5:8] = 1 - np.clip(flipped[5:8, 5:8], 0, 1)
-    res = checks.check_maps_valid(p, on_grid(tmp_path, "flip.tif", flipped, nodata=255), 0.5)
-    assert not res.passed and "disagrees" in res.metadata["problems"].value
+    cleaned = mask.copy()
+    cleaned[(mask == 1) & (prob < 0.6)] = 0  # post-processing may remove crack pixels...
+    assert checks.check_maps_valid(p, on_grid(tmp_path, "clean.tif", cleaned, nodata=255), 0.5).passed
+    invented = mask.copy()
+    invented[(mask == 0)] = 1  # ...but never add pixels below the threshold
+    res = checks.check_maps_valid(p, on_grid(tmp_path, "inv.tif", invented, nodata=255), 0.5)
+    assert not res.passed and "probability < threshold" in res.metadata["problems"].value
+    holes = mask.copy()
+    holes[20, 20] = 255
+    res = checks.check_maps_valid(p, on_grid(tmp_path, "holes.tif", holes, nodata=255), 0.5)
+    assert not res.passed and "nodata disagrees" in res.metadata["problems"].value
     out_of_range = prob.copy()
     out_of_range[3, 3] = 1.5
     assert not checks.check_maps_valid(on_grid(tmp_path, "p2.tif", out_of_range), m, 0.5).passed

@@ -30,8 +30,10 @@ def specs(asset: str, *names: str) -> list[dg.AssetCheckSpec]:
         GRID: "CRS, bounds and pixel size equal the region's AOI grid",
         NOT_EMPTY: "no output raster is entirely nodata",
         MEAN_PRESERVED: "mean of the ratio image (noisy / despeckled) is within 0.1 of 1",
-        METRICS_FLOOR: f"test precision >= {METHOD_PRECISION} and recall >= {METHOD_RECALL} (the method's figures)",
-        MAPS_VALID: "probabilities in [0, 1], mask in {0, 1, 255}, mask agrees with probability >= threshold",
+        METRICS_FLOOR: f"held-out test precision >= {METHOD_PRECISION} and recall >= {METHOD_RECALL} "
+                       "(the method's figures; crack pixels within 1 px count as hits)",
+        MAPS_VALID: "probabilities in [0, 1], mask in {0, 1, 255}, every crack pixel has probability >= "
+                    "threshold (post-processing may only remove pixels), nodata agrees",
     }
     return [dg.AssetCheckSpec(n, asset=asset, description=descriptions[n]) for n in names]
 
@@ -105,8 +107,10 @@ def check_maps_valid(prob_path: Path, mask_path: Path, threshold: float) -> dg.A
                     problems.append("probability outside [0, 1]")
                 if not np.isin(mask, (0, 1, 255)).all():
                     problems.append("mask values outside {0, 1, 255}")
-                if np.any((mask == 1) != (finite & (prob >= threshold))):
-                    problems.append("mask disagrees with probability >= threshold")
+                if np.any((mask == 1) & ~(finite & (prob >= threshold))):
+                    problems.append("mask marks cracks where probability < threshold")
+                if np.any((mask == 255) != ~finite):
+                    problems.append("mask nodata disagrees with probability nodata")
                 if problems:
                     break
     return dg.AssetCheckResult(check_name=MAPS_VALID, passed=not problems,

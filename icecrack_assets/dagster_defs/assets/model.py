@@ -28,6 +28,18 @@ class ModelConfig(dg.Config):
     max_minutes: float = 8.0
 
 
+def flatten_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
+    """``{"test": {"tol1": {"f1": .9}}}`` -> ``{"test_tol1_f1": .9}`` for the UI's metadata panel."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_metrics(value, f"{name}_"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
 @dg.asset(
     deps=[dg.AssetDep(SAMPLES, partition_mapping=dg.AllPartitionMapping())],
     code_version="unet-1",
@@ -61,9 +73,8 @@ def crack_model(context: dg.AssetExecutionContext, config: ModelConfig, data: Da
                             patience=config.patience, max_minutes=config.max_minutes,
                             device=compute.device)
     result = train_bundle(sample_dirs, data.models, train_cfg, despeckle, lineage, log=context.log.info)
-    test = result.metrics.get("test", result.metrics)
-    flat = {f"{split}_{k}": float(v) for split, d in result.metrics.items() if isinstance(d, dict)
-            for k, v in d.items() if isinstance(v, (int, float))}
+    flat = flatten_metrics(result.metrics)
+    test = result.metrics.get("test", {}).get("tol1", {})
     return dg.MaterializeResult(
         metadata={
             "bundle": dg.MetadataValue.path(str(result.bundle_dir)),
