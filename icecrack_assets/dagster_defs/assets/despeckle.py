@@ -1,6 +1,7 @@
 """despeckled_scenes: PPB (or a baseline filter, for ablation) on every raw scene of a partition."""
 
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -19,23 +20,26 @@ from icecrack_assets.sar.despeckle import DespeckleSettings, despeckle_file
 DESPECKLED = "despeckled_scenes"
 
 
-class DespeckleConfig(dg.Config):
-    """Filter choice and PPB parameters (Deledalle 2009 defaults)."""
+_DEFAULT = DespeckleSettings()
 
-    filter: str = "ppb"  # ppb | lee | refined-lee | frost | boxcar | none
-    iterations: int = 4
-    hw: int = 10
-    hd: int = 3
-    alpha: float = 0.92
-    T: float = 0.2
-    staged: bool = False
-    window: int = 7
+
+class DespeckleConfig(dg.Config):
+    """Filter choice and PPB parameters; defaults are the core's (Deledalle 2009's) so they cannot drift."""
+
+    filter: str = _DEFAULT.filter  # ppb | lee | refined-lee | frost | boxcar | none
+    iterations: int = _DEFAULT.iterations
+    hw: int = _DEFAULT.hw
+    hd: int = _DEFAULT.hd
+    alpha: float = _DEFAULT.alpha
+    T: float = _DEFAULT.T
+    staged: bool = _DEFAULT.staged
+    window: int = _DEFAULT.window
+    calibration: str = _DEFAULT.calibration
     block: int = 1024
 
     def settings(self, looks: float) -> DespeckleSettings:
-        return DespeckleSettings(filter=self.filter, looks=looks, hw=self.hw, hd=self.hd,
-                                 alpha=self.alpha, T=self.T, iterations=self.iterations,
-                                 staged=self.staged, window=self.window)
+        fields = self.model_dump(exclude={"block"})
+        return dataclasses.replace(_DEFAULT, looks=looks, **fields)
 
 
 def ratio_image_mean(noisy: Path, filtered: Path) -> float:

@@ -1,6 +1,7 @@
 """crack_model: one U-Net trained on every labelled partition, saved as a self-describing bundle."""
 
 
+import dataclasses
 import datetime as dt
 
 import dagster as dg
@@ -15,17 +16,23 @@ MODEL = "crack_model"
 SAMPLES = "labelled_samples"
 
 
-class ModelConfig(dg.Config):
-    """U-Net and training knobs (defaults train in a few minutes on 2 CPU cores)."""
+_DEFAULT = TrainConfig()
 
-    epochs: int = 30
-    batch_size: int = 16
-    lr: float = 1e-3
-    depth: int = 4
-    width: int = 16
-    seed: int = 0
-    patience: int = 6
-    max_minutes: float = 8.0
+
+class ModelConfig(dg.Config):
+    """U-Net and training knobs; defaults come from the core's TrainConfig so they cannot drift."""
+
+    epochs: int = _DEFAULT.epochs
+    batch_size: int = _DEFAULT.batch_size
+    lr: float = _DEFAULT.lr
+    depth: int = _DEFAULT.depth
+    width: int = _DEFAULT.width
+    seed: int = _DEFAULT.seed
+    patience: int = _DEFAULT.patience
+    max_minutes: float = _DEFAULT.max_minutes
+
+    def train_config(self, device: str) -> TrainConfig:
+        return dataclasses.replace(_DEFAULT, device=device, **self.model_dump())
 
 
 def flatten_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
@@ -68,10 +75,7 @@ def crack_model(context: dg.AssetExecutionContext, config: ModelConfig, data: Da
     lineage = {"partition_keys": used, "code_version": context.assets_def.code_versions_by_key[
         context.asset_key], "run_id": context.run.run_id,
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat()}
-    train_cfg = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                            depth=config.depth, width=config.width, seed=config.seed,
-                            patience=config.patience, max_minutes=config.max_minutes,
-                            device=compute.device)
+    train_cfg = config.train_config(compute.device)
     result = train_bundle(sample_dirs, data.models, train_cfg, despeckle, lineage, log=context.log.info)
     flat = flatten_metrics(result.metrics)
     test = result.metrics.get("test", {}).get("tol1", {})
