@@ -11,11 +11,12 @@ import rasterio
 
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import md_table, partition_of
-from icecrack_assets.dagster_defs.lineage import (data_version_of, file_sha256, prune_partition_dir,
-                                                  read_json, write_json_atomic)
+from icecrack_assets.dagster_defs.lineage import (data_version_of, file_sha256, png_markdown,
+                                                  prune_partition_dir, read_json, write_json_atomic)
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
 from icecrack_assets.sar.despeckle import DespeckleSettings, despeckle_file
+from icecrack_assets.sar.quicklook import write_quicklook
 
 DESPECKLED = "despeckled_scenes"
 
@@ -90,8 +91,10 @@ def despeckled_scenes(context: dg.AssetExecutionContext, config: DespeckleConfig
     settings_dict = config.settings(looks=manifest["scenes"][0]["looks"]).as_dict()
     write_json_atomic(out_dir / "manifest.json", {"region": region.name, "year": year,
                                                   "settings": settings_dict, "scenes": rows})
-    prune_partition_dir(out_dir, keep)
     paths = [out_dir / r["path"] for r in rows]
+    preview = write_quicklook([raw_dir / rows[0]["path"], paths[0]], out_dir / "preview.png")
+    keep.add(preview.name)
+    prune_partition_dir(out_dir, keep)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(out_dir)),
@@ -101,6 +104,7 @@ def despeckled_scenes(context: dg.AssetExecutionContext, config: DespeckleConfig
             "scene_ids": dg.MetadataValue.json([r["scene_id"] for r in rows]),
             "scenes": md_table(rows, ["scene_id", "seconds", "mean_ratio", "looks"]),
             "seconds_total": round(sum(r["seconds"] for r in rows), 2),
+            "preview": png_markdown(preview, f"{rows[0]['scene_id']}: raw | {config.filter} (dB)"),
         },
         data_version=data_version_of({"settings": settings_dict, "outputs": [r["sha256"] for r in rows]}),
         check_results=[checks.check_grid(paths, region), checks.check_not_empty(paths),

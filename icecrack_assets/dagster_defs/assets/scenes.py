@@ -7,13 +7,14 @@ import dagster as dg
 
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import md_table, partition_of
-from icecrack_assets.dagster_defs.lineage import (data_version_of, file_sha256, prune_partition_dir,
-                                                  write_json_atomic)
+from icecrack_assets.dagster_defs.lineage import (data_version_of, file_sha256, png_markdown,
+                                                  prune_partition_dir, write_json_atomic)
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid, SceneCatalogResource
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.regions import get_region
 from icecrack_assets.sar.ingest import ingest_mask_to_region, ingest_to_region
+from icecrack_assets.sar.quicklook import write_quicklook
 
 RAW = "raw_scenes"
 
@@ -66,8 +67,10 @@ def raw_scenes(context: dg.AssetExecutionContext, data: DataRoot, grid: Processi
     manifest = {"region": region.name, "year": year, "crs": region.crs, "bounds": region.bounds,
                 "pixel_size": region.pixel_size, "catalog": scene_catalog.kind, "scenes": scenes}
     write_json_atomic(out_dir / "manifest.json", manifest)
-    removed = prune_partition_dir(out_dir, keep)
     paths = [out_dir / s["path"] for s in scenes]
+    preview = write_quicklook(paths[:1], out_dir / "preview.png")
+    keep.add(preview.name)
+    removed = prune_partition_dir(out_dir, keep)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(out_dir)),
@@ -77,6 +80,7 @@ def raw_scenes(context: dg.AssetExecutionContext, data: DataRoot, grid: Processi
             "catalog": scene_catalog.kind,
             "seconds": round(time.perf_counter() - t0, 2),
             "stale_files_removed": len(removed),
+            "preview": png_markdown(preview, f"{scenes[0]['scene_id']} (dB)"),
         },
         data_version=data_version_of([s["sha256"] for s in scenes]),
         check_results=[checks.check_grid(paths, region), checks.check_not_empty(paths)],
