@@ -103,9 +103,18 @@ def test_fast_matches_direct_at_default_windows() -> None:
 
 
 def test_fast_matches_direct_across_column_tiles() -> None:
-    img = _scene(20, 300, seed=3, L=2.0)  # wider than one 256-column tile
+    img = _scene(20, 530, seed=3, L=2.0)  # wider than one 512-column tile
     _close(ppb(img, 2.0, hw=2, hd=2, T=0.4, iterations=2),
            direct_ppb(img, 2.0, hw=2, hd=2, T=0.4, iterations=2))
+
+
+def test_fast_matches_direct_with_small_ragged_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tile seams in both directions (ragged last tiles), with nodata straddling a seam."""
+    import icecrack_assets.sar.ppb as ppb_mod
+    monkeypatch.setattr(ppb_mod, "_tiles", lambda H, W: (7, 20))
+    img = _scene(23, 45, seed=10)
+    img[6:9, 18:23] = np.nan
+    _close(ppb(img, 1.0, hw=3, hd=1, iterations=2), direct_ppb(img, 1.0, hw=3, hd=1, iterations=2))
 
 
 def test_fast_matches_direct_with_nodata() -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from icecrack_assets.sar.looks import h_white
-from icecrack_assets.sar.ppb_kernels import ppb_iteration
+from icecrack_assets.sar.ppb_kernels import pad_input, ppb_iteration
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,13 @@ def halo_for(stages: list[Stage]) -> int:
 
 
 def _tiles(H: int, W: int) -> tuple[int, int]:
-    """Tile shape: cache-sized (inputs + accumulators ~<1 MB) and at least two tiles for two cores."""
-    tw = min(256, W)
-    th = min(64, H)
-    while (math.ceil(H / th) * math.ceil(W / tw)) < 4 and th > 8:
-        th = max(8, th // 2)
+    """Tile shape: 128x512 measured fastest on one core (1.60 ns per pixel-offset against 1.97 for
+    64x256; accumulators + offset ring buffers ~1.3 MB, within a 2 MiB L2), shrunk (down to 32 rows)
+    until there are at least four tiles so both cores stay busy."""
+    tw = min(512, W)
+    th = min(128, H)
+    while (math.ceil(H / th) * math.ceil(W / tw)) < 4 and th > 32:
+        th = max(32, th // 2)  # thinner tiles cost more in row overheads than the idle core
     return th, tw
 
 
@@ -109,12 +111,12 @@ def ppb(intensity: np.ndarray, looks: float, hw: int = 10, hd: int = 3, alpha: f
         h = float(h_of(D)) if h_of is not None else h_white(looks, D, alpha)
         inv_h = np.float32(1.0 / h)
         c_kl = np.float32(0.0 if math.isinf(T) else looks / (T * D * D))
-        Ip = np.pad(I, P, mode="symmetric")
+        Ip = pad_input(I, P)
         iAp = (1.0 / np.sqrt(Ip)).astype(np.float32)
-        mp = np.pad(m, P, mode="symmetric")
+        mp = pad_input(m, P)
         for _ in range(st.iterations):
             use_kl = done > 0 and c_kl > 0  # R̂ starts constant, so the KL term is exactly 0 at first
-            Rp = np.pad(R, P, mode="symmetric")
+            Rp = pad_input(R, P)
             iRp = (1.0 / Rp).astype(np.float32)
             R = ppb_iteration(Ip, iAp, Rp, iRp, mp, H, W, st.hw, st.hd, inv_h, c_kl,
                               use_kl, masked, th, tw)
