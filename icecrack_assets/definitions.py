@@ -10,6 +10,7 @@ from icecrack_assets.dagster_defs.assets.model import crack_model
 from icecrack_assets.dagster_defs.assets.samples import labelled_samples
 from icecrack_assets.dagster_defs.assets.scenes import raw_scenes
 from icecrack_assets.dagster_defs.assets.stats import crack_statistics
+from icecrack_assets.dagster_defs.executors import distributed_season_job
 from icecrack_assets.dagster_defs.jobs import season_job, statistics_job, train_job
 from icecrack_assets.dagster_defs.resources import (ComputeResource, DataRoot, ProcessingGrid,
                                                     SceneCatalogResource, default_data_root)
@@ -24,7 +25,7 @@ def build_defs(data_root: str | None = None, catalog: SceneCatalogResource | Non
     """Definitions with a given data root (tests and the demo point it at their own folder)."""
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[season_job, train_job, statistics_job],
+        jobs=[season_job, train_job, statistics_job, distributed_season_job],
         schedules=[greenland_season_schedule, antarctic_season_schedule],
         sensors=[
             new_acquisition_sensor,
