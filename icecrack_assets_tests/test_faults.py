@@ -285,9 +285,6 @@ def test_the_sensor_survives_a_hostile_landing_zone(tmp_path, caplog):
         TALLY["bad inputs refused"] += len(refused)
 
 
-@pytest.mark.xfail(strict=True, reason="sensor fingerprints include the href, so two copies of one "
-                   "scene (X.tif, X.tiff) overwrite each other in the cursor and re-trigger every "
-                   "tick; fix: de-duplicate items by scene_id in plan_runs (lead's sensors.py)")
 def test_a_duplicated_scene_triggers_one_run_once(tmp_path):
     landing = tmp_path / "landing"
     landing.mkdir()

@@ -20,7 +20,7 @@ from icecrack_assets.dagster_defs.jobs import INGEST_ASSETS, SEASON_ASSETS, seas
 from icecrack_assets.dagster_defs.partitions import partition_key
 from icecrack_assets.dagster_defs.resources import DataRoot, SceneCatalogResource
 from icecrack_assets.regions import REGIONS, regions_for
-from icecrack_assets.sar.naming import parse_name
+from icecrack_assets.sar.naming import is_safe_scene_id
 
 
 def list_catalog(catalog, now: dt.datetime) -> tuple[list[CatalogItem], list[Problem]]:
@@ -41,6 +41,14 @@ def list_catalog(catalog, now: dt.datetime) -> tuple[list[CatalogItem], list[Pro
     return items, problems
 
 
+def unique_by_scene(items: list[CatalogItem]) -> list[CatalogItem]:
+    """One item per scene id (two copies of a product, e.g. X.tif and X.tiff, are one scene)."""
+    chosen: dict[str, CatalogItem] = {}
+    for item in sorted(items, key=lambda it: it.href):
+        chosen.setdefault(item.scene_id, item)
+    return list(chosen.values())
+
+
 def fingerprint(item: CatalogItem) -> str:
     return item.checksum or f"{item.size}:{item.href}"
 
@@ -50,11 +58,11 @@ def plan_runs(items: list[CatalogItem], seen: dict[str, str], model_exists: bool
     """Run requests for new or changed items, and the updated cursor state."""
     by_partition: dict[tuple[int, str], list[str]] = defaultdict(list)
     updated = dict(seen)
-    for item in items:
+    for item in unique_by_scene(items):
         fp = fingerprint(item)
         if seen.get(item.scene_id) == fp:
             continue
-        if parse_name(item.scene_id) is None or "/" in item.scene_id or ".." in item.scene_id:
+        if not is_safe_scene_id(item.scene_id):
             log.warning(f"skipped {item.href}: scene id {item.scene_id!r} is not a Sentinel-1 product name")
             updated[item.scene_id] = fp
             continue

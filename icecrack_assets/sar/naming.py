@@ -68,3 +68,12 @@ def build_name(mission: str, mode: str, product: str, polarisations: tuple[str, 
     fmt = "%Y%m%dT%H%M%S"
     return (f"{mission}_{mode}_{ptype}{res}_1S{pol}_{start.strftime(fmt)}_{stop.strftime(fmt)}_"
             f"{absolute_orbit:06d}_{datatake.upper():0>6}_{uid.upper():0>4}")
+
+
+def is_safe_scene_id(scene_id: str) -> bool:
+    """A Sentinel-1 product name that is also a safe file stem: no path can escape its folder.
+
+    Catalogue items come from outside (STAC, ASF, file names), and their ids become file names.
+    """
+    return (parse_name(scene_id) is not None and "/" not in scene_id and "\\" not in scene_id
+            and ".." not in scene_id and not scene_id.startswith("."))
