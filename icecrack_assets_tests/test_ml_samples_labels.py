@@ -112,6 +112,25 @@ def test_blocks_split_deterministically_with_every_split_present():
     assert [b.split for b in blocks] != [b.split for b in other]
 
 
+def test_blocks_shared_by_a_group_and_stratified_by_crack_density():
+    shapes = {"s1": (1024, 1792), "s2": (1024, 1792)}
+    groups = {"s1": "thwaites:2020", "s2": "thwaites:2020"}
+    # 28 locations; only 7 of them (one column) hold cracks
+    density = {("thwaites:2020", r, c): (0.05 if c == 0 else 0.0) for r in range(0, 1024, 256)
+               for c in range(0, 1792, 256)}
+    density.update({("thwaites:2020", r, 256): 0.03 for r in range(0, 1024, 256)})
+    for seed in range(5):
+        blocks = assign_blocks(shapes, 256, seed, groups=groups, density=density)
+        by_loc = {}
+        for b in blocks:
+            by_loc.setdefault((b.row, b.col), set()).add(b.split)
+        assert all(len(v) == 1 for v in by_loc.values())  # a location is in one split for every scene
+        for split in ("val", "test"):
+            assert any(density[("thwaites:2020", b.row, b.col)] > 0 for b in blocks if b.split == split)
+        n = {s: sum(b.split == s for b in blocks if b.scene_id == "s1") for s in ("train", "val", "test")}
+        assert n["val"] in (4, 5) and n["test"] in (4, 5) and n["train"] == 28 - n["val"] - n["test"]
+
+
 def _scenes(n=3, shape=(320, 320)):
     out = []
     for s in range(n):
@@ -128,23 +147,38 @@ def test_samples_balanced_no_leak_with_provenance(tmp_path):
     rows = list(csv.DictReader(open(idx.index_path)))
     assert len(rows) == idx.count
     assert {r["label_source"] for r in rows} == {"simulator"}
-    kinds = [r["kind"] for r in rows]
+    kinds = [r["kind"] for r in rows if r["split"] == "train"]
     n_crack = kinds.count("crack")
     assert kinds.count("hard_negative") > 0 and abs(n_crack - (len(kinds) - n_crack)) <= len(kinds) // 3
+    assert {r["kind"] for r in rows if r["split"] != "train"} == {"tile"}
     # crack patches really contain cracks; negatives none
     for r, y in zip(rows, data["y"]):
-        assert ((y == 1).any()) == (r["kind"] == "crack")
+        if r["kind"] != "tile":
+            assert ((y == 1).any()) == (r["kind"] == "crack")
         assert (y == 1).sum() / max((y != 255).sum(), 1) == pytest.approx(float(r["crack_fraction"]), abs=1e-5)
+    # validation/test tiles cover their blocks' interiors exactly once (no pixel counted twice)
+    scenes = {s.scene_id: s for s in _scenes()}
+    for sid, sc in scenes.items():
+        for split in ("val", "test"):
+            sel = [(r, y) for r, y in zip(rows, data["y"]) if r["scene_id"] == sid and r["split"] == split]
+            blocks = {r["block"] for r, _ in sel}
+            expect = 0
+            for key in blocks:
+                _, br, bc = key.split(":")
+                br, bc = int(br), int(bc)
+                inner = sc.label[br + 8:br + 96 - 8, bc + 8:bc + 96 - 8]
+                expect += int((inner != 255).sum())
+            assert sum(int((y != 255).sum()) for _, y in sel) == expect
     # no two patches of different splits closer than the buffer
     patches = [(r["scene_id"], int(r["row"]), int(r["col"]), int(r["size"]), r["split"]) for r in rows]
     assert min_cross_split_gap(patches) >= 16
-    # near-duplicates dropped: no two patches of a scene overlap by more than half a patch each way
-    for i, a in enumerate(patches):
-        for b in patches[i + 1:]:
+    # near-duplicates dropped: no two training patches of a scene overlap by more than half a patch
+    train = [p for p in patches if p[4] == "train"]
+    for i, a in enumerate(train):
+        for b in train[i + 1:]:
             if a[0] == b[0]:
                 assert max(abs(a[1] - b[1]), abs(a[2] - b[2])) >= 24
     # provenance: the stored patch is the scene window named in the index
-    scenes = {s.scene_id: s for s in _scenes()}
     r0 = rows[0]
     img = scenes[r0["scene_id"]].image
     np.testing.assert_array_equal(data["x"][0, 0], img[int(r0["row"]):int(r0["row"]) + 48, int(r0["col"]):int(r0["col"]) + 48])

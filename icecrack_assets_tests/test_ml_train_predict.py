@@ -54,6 +54,10 @@ def test_training_writes_a_complete_bundle(trained):
             assert set(meta["metrics"][split][kind]) >= {"precision", "recall", "f1", "iou", "oa"}
     assert meta["metrics"]["val"]["tol1"]["f1"] >= meta["metrics"]["val"]["strict"]["f1"]
     assert meta["weights_sha256"] == res.sha256
+    # threshold and minimum component size were tuned together on validation and travel with the bundle
+    assert meta["postprocess"]["min_component"] in TrainConfig().min_components
+    assert meta["metrics"]["min_component"] == meta["postprocess"]["min_component"]
+    assert load_bundle(res.bundle_dir).min_component == meta["postprocess"]["min_component"]
     assert any(line.startswith("epoch 1/3") for line in logs) and res.epochs_run >= 1
     assert not [p for p in res.bundle_dir.parent.iterdir() if p.name.startswith(".")]
 
@@ -189,3 +193,20 @@ def test_predict_applies_the_bundles_despeckling_with_the_scene_looks(trained, t
     with pytest.raises(IceCrackError, match="--looks"):
         predict_file(bundle, untagged, tmp_path / "m2.tif")
     assert not (tmp_path / "m2.tif").exists()
+
+
+def test_products_drop_small_components_only(tmp_path):
+    _, _, truth = synthetic_scene((200, 200), seed=2)
+    prob = np.where(truth == 255, np.nan, truth * 0.9).astype(np.float32)
+    far = ndimage.binary_dilation(truth != 0, iterations=3)
+    (r1, c1), (r2, c2) = np.argwhere(~far)[[0, -1]]
+    prob[r1, c1] = prob[r2, c2] = 0.95  # isolated specks
+    prof = {"crs": "EPSG:3031", "transform": Affine(40, 0, -1600000, 0, -40, -440000), "width": 200, "height": 200}
+    a = write_crack_products(prob, prof, 0.5, tmp_path / "a", "s", 40.0)
+    b = write_crack_products(prob, prof, 0.5, tmp_path / "b", "s", 40.0, min_component=4)
+    with rasterio.open(a["mask"]) as ma, rasterio.open(b["mask"]) as mb:
+        ka, kb = ma.read(1), mb.read(1)
+        assert mb.tags()["min_component"] == "4"
+    assert ka[r1, c1] == 1 and ka[r2, c2] == 1 and kb[r1, c1] == 0 and kb[r2, c2] == 0
+    assert ((kb == 1) <= (ka == 1)).all() and ((kb == 255) == np.isnan(prob)).all()
+    assert b["crack_area_km2"] < a["crack_area_km2"] and b["min_component"] == 4

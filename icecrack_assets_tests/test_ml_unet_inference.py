@@ -126,3 +126,55 @@ def test_bundle_errors_are_one_line(tmp_path, tiny_bundle):
     with pytest.raises(InputError, match="corrupt"):
         load_bundle(broken)
     assert latest_bundle(tiny_bundle.path.parent) == tiny_bundle.path
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 33, 47), (2, 1, 64, 64), (1, 1, 5, 3)])
+def test_space_to_depth_unet_keeps_full_resolution(shape):
+    model = UNet(UNetConfig(depth=2, width=4, stem=2)).eval()
+    assert model.multiple == 8
+    with torch.no_grad():
+        out = model(torch.randn(shape))
+    assert out.shape == shape
+    # a single bright pixel moves the output at full resolution, not per 2x2 block
+    x = torch.zeros(1, 1, 32, 32)
+    x2 = x.clone()
+    x2[0, 0, 16, 16] = 5.0
+    with torch.no_grad():
+        d = (model(x2) - model(x)).abs()[0, 0]
+    assert d[16, 16] > 0 and not torch.allclose(d[16, 16], d[16, 17])
+
+
+def test_small_components_removed_edges_optionally_kept():
+    from icecrack_assets.ml.postprocess import crack_mask, remove_small_components
+
+    m = np.zeros((20, 20), bool)
+    m[5, 5:15] = True  # a 10-px line
+    m[10, 10] = m[11, 11] = True  # a 2-px diagonal speck (8-connected)
+    m[0, 0] = True  # a 1-px speck on the border
+    out = remove_small_components(m, 5)
+    assert out[5, 5:15].all() and not out[10, 10] and not out[0, 0] and out.sum() == 10
+    assert remove_small_components(m, 5, keep_edge=True)[0, 0]
+    assert (remove_small_components(m, 0) == m).all()
+    prob = np.where(m, 0.9, 0.1).astype(np.float32)
+    prob[19, 19] = np.nan
+    cm = crack_mask(prob, 0.5, 3)
+    assert (cm <= (prob >= 0.5)).all() and cm.sum() == 10 and not cm[19, 19]
+
+
+def test_predict_file_applies_min_component_only_removing(tiny_bundle, tiny_raster, tmp_path):
+    img, _, _ = synthetic_scene((96, 96), seed=2)
+    src = tiny_raster(img, name="in.tif", epsg=3031, nodata=float("nan"))
+    ref = predict_probability(tiny_bundle, img, tile=48, overlap=16)
+    thr = float(np.nanquantile(ref, 0.8))
+    import dataclasses
+
+    b = dataclasses.replace(tiny_bundle, threshold=thr, min_component=6, _runners={})
+    predict_file(b, src, tmp_path / "m.tif", None, despeckled=True, block=256, tile=48, overlap=16)
+    with rasterio.open(tmp_path / "m.tif") as ds:
+        mask = ds.read(1)
+    raw = np.isfinite(ref) & (np.nan_to_num(ref) >= thr)
+    from icecrack_assets.ml.postprocess import remove_small_components
+
+    np.testing.assert_array_equal(mask == 1, remove_small_components(raw, 6))
+    assert (mask == 1).sum() < raw.sum()  # something was removed
+    assert ((mask == 255) == np.isnan(img)).all()

@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--despeckled", action="store_true", help="input is already despeckled: skip the bundle's filter")
     p.add_argument("--looks", type=float, default=None,
                    help="equivalent number of looks of the input (default: its LOOKS tag, else the bundle's)")
-    p.add_argument("--tile", type=int, default=256)
-    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--tile", type=int, default=512)
+    p.add_argument("--overlap", type=int, default=32)
     p.add_argument("--block", type=int, default=2048, help="pixels per processing window (bounds memory)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)

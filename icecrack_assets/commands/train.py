@@ -9,6 +9,12 @@ from pathlib import Path
 from icecrack_assets.errors import IceCrackError
 
 
+def _defaults():
+    from icecrack_assets.ml.train import TrainConfig
+
+    return TrainConfig()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a U-Net crack model bundle (weights + settings + metrics)")
     p.add_argument("samples", nargs="*", type=Path, help="sample directories (samples.npz + index.csv)")
@@ -19,14 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--despeckle", default="ppb", choices=["ppb", "lee", "refined-lee", "frost", "boxcar", "none"],
                    help="despeckling the samples went through / that predict will apply (default ppb)")
     p.add_argument("--looks", type=float, default=None, help="equivalent number of looks for the despeckling (default: each scene's LOOKS tag)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--width", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--patience", type=int, default=6)
-    p.add_argument("--max-minutes", type=float, default=8.0)
+    d = _defaults()
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--depth", type=int, default=d.depth)
+    p.add_argument("--width", type=int, default=d.width)
+    p.add_argument("--stem", type=int, default=d.stem, help="space-to-depth factor (1 = plain U-Net)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--patience", type=int, default=d.patience)
+    p.add_argument("--max-minutes", type=float, default=d.max_minutes)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
@@ -38,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     data_root = Path(os.environ.get("ICECRACK_DATA_ROOT", "data"))
     out = args.out or data_root / "models"
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, depth=args.depth,
-                      width=args.width, seed=args.seed, patience=args.patience, max_minutes=args.max_minutes,
+                      width=args.width, stem=args.stem, seed=args.seed, patience=args.patience, max_minutes=args.max_minutes,
                       device=args.device)
     if args.quick:
-        cfg.epochs, cfg.depth, cfg.width, cfg.max_minutes = min(cfg.epochs, 3), 3, 8, min(cfg.max_minutes, 2.0)
+        cfg.epochs, cfg.depth, cfg.width, cfg.max_minutes = min(cfg.epochs, 3), 2, 8, min(cfg.max_minutes, 2.0)
     if args.simulate:
         if args.samples:
             raise IceCrackError("give either sample directories or --simulate, not both")

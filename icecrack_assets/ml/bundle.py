@@ -43,6 +43,7 @@ class Bundle:
     metrics: dict
     path: Path
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    min_component: int = 0  # crack components smaller than this (px) are dropped from masks
     _runners: dict = field(default_factory=dict, repr=False)
 
     def runner(self, shape: tuple[int, int, int, int]):
@@ -142,7 +143,8 @@ def load_bundle(path: Path, device: str = "auto") -> Bundle:
     model.to(dev).eval()
     return Bundle(model=model, config=meta["architecture"], normalisation=meta["normalisation"],
                   despeckle=meta.get("despeckle", {"filter": "none"}), threshold=float(meta["threshold"]),
-                  lineage=meta.get("lineage", {}), metrics=meta.get("metrics", {}), path=path, device=dev)
+                  lineage=meta.get("lineage", {}), metrics=meta.get("metrics", {}), path=path, device=dev,
+                  min_component=int(meta.get("postprocess", {}).get("min_component", 0)))
 
 
 def latest_bundle(models_dir: Path) -> Path:

@@ -21,6 +21,7 @@ from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle, load_bundle
 from icecrack_assets.ml.inference import predict_probability
 from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
+from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.ml.ridge import ridge_response, tune_ridge
 from icecrack_assets.ml.samples import SceneForSamples, build_samples
 from icecrack_assets.ml.train import TrainConfig, train_bundle
@@ -83,7 +84,7 @@ def _model_scores(bundle: Bundle, images: list[np.ndarray], truths: list[np.ndar
     out = []
     for img, truth in zip(images, truths):
         prob = predict_probability(bundle, img)
-        pred = np.where(np.isfinite(prob), np.nan_to_num(prob) >= bundle.threshold, 0).astype(np.uint8)
+        pred = crack_mask(prob, bundle.threshold, bundle.min_component).astype(np.uint8)
         out.append(_score_pair(pred, truth))
     return out
 
@@ -115,8 +116,8 @@ def _sim_sizes(cfg: EvalConfig) -> dict:
     if cfg.quick:
         return {"shape": (320, 320), "train_seeds": 2, "test_seeds": 1, "patch": 96, "block": 160,
                 "buffer": 32, "per_scene": 24}
-    return {"shape": (1024, 1024), "train_seeds": 2, "test_seeds": 1, "patch": 128, "block": 512,
-            "buffer": 64, "per_scene": 64}
+    return {"shape": (1024, 1024), "heldout_shape": (768, 768), "train_seeds": 2, "test_seeds": 1,
+            "patch": 96, "block": 384, "buffer": 32, "per_scene": 64}
 
 
 def _regions(cfg: EvalConfig) -> tuple[str, ...]:
@@ -165,7 +166,7 @@ def _heldout(cfg: EvalConfig, variant: str, filter_settings: Callable[[float], d
         for j, year in enumerate(cfg.years):
             for k in range(sz["test_seeds"]):
                 seed = seed0 + 100 * i + 10 * j + k
-                sc = _simulate(region, year, seed, sz["shape"], look_factor, width)
+                sc = _simulate(region, year, seed, sz.get("heldout_shape", sz["shape"]), look_factor, width)
                 settings = filter_settings(get_region(region).looks * look_factor)
                 out.append((region, year, apply_despeckle(sc.intensity, settings), sc.truth))
     return out
@@ -235,14 +236,17 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
     train, val, test = load("train"), load("val"), load("test")
     log(f"suite b: {len(train)}/{len(val)}/{len(test)} speckled Lai tiles despeckled ({filter_name}) "
         f"in {time.time() - t0:.0f} s")
-    patch = 96 if cfg.quick else 128
+    patch = 96
     dirs = []
     for name, items, split in (("train", train, "train"), ("val", val, "val")):
         d = cfg.work_dir / f"samples-lai-{filter_name}-{name}"
         scenes = [SceneForSamples(f"lai:{t.split}/{t.name}", "lai2020", 2009, None, y, f"annotation:{t.mask_path}",
                                   image=x) for t, x, y in items]
-        build_samples(scenes, d, patch=patch, seed=cfg.seed, max_per_scene=16 if cfg.quick else 48,
-                      block_size=max(patch + 32, 250), buffer=32, force_split=split)
+        # Lai comes split already: one block per tile (no buffer needed), so the whole tile is
+        # candidate area; 250-px blocks with a buffer left ~5 patches per (partly nodata) tile
+        block = max(max(x.shape) for _, x, _ in items)
+        build_samples(scenes, d, patch=patch, seed=cfg.seed, max_per_scene=16 if cfg.quick else 96,
+                      block_size=max(block, patch), buffer=0, force_split=split)
         dirs.append(d)
     lineage = {"source": "lai2020-speckled", "looks": cfg.lai_looks, "despeckle_filter": filter_name,
                "lai_root": str(cfg.lai_root)}
@@ -281,7 +285,9 @@ def render_markdown(res: dict) -> str:
     if "a" in res:
         a = res["a"]
         out.append(f"\n## Suite a: held-out simulated scenes\n\nModel bundle: `{a['bundle']}` "
-                   f"(threshold {a['threshold']:.2f}).\n\n" + HEAD.format(first="variant"))
+                   f"(threshold {a['threshold']:.2f}, minimum crack component {a.get('min_component', 0)} px). "
+                   "Held-out scenes use seeds and parameters never seen in training.\n\n"
+                   + HEAD.format(first="variant"))
         out.append(_method_row())
         for v, m in a["variants"].items():
             out.append(_row(f"U-Net, {v}", m))
@@ -306,9 +312,14 @@ def render_markdown(res: dict) -> str:
         out.append(_row("U-Net", b["model"]))
         out.append(_row("Sato ridge (threshold tuned on valid)", b["ridge"]))
         gain = b["model"]["strict"]["f1"] - b["ridge"]["strict"]["f1"]
-        out.append(f"\nU-Net F1 minus ridge F1: {gain:+.3f} (target ≥ +{LAI_MARGIN}): "
-                   f"{'met' if gain >= LAI_MARGIN else 'NOT met'}.\n")
-    out.append(f"\nTotal time {res['seconds']:.0f} s.\n")
+        gain1 = b["model"]["tol1"]["f1"] - b["ridge"]["tol1"]["f1"]
+        out.append(f"\nU-Net F1 minus ridge F1: {gain:+.3f} strict, {gain1:+.3f} with 1-px tolerance "
+                   f"(target ≥ +{LAI_MARGIN}): {'met' if min(gain, gain1) >= LAI_MARGIN else 'NOT met'}.\n")
+    load = res.get("load_average")
+    out.append(f"\nTotal time {res['seconds']:.0f} s"
+               + (f"; 1-min load average at start/end {load[0]:.1f}/{load[1]:.1f} on "
+                  f"{res.get('cpus', '?')} CPUs, torch threads {res.get('threads', '?')}" if load else "")
+               + ".\n")
     return "".join(out)
 
 
@@ -318,14 +329,19 @@ def run_evaluation(cfg: EvalConfig, out_md: Path, bundle_path: Path | None = Non
     t0 = time.time()
     cfg.work_dir.mkdir(parents=True, exist_ok=True)
     models = cfg.work_dir / "models"
+    import os
+
+    import torch
+
+    load0 = os.getloadavg()[0]
     res: dict = {"generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                 "quick": cfg.quick, "seed": cfg.seed}
+                 "quick": cfg.quick, "seed": cfg.seed, "cpus": os.cpu_count(), "threads": torch.get_num_threads()}
     if "a" in cfg.suites:
         if bundle_path is None:
             bundle_path = train_on_simulated(cfg, cfg.despeckle_filter, models, log).bundle_dir
         bundle = load_bundle(bundle_path)
         a = suite_a(cfg, bundle, log)
-        a.update(bundle=str(bundle_path), threshold=bundle.threshold)
+        a.update(bundle=str(bundle_path), threshold=bundle.threshold, min_component=bundle.min_component)
         res["a"] = a
         if cfg.ablation:
             res["ablation"] = {}
@@ -343,6 +359,7 @@ def run_evaluation(cfg: EvalConfig, out_md: Path, bundle_path: Path | None = Non
         b.update(looks=cfg.lai_looks, filter=cfg.despeckle_filter)
         res["b"] = b
     res["seconds"] = time.time() - t0
+    res["load_average"] = [load0, os.getloadavg()[0]]
     md = render_markdown(res)
     out_md = Path(out_md)
     with atomic_path(out_md) as tmp:

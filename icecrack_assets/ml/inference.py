@@ -23,9 +23,11 @@ from rasterio.windows import Window
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle
 from icecrack_assets.ml.normalise import normalise
+from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.raster import atomic_path, float_profile, iter_blocks, open_single_band
 
 MASK_NODATA = 255
+TILE, OVERLAP = 512, 32  # large tiles, small overlap: ~13 % recomputation instead of 78 % at 256/64
 
 
 def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
@@ -81,7 +83,7 @@ def _blend(bundle: Bundle, x: np.ndarray, rows: list[int], cols: list[int], th: 
     return (acc / np.maximum(wsum, 1e-12)).astype(np.float32)
 
 
-def predict_probability(bundle: Bundle, intensity: np.ndarray, tile: int = 256, overlap: int = 64,
+def predict_probability(bundle: Bundle, intensity: np.ndarray, tile: int = TILE, overlap: int = OVERLAP,
                         tta: bool = False) -> np.ndarray:
     """Crack probability of a despeckled intensity array (NaN nodata in, NaN nodata out)."""
     intensity = np.asarray(intensity, dtype=np.float32)
@@ -95,8 +97,8 @@ def predict_probability(bundle: Bundle, intensity: np.ndarray, tile: int = 256, 
     return prob
 
 
-def predict_with_spread(bundle: Bundle, intensity: np.ndarray, tile: int = 256,
-                        overlap: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def predict_with_spread(bundle: Bundle, intensity: np.ndarray, tile: int = TILE,
+                        overlap: int = OVERLAP) -> tuple[np.ndarray, np.ndarray]:
     """Test-time-flip mean probability and the spread (std) across the four flips: an uncertainty map."""
     maps = []
     intensity = np.asarray(intensity, dtype=np.float32)
@@ -165,13 +167,15 @@ def _read(ds, win: Window) -> np.ndarray:
 
 
 def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | None = None,
-                 despeckled: bool = False, block: int = 2048, tile: int = 256, overlap: int = 64,
+                 despeckled: bool = False, block: int = 2048, tile: int = TILE, overlap: int = OVERLAP,
                  looks: float | None = None, progress=None) -> dict:
     """Predict a whole scene window by window; writes the uint8 mask (1 crack, 0, 255 nodata) and a probability COG.
 
     ``despeckled=False`` means ``src`` is raw speckled sigma0 and the bundle's despeckling is applied
     to each window with a halo first; its number of looks comes from ``looks``, else the file's
-    LOOKS tag, else the bundle. Outputs appear only when complete.
+    LOOKS tag, else the bundle. Outputs appear only when complete. The bundle's minimum crack
+    component size is applied per window, keeping components that touch a window edge (their
+    full size is unknown there), so windowing can only keep, never invent, crack pixels.
     """
     src, dst_mask = Path(src), Path(dst_mask)
     dst_prob = Path(dst_prob) if dst_prob else None
@@ -213,7 +217,8 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
                     p = p[r0 - ra:r1 - ra, c0 - ca:c1 - ca]
                     valid = np.isfinite(arr[r0 - ra:r1 - ra, c0 - ca:c1 - ca])
                     p[~valid] = np.nan
-                    m = np.where(valid, (p >= thr).astype(np.uint8), MASK_NODATA).astype(np.uint8)
+                    cm = crack_mask(p, thr, bundle.min_component, keep_edge=len(blocks) > 1)
+                    m = np.where(valid, cm.astype(np.uint8), MASK_NODATA).astype(np.uint8)
                     n_valid += int(valid.sum())
                     n_crack += int((m == 1).sum())
                     mds.write(m, 1, window=b.write)

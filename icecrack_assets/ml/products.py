@@ -14,6 +14,7 @@ import numpy as np
 from affine import Affine
 
 from icecrack_assets.ml.density import density_orientation
+from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.ml.preview import write_preview
 from icecrack_assets.ml.vectors import centrelines, polygons
 from icecrack_assets.raster import atomic_path, float_profile, write_raster_atomic
@@ -39,17 +40,21 @@ def _write_gpkg(path: Path, layers: dict[str, list], crs) -> Path:
 
 
 def write_crack_products(prob: np.ndarray, profile: dict, threshold: float, out_dir: Path, stem: str,
-                         pixel_size: float, cell_m: float = 1000.0) -> dict:
-    """Write all crack products of one probability map; return their paths and summary statistics."""
+                         pixel_size: float, cell_m: float = 1000.0, min_component: int = 0) -> dict:
+    """Write all crack products of one probability map; return their paths and summary statistics.
+
+    ``min_component`` (pass ``bundle.min_component``) drops crack components smaller than that many
+    pixels: the mask is always a subset of ``prob >= threshold``.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     prob = np.asarray(prob, np.float32)
     valid = np.isfinite(prob)
-    mask = valid & (np.nan_to_num(prob) >= threshold)
+    mask = crack_mask(prob, threshold, min_component)
     mask_u8 = np.where(valid, mask, MASK_NODATA).astype(np.uint8)
     transform: Affine = profile["transform"]
     crs = profile["crs"]
-    tags = {"threshold": f"{threshold:.4f}", "product": "icecrack"}
+    tags = {"threshold": f"{threshold:.4f}", "min_component": str(int(min_component)), "product": "icecrack"}
     paths = {
         "probability": write_raster_atomic(out_dir / f"{stem}_probability.tif", prob, float_profile(profile),
                                            tags=tags, cog=True),
@@ -77,6 +82,7 @@ def write_crack_products(prob: np.ndarray, profile: dict, threshold: float, out_
         "density_km_per_km2": length_km / valid_km2 if valid_km2 else float("nan"),
         "crack_fraction": float(mask.sum() / valid.sum()) if valid.any() else float("nan"),
         "threshold": float(threshold),
+        "min_component": int(min_component),
     }
     return {**{k: str(v) for k, v in paths.items()}, **stats}
 

@@ -1,10 +1,17 @@
 """Representative training samples with provenance, split by spatial blocks.
 
-Per scene: candidate patches on a grid inside each block's buffered interior; patches with cracks
-and background patches are balanced; half of the background budget goes to *hard negatives*
-(strongest ridge/edge/bright-target response without cracks: rifts' walls, water edges, rock,
-bright targets), the rest is random; candidates overlapping an already chosen patch by more than
-half are dropped as near-duplicates. Everything is seeded and recorded in ``index.csv``.
+Training patches, per scene: candidates on a grid inside each training block's buffered interior;
+patches with cracks and background patches are balanced; half of the background budget goes to
+*hard negatives* (strongest ridge/edge/bright-target response without cracks: rifts' walls, water
+edges, rock, bright targets), the rest is random; candidates overlapping an already chosen patch
+by more than half are dropped as near-duplicates.
+
+Validation and test are not a selection: their blocks' interiors are tiled completely (kind
+``tile``; pixels already covered by an earlier tile are set to 255 so no pixel counts twice). A
+balanced selection has far more crack than a map, so a threshold tuned on it buys recall with
+precision the map does not have; whole-area tiles make validation scores, the threshold and the
+post-processing tuned on them, and the test scores, those of the map itself.
+Everything is seeded and recorded in ``index.csv``.
 """
 
 from __future__ import annotations
@@ -139,11 +146,57 @@ def _candidates(img: np.ndarray, label: np.ndarray, hard: np.ndarray, blocks, pa
     return out
 
 
+def _eval_tiles(img: np.ndarray, label: np.ndarray, blocks, patch: int, buffer: int) -> list[dict]:
+    """Cover each block's interior with patch-sized tiles; overlaps are labelled 255 after first use."""
+    out = []
+    finite = np.isfinite(img)
+    for b in blocks:
+        r0, r1, c0, c1 = b.interior(buffer)
+        r1, c1 = min(r1, img.shape[0]), min(c1, img.shape[1])
+        if r1 - r0 < patch or c1 - c0 < patch:
+            continue
+        covered = np.zeros((r1 - r0, c1 - c0), bool)
+        for r in _starts(r0, r1, patch):
+            for c in _starts(c0, c1, patch):
+                lab = label[r:r + patch, c:c + patch].copy()
+                ok = (lab != NODATA) & finite[r:r + patch, c:c + patch]
+                seen = covered[r - r0:r - r0 + patch, c - c0:c - c0 + patch]
+                lab[seen] = NODATA
+                ok &= ~seen
+                covered[r - r0:r - r0 + patch, c - c0:c - c0 + patch] = True
+                if not ok.any():
+                    continue
+                cf = float(((lab == 1) & ok).sum() / ok.sum())
+                out.append({"row": r, "col": c, "split": b.split, "block": b.key, "crack_fraction": cf,
+                            "valid_fraction": float(ok.mean()), "hardness": float("nan"),
+                            "kind": "tile", "label": lab})
+    return out
+
+
+def _starts(lo: int, hi: int, patch: int) -> list[int]:
+    starts = list(range(lo, hi - patch + 1, patch))
+    if starts and starts[-1] + patch < hi:
+        starts.append(hi - patch)
+    return starts
+
+
+def _block_density(label: np.ndarray, blocks, buffer: int) -> dict[tuple[int, int], float]:
+    out = {}
+    for b in blocks:
+        r0, r1, c0, c1 = b.interior(buffer)
+        lab = label[r0:r1, c0:c1]
+        ok = lab != NODATA
+        out[(b.row, b.col)] = float((lab == 1).sum() / ok.sum()) if ok.any() else 0.0
+    return out
+
+
 def build_samples(scenes: list[SceneForSamples], out_dir: Path, patch: int = 128, seed: int = 0,
                   max_per_scene: int = 64, block_size: int = 512, buffer: int = 64,
                   force_split: str | None = None) -> SampleIndex:
     """Cut balanced, provenance-tracked patches from labelled scenes; write samples.npz + index.csv.
 
+    ``max_per_scene`` is the training-patch budget per scene; validation and test blocks are tiled
+    completely. Scenes of one region and year share block locations (same grid, same crevasses).
     ``force_split`` puts every block in one split, for data sets that come with their own split.
     """
     if not scenes:
@@ -158,7 +211,19 @@ def build_samples(scenes: list[SceneForSamples], out_dir: Path, patch: int = 128
             raise InputError(s.image_path or s.scene_id,
                              f"image shape {img.shape} differs from label shape {s.label.shape}")
         images[s.scene_id] = np.asarray(img, np.float32)
-    blocks = assign_blocks({k: v.shape for k, v in images.items()}, block_size, seed)
+    groups = {s.scene_id: f"{s.region}:{s.year}" for s in scenes}
+    shapes = {k: v.shape for k, v in images.items()}
+    pre = assign_blocks(shapes, block_size, seed, groups=groups)  # block geometry for the density
+    dens_sum: dict[tuple[str, int, int], list[float]] = {}
+    for s in scenes:
+        for (r, c), d in _block_density(s.label, [b for b in pre if b.scene_id == s.scene_id], buffer).items():
+            dens_sum.setdefault((groups[s.scene_id], r, c), []).append(d)
+    density = {k: float(np.mean(v)) for k, v in dens_sum.items()}
+    # scenes whose group has mixed shapes fall back to their own id as group (see assign_blocks)
+    density.update({(s.scene_id, r, c): d for s in scenes
+                    for (r, c), d in _block_density(s.label, [b for b in pre if b.scene_id == s.scene_id],
+                                                    buffer).items()})
+    blocks = assign_blocks(shapes, block_size, seed, groups=groups, density=density)
     if force_split is not None:
         blocks = [replace(b, split=force_split) for b in blocks]
     rng = np.random.default_rng(seed)
@@ -166,15 +231,21 @@ def build_samples(scenes: list[SceneForSamples], out_dir: Path, patch: int = 128
     for s in scenes:
         img, label = images[s.scene_id], s.label
         sblocks = [b for b in blocks if b.scene_id == s.scene_id]
-        cands = _candidates(img, label, _hardness_map(img), sblocks, patch, buffer, rng)
-        for c in _select(cands, max_per_scene, patch, rng):
+        train_blocks = [b for b in sblocks if b.split == "train"]
+        chosen = []
+        if train_blocks:
+            cands = _candidates(img, label, _hardness_map(img), train_blocks, patch, buffer, rng)
+            chosen = _select(cands, max_per_scene, patch, rng)
+        chosen += _eval_tiles(img, label, [b for b in sblocks if b.split != "train"], patch, buffer)
+        for c in chosen:
             r, cc = c["row"], c["col"]
             xs.append(img[r:r + patch, cc:cc + patch])
-            ys.append(label[r:r + patch, cc:cc + patch])
+            ys.append(c["label"] if "label" in c else label[r:r + patch, cc:cc + patch])
             rows.append({"patch": len(rows), "scene_id": s.scene_id, "region": s.region, "year": s.year,
                          "row": r, "col": cc, "size": patch, "split": c["split"], "block": c["block"],
                          "kind": c["kind"], "crack_fraction": round(c["crack_fraction"], 6),
-                         "valid_fraction": round(c["valid_fraction"], 4), "hardness": round(c["hardness"], 4),
+                         "valid_fraction": round(c["valid_fraction"], 4),
+                         "hardness": "" if np.isnan(c["hardness"]) else round(c["hardness"], 4),
                          "label_source": s.label_source, "image_path": str(s.image_path or "")})
     if not rows:
         raise IceCrackError(f"no patch of {patch} px fits the valid, labelled area of the scenes "

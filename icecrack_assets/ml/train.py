@@ -1,7 +1,12 @@
 """Training: seeded, logged, early-stopped on validation F1, time-boxed, ending in a bundle.
 
-The decision threshold is chosen on the validation patches (never on test), and val/test scores are
-computed at that threshold, strict and with a 1-pixel tolerance, and stored in the bundle.
+The learning rate follows a warm-up + cosine schedule over *training progress*, the larger of the
+epoch fraction and the fraction of the wall-clock budget, so a run cut short by ``max_minutes``
+still ends annealed instead of at full learning rate.
+
+The decision threshold and the minimum crack-component size are chosen together on the validation
+tiles (never on test), and val/test scores are computed with both, strict and with a 1-pixel
+tolerance, and stored in the bundle.
 """
 
 from __future__ import annotations
@@ -23,27 +28,32 @@ from icecrack_assets.ml.device import resolve_device, set_threads
 from icecrack_assets.ml.losses import bce_dice_loss
 from icecrack_assets.ml.metrics import best_threshold, crack_metrics
 from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION, normalise
+from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.ml.samples import load_samples
 from icecrack_assets.ml.unet import UNet, UNetConfig
 
 NODATA = 255
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 30
     batch_size: int = 16
-    lr: float = 1e-3
+    lr: float = 2e-3
     depth: int = 4
     width: int = 16
     seed: int = 0
-    patience: int = 6
+    patience: int = 8
     max_minutes: float = 8.0
     device: str = "auto"
     dropout: float = 0.0
     threshold_tolerance: int = 1  # tolerance (px) of the F1 maximised when choosing the threshold
     speckle_prob: float = 0.5
     normalisation: dict = field(default_factory=lambda: dict(DEFAULT_NORMALISATION))
+    stem: int = 2  # space-to-depth factor of the U-Net (see unet.py): 4x less trunk work
+    warmup: float = 0.05  # fraction of training progress with a linear learning-rate warm-up
+    min_components: tuple[int, ...] = (0, 4, 8, 12, 16, 24, 32, 48)  # candidate sizes tuned on val
 
 
 @dataclass
@@ -95,15 +105,46 @@ def _as_map(arrays: np.ndarray) -> np.ndarray:
     return out
 
 
-def scores_at(prob: np.ndarray, y: np.ndarray, threshold: float) -> dict:
-    """Strict and 1-px-tolerance crack metrics of patch predictions at a threshold."""
+def scores_at(prob: np.ndarray, y: np.ndarray, threshold: float, min_component: int = 0) -> dict:
+    """Strict and 1-px-tolerance crack metrics of patch predictions at a threshold (and component size)."""
     pm, ym = _as_map(prob), _as_map(y)
     valid = np.isfinite(pm) & (ym != NODATA)
-    pred = np.where(valid, (np.nan_to_num(pm) >= threshold), 0).astype(np.uint8)
+    pred = crack_mask(pm, threshold, min_component).astype(np.uint8)
     truth = np.where(valid, ym, NODATA)
     keep = ("precision", "recall", "f1", "iou", "oa", "crack_fraction")
     return {name: {k: round(float(v), 5) for k, v in crack_metrics(pred, truth, tol).items() if k in keep}
             for name, tol in (("strict", 0), ("tol1", 1))}
+
+
+def tune_postprocess(prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
+                     ) -> tuple[float, int, float]:
+    """Threshold and minimum component size maximising validation F1: ``(threshold, size, f1)``."""
+    from scipy import ndimage
+
+    from icecrack_assets.ml.postprocess import EIGHT
+
+    pm, ym = _as_map(prob), _as_map(y)
+    valid = np.isfinite(pm) & (ym != NODATA)
+    truth = np.where(valid, ym, NODATA)
+    best = (0.5, 0, -1.0)
+    for thr in THRESHOLDS:
+        raw = crack_mask(pm, thr, 0)
+        lab, n = ndimage.label(raw, structure=EIGHT)
+        comp = np.bincount(lab.ravel(), minlength=n + 1)
+        for size in sizes:
+            keep = comp >= size
+            keep[0] = False
+            f1 = crack_metrics(keep[lab].astype(np.uint8), truth, tolerance)["f1"]
+            if f1 > best[2] + 1e-9:
+                best = (float(thr), int(size), float(f1))
+    return best
+
+
+def _lr_factor(progress: float, warmup: float) -> float:
+    if progress < warmup:
+        return max(progress / warmup, 0.02)
+    p = min(1.0, (progress - warmup) / max(1e-9, 1 - warmup))
+    return 0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * p))
 
 
 def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, despeckle: dict,
@@ -125,10 +166,13 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
         log("warning: no validation patches; choosing the threshold on training patches")
         va = tr
     norm = dict(config.normalisation)
-    model = UNet(UNetConfig(depth=config.depth, width=config.width, dropout=config.dropout)).to(device)
+    model = UNet(UNetConfig(depth=config.depth, width=config.width, dropout=config.dropout,
+                            stem=config.stem)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.epochs))
-    log(f"training U-Net depth={config.depth} width={config.width} on {device}: "
+    steps_per_epoch = max(1, len(tr) // config.batch_size)
+    total_steps = steps_per_epoch * max(1, config.epochs)
+    step = 0
+    log(f"training U-Net depth={config.depth} width={config.width} stem={config.stem} on {device}: "
         f"{len(tr)} train / {len(va)} val / {len(te)} test patches of {data['x'].shape[-1]} px")
     best = (-1.0, None, 0.5, 0)
     epochs_run = 0
@@ -142,6 +186,10 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
             idx = order[i:i + config.batch_size]
             if len(idx) < 2:
                 continue  # BatchNorm needs more than one sample
+            progress = max(step / total_steps, (time.time() - t0) / (config.max_minutes * 60))
+            for g in opt.param_groups:
+                g["lr"] = config.lr * _lr_factor(progress, config.warmup)
+            step += 1
             xb, yb = augment_batch(data["x"][idx], data["y"][idx], rng, config.speckle_prob)
             xt = torch.from_numpy(normalise(xb, norm)).to(device)
             yt = torch.from_numpy(yb.astype(np.int64)).to(device)
@@ -153,10 +201,9 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
             losses.append(loss.item())
             if time.time() > deadline:
                 break
-        sched.step()
         epochs_run = epoch
         prob = _predict_patches(model, data["x"][va], norm, device)
-        thr, f1 = best_threshold(_as_map(prob), _as_map(data["y"][va]), config.threshold_tolerance)
+        thr, f1 = best_threshold(_as_map(prob), _as_map(data["y"][va]), config.threshold_tolerance, THRESHOLDS)
         improved = f1 > best[0] + 1e-4
         if improved:
             best = (f1, {k: v.detach().clone() for k, v in model.state_dict().items()}, thr, epoch)
@@ -173,18 +220,23 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
             break
     _, state, thr, best_epoch = best
     model.load_state_dict(state)
-    metrics = {"best_epoch": best_epoch, "threshold": thr,
-               "val": scores_at(_predict_patches(model, data["x"][va], norm, device), data["y"][va], thr)}
+    val_prob = _predict_patches(model, data["x"][va], norm, device)
+    thr, min_comp, _ = tune_postprocess(val_prob, data["y"][va], tuple(config.min_components),
+                                        config.threshold_tolerance)
+    metrics = {"best_epoch": best_epoch, "threshold": thr, "min_component": min_comp,
+               "val": scores_at(val_prob, data["y"][va], thr, min_comp)}
     if len(te):
-        metrics["test"] = scores_at(_predict_patches(model, data["x"][te], norm, device), data["y"][te], thr)
+        metrics["test"] = scores_at(_predict_patches(model, data["x"][te], norm, device), data["y"][te], thr,
+                                    min_comp)
     full_lineage = {**lineage, "sample_dirs": [str(d) for d in sample_dirs], "sample_sha256": hashes,
                     "code_version": __version__, "train_config": asdict(config),
                     "n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te))}
-    bundle_dir = save_bundle(Path(out_dir), model.cpu(), norm, despeckle, thr, full_lineage, metrics)
+    bundle_dir = save_bundle(Path(out_dir), model.cpu(), norm, despeckle, thr, full_lineage, metrics,
+                             extra={"postprocess": {"min_component": int(min_comp)}})
     from icecrack_assets.ml.bundle import read_bundle_json
     digest = read_bundle_json(bundle_dir)["weights_sha256"]
     seconds = time.time() - t0
-    log(f"bundle {bundle_dir.name}: threshold {thr:.2f}, val F1 {metrics['val']['strict']['f1']:.3f} "
+    log(f"bundle {bundle_dir.name}: threshold {thr:.2f}, min component {min_comp} px, val F1 {metrics['val']['strict']['f1']:.3f} "
         f"(tol1 {metrics['val']['tol1']['f1']:.3f}) after {epochs_run} epochs, {seconds:.0f} s")
     return TrainResult(bundle_dir=bundle_dir, metrics=metrics, threshold=thr, epochs_run=epochs_run,
                        seconds=seconds, sha256=digest)

@@ -1,7 +1,13 @@
 """The method's U-Net, sized by ``depth`` and ``width``, that accepts any input size.
 
 SMP's most repeated complaint is "input size must be divisible by 32"; here the network pads its
-input internally (edge replication) to a multiple of ``2**depth`` and crops the output back.
+input internally (edge replication) to a multiple of ``stem * 2**depth`` and crops the output back.
+
+``stem > 1`` folds each stem x stem pixel block into channels (pixel unshuffle) before the trunk
+and unfolds the head's output (pixel shuffle): no information is lost, so 1-px cracks stay
+resolvable, while the trunk does 1/stem^2 of the full-resolution work, with more channels per
+pixel, which CPU convolution kernels run far more efficiently. That is what makes >= 2 Mpix/s on
+two cores reachable.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ class UNetConfig:
     depth: int = 4  # number of 2x downsamplings
     width: int = 16  # channels at full resolution; doubled at each level
     dropout: float = 0.0  # in the bottleneck; enables MC-dropout spread maps
+    stem: int = 1  # space-to-depth factor: the trunk runs at 1/stem resolution, output is full-res
+
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,9 +55,11 @@ class UNet(nn.Module):
         c = self.config
         if c.depth < 1 or c.width < 1:
             raise ValueError("depth and width must be positive")
+        if c.stem < 1:
+            raise ValueError("stem must be at least 1")
         chans = [c.width * 2**i for i in range(c.depth + 1)]
         self.down = nn.ModuleList()
-        cin = c.in_channels
+        cin = c.in_channels * c.stem**2
         for ch in chans[:-1]:
             self.down.append(_block(cin, ch))
             cin = ch
@@ -60,11 +70,14 @@ class UNet(nn.Module):
         for i in range(c.depth - 1, -1, -1):
             self.up.append(nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2))
             self.dec.append(_block(chans[i] * 2, chans[i]))
-        self.head = nn.Conv2d(chans[0], c.out_channels, 1)
+        self.head = nn.Conv2d(chans[0], c.out_channels * c.stem**2, 1)
+        s = c.stem
+        self.unshuffle = nn.PixelUnshuffle(s) if s > 1 else nn.Identity()
+        self.shuffle = nn.PixelShuffle(s) if s > 1 else nn.Identity()
 
     @property
     def multiple(self) -> int:
-        return 2**self.config.depth
+        return 2**self.config.depth * self.config.stem
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -72,6 +85,7 @@ class UNet(nn.Module):
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        x = self.unshuffle(x)
         skips = []
         for blk in self.down:
             x = blk(x)
@@ -80,7 +94,7 @@ class UNet(nn.Module):
         x = self.drop(self.bottleneck(x))
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             x = dec(torch.cat([up(x), skip], dim=1))
-        return self.head(x)[..., :h, :w]
+        return self.shuffle(self.head(x))[..., :h, :w]
 
 
 def build_model(config: dict | UNetConfig) -> UNet:
