@@ -63,7 +63,7 @@ def test_whole_chain_on_two_tiny_partitions(tmp_path):
         assert tags["dagster/input_data_version/crack_model"] == model.asset_materialization.tags[
             "dagster/data_version"]
         assert "dagster/input_data_version/despeckled_scenes" in tags
-        assert tags["dagster/code_version"] == "maps-1"
+        assert tags["dagster/code_version"] == "maps-2"
         model_keys = model.asset_materialization.metadata["partition_keys"].value
         assert sorted(model_keys) == ["jakobshavn|2024", "thwaites|2024"]
 

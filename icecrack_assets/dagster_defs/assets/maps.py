@@ -24,7 +24,7 @@ MAPS = "crack_maps"
 @dg.asset(
     partitions_def=year_region_partitions,
     deps=["despeckled_scenes", "crack_model"],
-    code_version="maps-1",
+    code_version="maps-2",
     group_name="products",
     kinds={"pytorch", "geotiff", "geopackage"},
     check_specs=checks.specs(MAPS, checks.GRID, checks.NOT_EMPTY, checks.MAPS_VALID),
@@ -53,7 +53,8 @@ def crack_maps(context: dg.AssetExecutionContext, data: DataRoot, grid: Processi
     composite[count > 0] = (total[count > 0] / count[count > 0]).astype(np.float32)
     out_dir = data.partition_dir("maps", region.name, year)
     stem = f"{region.name}_{year}"
-    products = write_crack_products(composite, profile, bundle.threshold, out_dir, stem, region.pixel_size)
+    products = write_crack_products(composite, profile, bundle.threshold, out_dir, stem, region.pixel_size,
+                                    min_component=bundle.min_component)
     seconds = time.perf_counter() - t0
     stats = {k: v for k, v in products.items() if isinstance(v, (int, float))}
     paths = {k: str(v) for k, v in products.items() if isinstance(v, str) or hasattr(v, "suffix")}

@@ -30,6 +30,7 @@ class ModelConfig(dg.Config):
     seed: int = _DEFAULT.seed
     patience: int = _DEFAULT.patience
     max_minutes: float = _DEFAULT.max_minutes
+    stem: int = _DEFAULT.stem
 
     def train_config(self, device: str) -> TrainConfig:
         return dataclasses.replace(_DEFAULT, device=device, **self.model_dump())
@@ -49,7 +50,7 @@ def flatten_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
 
 @dg.asset(
     deps=[dg.AssetDep(SAMPLES, partition_mapping=dg.AllPartitionMapping())],
-    code_version="unet-1",
+    code_version="unet-2",
     group_name="ml",
     kinds={"pytorch"},
     pool="training",

@@ -14,17 +14,19 @@ from icecrack_assets.ml.samples import SceneForSamples, build_samples
 
 
 class SamplesConfig(dg.Config):
-    patch: int = 128
-    max_per_scene: int = 64
-    block_size: int = 512
-    buffer: int = 64
+    """Patch size, training patches per scene, and the spatial blocks that split train/val/test."""
+
+    patch: int = 96
+    max_per_scene: int = 192  # training patches per scene; val/test blocks are tiled whole
+    block_size: int = 384
+    buffer: int = 32
     seed: int = 0
 
 
 @dg.asset(
     partitions_def=year_region_partitions,
     deps=["despeckled_scenes"],
-    code_version="samples-1",
+    code_version="samples-2",
     group_name="ml",
     kinds={"numpy"},
     description="Balanced crack/background patches with masks (user annotations in data/labels/ when "
