@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
@@ -172,5 +173,3 @@ def iter_blocks(height: int, width: int, block: int, halo: int) -> Iterator[Bloc
                 inner=(slice(r0 - rr0, r0 - rr0 + (r1 - r0)), slice(c0 - cc0, c0 - cc0 + (c1 - c0))),
             )
 
-
-import rasterio.shutil  # noqa: E402  (registers rasterio.shutil for the COG copy above)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from icecrack_assets.regions import Region
+from icecrack_assets.sar.naming import is_safe_scene_id
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,20 @@ class SceneCatalog(Protocol):
     def search(self, region: Region, start: dt.datetime, end: dt.datetime) -> list[CatalogItem]: ...
 
     def fetch(self, item: CatalogItem, landing_dir: Path) -> Path: ...
+
+
+def usable_items(items: list[CatalogItem]) -> tuple[list[CatalogItem], list[CatalogItem]]:
+    """``(usable, refused)``: one item per scene id, and the items whose ids are unsafe file names.
+
+    Two copies of a product (e.g. X.tif and X.tiff) are one scene; ids come from outside and become
+    file names, so anything that is not a plain Sentinel-1 product name is refused. Both the sensor
+    and the ingesting asset go through here.
+    """
+    chosen: dict[str, CatalogItem] = {}
+    refused: list[CatalogItem] = []
+    for item in sorted(items, key=lambda it: it.href):
+        if not is_safe_scene_id(item.scene_id):
+            refused.append(item)
+        else:
+            chosen.setdefault(item.scene_id, item)
+    return list(chosen.values()), refused

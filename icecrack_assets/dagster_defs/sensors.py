@@ -15,12 +15,11 @@ from collections import defaultdict
 
 import dagster as dg
 
-from icecrack_assets.catalog.base import CatalogItem, Problem
+from icecrack_assets.catalog.base import CatalogItem, Problem, usable_items
 from icecrack_assets.dagster_defs.jobs import INGEST_ASSETS, SEASON_ASSETS, season_job
 from icecrack_assets.dagster_defs.partitions import partition_key
 from icecrack_assets.dagster_defs.resources import DataRoot, SceneCatalogResource
 from icecrack_assets.regions import REGIONS, regions_for
-from icecrack_assets.sar.naming import is_safe_scene_id
 
 
 def list_catalog(catalog, now: dt.datetime) -> tuple[list[CatalogItem], list[Problem]]:
@@ -41,14 +40,6 @@ def list_catalog(catalog, now: dt.datetime) -> tuple[list[CatalogItem], list[Pro
     return items, problems
 
 
-def unique_by_scene(items: list[CatalogItem]) -> list[CatalogItem]:
-    """One item per scene id (two copies of a product, e.g. X.tif and X.tiff, are one scene)."""
-    chosen: dict[str, CatalogItem] = {}
-    for item in sorted(items, key=lambda it: it.href):
-        chosen.setdefault(item.scene_id, item)
-    return list(chosen.values())
-
-
 def fingerprint(item: CatalogItem) -> str:
     return item.checksum or f"{item.size}:{item.href}"
 
@@ -58,13 +49,14 @@ def plan_runs(items: list[CatalogItem], seen: dict[str, str], model_exists: bool
     """Run requests for new or changed items, and the updated cursor state."""
     by_partition: dict[tuple[int, str], list[str]] = defaultdict(list)
     updated = dict(seen)
-    for item in unique_by_scene(items):
+    usable, refused = usable_items(items)
+    for item in refused:
+        if seen.get(item.scene_id) != fingerprint(item):  # log once, not every tick
+            log.warning(f"skipped {item.href}: scene id {item.scene_id!r} is not a Sentinel-1 product name")
+            updated[item.scene_id] = fingerprint(item)
+    for item in usable:
         fp = fingerprint(item)
         if seen.get(item.scene_id) == fp:
-            continue
-        if not is_safe_scene_id(item.scene_id):
-            log.warning(f"skipped {item.href}: scene id {item.scene_id!r} is not a Sentinel-1 product name")
-            updated[item.scene_id] = fp
             continue
         regions = regions_for(list(item.footprint), item.acquired, item.mode)
         if not regions:

@@ -5,17 +5,16 @@ import time
 
 import dagster as dg
 
+from icecrack_assets.catalog.base import usable_items
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import md_table, partition_of
 from icecrack_assets.dagster_defs.lineage import (data_version_of, file_sha256, png_markdown,
                                                   prune_partition_dir, write_json_atomic)
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid, SceneCatalogResource
-from icecrack_assets.dagster_defs.sensors import unique_by_scene
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.regions import get_region
 from icecrack_assets.sar.ingest import ingest_mask_to_region, ingest_to_region
-from icecrack_assets.sar.naming import is_safe_scene_id
 from icecrack_assets.sar.quicklook import write_quicklook
 
 RAW = "raw_scenes"
@@ -37,12 +36,11 @@ def raw_scenes(context: dg.AssetExecutionContext, data: DataRoot, grid: Processi
     catalog = scene_catalog.build(data)
     start, end = region.season(year)
     # catalogues match against the published AOI, whatever the processing spacing
-    found = catalog.search(get_region(region.name), start, end)
-    for bad in [it for it in found if not is_safe_scene_id(it.scene_id)]:
+    usable, refused = usable_items(catalog.search(get_region(region.name), start, end))
+    for bad in refused:
         context.log.warning(f"refused catalogue item {bad.href}: id {bad.scene_id!r} is not a Sentinel-1 "
                             "product name (it would not be a safe file name)")
-    items = sorted(unique_by_scene([it for it in found if is_safe_scene_id(it.scene_id)]),
-                   key=lambda it: it.acquired)
+    items = sorted(usable, key=lambda it: it.acquired)
     if not items:
         raise dg.Failure(f"no Sentinel-1 {region.mode} scenes for {region.name} {year} "
                          f"({start:%Y-%m-%d}..{end:%Y-%m-%d}) in the {scene_catalog.kind} catalog")
