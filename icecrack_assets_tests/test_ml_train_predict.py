@@ -14,7 +14,8 @@ from scipy import ndimage
 from icecrack_assets.cli import main
 from icecrack_assets.ml.bundle import load_bundle
 from icecrack_assets.ml.inference import predict_probability
-from icecrack_assets.ml.products import density_change, write_crack_products
+from icecrack_assets.ml.products import write_crack_products
+from icecrack_assets.ml.statistics import write_statistics
 from icecrack_assets.ml.samples import SceneForSamples, build_samples
 from icecrack_assets.ml.synthetic import synthetic_scene
 from icecrack_assets.ml.train import TrainConfig, train_bundle
@@ -157,17 +158,20 @@ def test_orientation_of_a_straight_line():
     assert dens[0, 0] == pytest.approx(length / 0.25)
 
 
-def test_density_change_table_and_plot(tmp_path):
-    recs = [{"region": "amery", "year": 2019, "density_km_per_km2": 0.4},
-            {"region": "amery", "year": 2021, "density_km_per_km2": 0.5},
+def test_density_change_is_against_the_previous_year_with_data(tmp_path):
+    recs = [{"region": "amery", "year": 2021, "density_km_per_km2": 0.5},
+            {"region": "amery", "year": 2019, "density_km_per_km2": 0.4},
             {"region": "fimbul", "year": 2020, "density_km_per_km2": 0.2}]
-    out = density_change(recs, tmp_path)
-    rows = out["rows"]
-    amery = [r for r in rows if r["region"] == "amery"]
-    assert amery[1]["previous_year"] == 2019 and amery[1]["change_km_per_km2"] == pytest.approx(0.1)
-    assert np.isnan(amery[0]["change_km_per_km2"])
-    assert (tmp_path / "density_change.csv").read_text().count("\n") == 4
-    assert (tmp_path / "density_change.png").stat().st_size > 1000
+    df, csv_path, png_path = write_statistics(recs, tmp_path)
+    amery = df[df["region"] == "amery"].to_dict("records")
+    assert [r["year"] for r in amery] == [2019, 2021]
+    assert amery[1]["previous_year"] == 2019
+    assert amery[1]["density_change"] == pytest.approx(0.1)
+    assert amery[1]["density_change_relative"] == pytest.approx(0.25)
+    assert np.isnan(amery[0]["density_change"])
+    assert np.isnan(df[df["region"] == "fimbul"]["density_change"].iloc[0])
+    assert csv_path.read_text().count("\n") == 4
+    assert png_path.stat().st_size > 1000
 
 
 def test_predict_applies_the_bundles_despeckling_with_the_scene_looks(trained, tiny_raster, tmp_path):

@@ -1,12 +1,10 @@
 """Per year x region crack products: probability COG, mask, vectors, density, orientation, preview.
 
-Plus the year-over-year change of crack density per region (a CSV table and a PNG plot).
+The change across years is ``statistics.py``'s job.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import warnings
 from pathlib import Path
 
@@ -85,54 +83,3 @@ def write_crack_products(prob: np.ndarray, profile: dict, threshold: float, out_
         "min_component": int(min_component),
     }
     return {**{k: str(v) for k, v in paths.items()}, **stats}
-
-
-def density_change(records: list[dict], out_dir: Path, stem: str = "density_change") -> dict:
-    """Year-over-year change of density per region from ``{region, year, density_km_per_km2}`` records.
-
-    Writes ``<stem>.csv`` (region, year, density, change vs previous year with data) and ``<stem>.png``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir = Path(out_dir)
-    by_region: dict[str, list[tuple[int, float]]] = {}
-    for r in records:
-        by_region.setdefault(str(r["region"]), []).append((int(r["year"]), float(r["density_km_per_km2"])))
-    rows = []
-    for region, items in sorted(by_region.items()):
-        items.sort()
-        prev = None
-        for year, dens in items:
-            change = dens - prev[1] if prev else float("nan")
-            rel = change / prev[1] if prev and prev[1] else float("nan")
-            rows.append({"region": region, "year": year, "density_km_per_km2": round(dens, 6),
-                         "previous_year": prev[0] if prev else "", "change_km_per_km2": round(change, 6),
-                         "change_relative": round(rel, 6)})
-            prev = (year, dens)
-    text = io.StringIO()
-    w = csv.DictWriter(text, fieldnames=["region", "year", "density_km_per_km2", "previous_year",
-                                         "change_km_per_km2", "change_relative"])
-    w.writeheader()
-    w.writerows(rows)
-    csv_path = out_dir / f"{stem}.csv"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(csv_path) as tmp:
-        tmp.write_text(text.getvalue())
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for region, items in sorted(by_region.items()):
-        ys, ds = zip(*sorted(items))
-        ax.plot(ys, ds, marker="o", label=region)
-    ax.set_xlabel("year")
-    ax.set_ylabel("crack density (km / km²)")
-    ax.set_title("Crack density per region")
-    if by_region:
-        ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    png_path = out_dir / f"{stem}.png"
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return {"table": str(csv_path), "plot": str(png_path), "rows": rows}

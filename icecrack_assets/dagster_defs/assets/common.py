@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pandas as pd
 
 from icecrack_assets.dagster_defs.partitions import year_region_of
 from icecrack_assets.dagster_defs.resources import ProcessingGrid
@@ -23,4 +24,6 @@ def md_table(rows: list[dict], columns: list[str]) -> dg.MetadataValue:
 
 
 def _fmt(v: object) -> str:
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return "–"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
