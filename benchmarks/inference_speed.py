@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from icecrack_assets.ml.bundle import load_bundle, save_bundle

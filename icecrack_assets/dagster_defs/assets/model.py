@@ -7,7 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from icecrack_assets.dagster_defs import checks
-from icecrack_assets.dagster_defs.lineage import data_version_of, read_json
+from icecrack_assets.dagster_defs.lineage import read_json
 from icecrack_assets.dagster_defs.partitions import year_region_of
 from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot
 from icecrack_assets.ml.train import TrainConfig, train_bundle
