@@ -37,6 +37,12 @@ def test_suite_a_quick_writes_tables(tmp_path):
     for kind in ("strict", "tol1"):
         assert 0.0 <= nominal[kind]["f1"] <= 1.0 and 0.0 <= nominal[kind]["oa"] <= 1.0
     assert nominal["tol1"]["f1"] >= nominal["strict"]["f1"]
+    # the break-even operating point is reported next to the F1-optimal one, on the same predictions
+    assert res["a"]["operating_point"] == "break-even" and "break-even operating point" in md
+    f1o = res["a"]["f1_optimal"]
+    assert "F1-optimal threshold" in md and 0.0 <= f1o["tol1"]["f1"] <= 1.0
+    if f1o["threshold"] == res["a"]["threshold"] and f1o["min_component"] == res["a"]["min_component"]:
+        assert f1o["tol1"] == nominal["tol1"]
     assert json.loads((tmp_path / "eval.json").read_text())["quick"] is True
 
 

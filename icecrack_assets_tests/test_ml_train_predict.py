@@ -12,13 +12,14 @@ from affine import Affine
 from scipy import ndimage
 
 from icecrack_assets.cli import main
+from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import load_bundle
 from icecrack_assets.ml.inference import predict_probability
 from icecrack_assets.ml.products import write_crack_products
-from icecrack_assets.ml.statistics import write_statistics
 from icecrack_assets.ml.samples import SceneForSamples, build_samples
+from icecrack_assets.ml.statistics import write_statistics
 from icecrack_assets.ml.synthetic import synthetic_scene
-from icecrack_assets.ml.train import TrainConfig, train_bundle
+from icecrack_assets.ml.train import TrainConfig, scores_at, train_bundle, tune_postprocess
 
 
 def _smooth(x):
@@ -61,6 +62,26 @@ def test_training_writes_a_complete_bundle(trained):
     assert load_bundle(res.bundle_dir).min_component == meta["postprocess"]["min_component"]
     assert any(line.startswith("epoch 1/3") for line in logs) and res.epochs_run >= 1
     assert not [p for p in res.bundle_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_break_even_operating_point_balances_precision_and_recall():
+    """The F1 optimum may buy precision with recall; the break-even point maximises the smaller one."""
+    y = np.zeros((1, 1, 64, 64), np.uint8)
+    prob = np.full(y.shape, 0.08, np.float32)  # background
+    cracks = [(r, c) for c in range(4, 60, 8) for r in range(4, 60)][:100]
+    levels = [0.9] * 70 + [0.6] * 15 + [0.02] * 15  # strong, medium, invisible cracks
+    for (r, c), level in zip(cracks, levels):
+        y[0, 0, r, c], prob[0, 0, r, c] = 1, level
+    for k in range(24):  # false alarms between the strong and the medium cracks
+        prob[0, 0, 2 + (k // 12) * 60, 2 + 5 * (k % 12)] = 0.75
+    be = tune_postprocess(prob, y, (0,), 0, "break-even")
+    f1 = tune_postprocess(prob, y, (0,), 0, "f1")
+    s_be, s_f1 = scores_at(prob, y, be[0])["strict"], scores_at(prob, y, f1[0])["strict"]
+    assert s_f1["precision"] == pytest.approx(1.0) and s_f1["recall"] == pytest.approx(0.70)
+    assert s_be["recall"] == pytest.approx(0.85) and s_be["precision"] == pytest.approx(85 / 109, abs=1e-4)
+    assert s_f1["f1"] > s_be["f1"]
+    with pytest.raises(IceCrackError, match="operating point"):
+        tune_postprocess(prob, y, (0,), 0, "f2")
 
 
 def test_training_is_deterministic(trained, tmp_path):

@@ -31,6 +31,8 @@ class ModelConfig(dg.Config):
     patience: int = _DEFAULT.patience
     max_minutes: float = _DEFAULT.max_minutes
     stem: int = _DEFAULT.stem
+    pos_weight: float = _DEFAULT.pos_weight
+    operating_point: str = _DEFAULT.operating_point
 
     def train_config(self, device: str) -> TrainConfig:
         return dataclasses.replace(_DEFAULT, device=device, **self.model_dump())
@@ -50,7 +52,7 @@ def flatten_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
 
 @dg.asset(
     deps=[dg.AssetDep(SAMPLES, partition_mapping=dg.AllPartitionMapping())],
-    code_version="unet-2",
+    code_version="unet-3",
     group_name="ml",
     kinds={"pytorch"},
     pool="training",
@@ -78,13 +80,17 @@ def crack_model(context: dg.AssetExecutionContext, config: ModelConfig, data: Da
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat()}
     train_cfg = config.train_config(compute.device)
     result = train_bundle(sample_dirs, data.models, train_cfg, despeckle, lineage, log=context.log.info)
-    flat = flatten_metrics(result.metrics)
+    flat = flatten_metrics({k: v for k, v in result.metrics.items() if k != "operating_points"})
+    f1_point = result.metrics["operating_points"]["f1"]
     test = result.metrics.get("test", {}).get("tol1", {})
     return dg.MaterializeResult(
         metadata={
             "bundle": dg.MetadataValue.path(str(result.bundle_dir)),
             "partition_keys": dg.MetadataValue.json(used),
             "threshold": float(result.threshold),
+            "operating_point": str(result.metrics["operating_point"]),
+            "f1_optimal_threshold": float(f1_point["threshold"]),
+            **flatten_metrics({k: v for k, v in f1_point.items() if k in ("val", "test")}, "f1_optimal_"),
             "epochs_run": int(result.epochs_run),
             "seconds": round(float(result.seconds), 1),
             **flat,
