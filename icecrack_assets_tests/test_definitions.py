@@ -1,6 +1,7 @@
 """The code location loads, and the graph has the partitioning and mappings we intend."""
 
 import dagster as dg
+import pytest
 
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.definitions import defs
@@ -52,3 +53,16 @@ def test_workspace_and_dg_agree_on_the_code_location_name():
     project = tomllib.loads((root / "pyproject.toml").read_text())
     assert entry["location_name"] == project["tool"]["dg"]["project"]["code_location_name"] == "icecrack"
     assert entry["module_name"] == project["tool"]["dg"]["project"]["code_location_target_module"]
+
+
+def test_model_config_defaults_are_the_cores_and_the_operating_point_is_a_choice():
+    import dataclasses
+
+    from icecrack_assets.dagster_defs.assets.model import ModelConfig
+    from icecrack_assets.ml.train import TrainConfig
+
+    core = dataclasses.asdict(TrainConfig())
+    assert {k: core[k] for k in ModelConfig.model_fields} == ModelConfig().model_dump()
+    assert ModelConfig(operating_point="f1").train_config("cpu").operating_point == "f1"
+    with pytest.raises(Exception, match="operating_point"):
+        ModelConfig(operating_point="f2")

@@ -61,7 +61,7 @@ class TrainConfig:
     stem: int = 2  # space-to-depth factor of the U-Net (see unet.py): 4x less trunk work
     warmup: float = 0.05  # fraction of training progress with a linear learning-rate warm-up
     min_components: tuple[int, ...] = (0, 4, 8, 12, 16, 24, 32, 48)  # candidate sizes tuned on val
-    pos_weight: float = 8.0  # BCE weight of crack pixels (3 lost recall on faint crevasses)
+    pos_weight: float = 8.0  # BCE weight of crack pixels (3 gave ~0.005 less recall at equal precision)
     operating_point: str = "break-even"  # or "f1": how the threshold is chosen on validation
 
 
@@ -169,6 +169,8 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
                  lineage: dict, log: Callable[[str], None] = print) -> TrainResult:
     """Train the U-Net on sample directories and write a bundle under ``out_dir``."""
     t0 = time.time()
+    if config.operating_point not in OPERATING_POINTS:  # fail before training, not after
+        raise IceCrackError(f"operating point must be one of {OPERATING_POINTS}, got {config.operating_point!r}")
     set_threads()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)

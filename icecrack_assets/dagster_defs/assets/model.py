@@ -3,6 +3,7 @@
 
 import dataclasses
 import datetime as dt
+from typing import Literal
 
 import dagster as dg
 
@@ -32,7 +33,7 @@ class ModelConfig(dg.Config):
     max_minutes: float = _DEFAULT.max_minutes
     stem: int = _DEFAULT.stem
     pos_weight: float = _DEFAULT.pos_weight
-    operating_point: str = _DEFAULT.operating_point
+    operating_point: Literal["break-even", "f1"] = "break-even"
 
     def train_config(self, device: str) -> TrainConfig:
         return dataclasses.replace(_DEFAULT, device=device, **self.model_dump())
