@@ -331,7 +331,8 @@ def render_markdown(res: dict) -> str:
         out.append("\nTargets (nominal, ±1 px): " + "; ".join(checks)
                    + f". Beats the method's published P/R/F1/OA strictly: {'yes' if beats else 'no'}.\n")
     if "ablation" in res:
-        epochs = f", each model trained {res['train_epochs']} epochs" if res.get("train_epochs") else ""
+        n = res.get("train_epochs")
+        epochs = f", each model trained at most {n} epochs, same early stopping" if n else ""
         out.append(f"\n### Despeckling ablation (suite a, nominal held-out scenes{epochs})\n\n"
                    + HEAD.format(first="despeckling"))
         for k, m in res["ablation"].items():
