@@ -125,8 +125,47 @@ def scores_at(prob: np.ndarray, y: np.ndarray, threshold: float, min_component: 
             for name, tol in (("strict", 0), ("tol1", 1))}
 
 
+def _check_operating_point(operating_point: str) -> None:
+    if operating_point not in OPERATING_POINTS:
+        raise IceCrackError(f"operating point must be one of {OPERATING_POINTS}, got {operating_point!r}")
+
+
 def _objective(m: dict, operating_point: str) -> float:
     return min(m["precision"], m["recall"]) if operating_point == "break-even" else m["f1"]
+
+
+def postprocess_candidates(prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
+                           ) -> list[tuple[float, int, dict]]:
+    """Validation metrics of every (threshold, minimum component size) pair, computed once."""
+    from scipy import ndimage
+
+    from icecrack_assets.ml.postprocess import EIGHT
+
+    pm, ym = _as_map(prob), _as_map(y)
+    valid = np.isfinite(pm) & (ym != NODATA)
+    truth = np.where(valid, ym, NODATA)
+    out = []
+    for thr in THRESHOLDS:
+        raw = crack_mask(pm, thr, 0)
+        lab, n = ndimage.label(raw, structure=EIGHT)
+        comp = np.bincount(lab.ravel(), minlength=n + 1)
+        for size in sizes:
+            keep = comp >= size
+            keep[0] = False
+            out.append((float(thr), int(size), crack_metrics(keep[lab].astype(np.uint8), truth, tolerance)))
+    return out
+
+
+def pick_operating_point(candidates: list[tuple[float, int, dict]], operating_point: str
+                         ) -> tuple[float, int, float]:
+    """``(threshold, size, objective)`` of the first candidate with the best objective."""
+    _check_operating_point(operating_point)
+    best = (0.5, 0, -1.0)
+    for thr, size, m in candidates:
+        score = _objective(m, operating_point)
+        if score > best[2] + 1e-9:
+            best = (thr, size, float(score))
+    return best
 
 
 def tune_postprocess(prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1,
@@ -135,27 +174,8 @@ def tune_postprocess(prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], to
 
     ``break-even`` maximises min(precision, recall); ``f1`` maximises F1 (both at ``tolerance``).
     """
-    from scipy import ndimage
-
-    from icecrack_assets.ml.postprocess import EIGHT
-
-    if operating_point not in OPERATING_POINTS:
-        raise IceCrackError(f"operating point must be one of {OPERATING_POINTS}, got {operating_point!r}")
-    pm, ym = _as_map(prob), _as_map(y)
-    valid = np.isfinite(pm) & (ym != NODATA)
-    truth = np.where(valid, ym, NODATA)
-    best = (0.5, 0, -1.0)
-    for thr in THRESHOLDS:
-        raw = crack_mask(pm, thr, 0)
-        lab, n = ndimage.label(raw, structure=EIGHT)
-        comp = np.bincount(lab.ravel(), minlength=n + 1)
-        for size in sizes:
-            keep = comp >= size
-            keep[0] = False
-            score = _objective(crack_metrics(keep[lab].astype(np.uint8), truth, tolerance), operating_point)
-            if score > best[2] + 1e-9:
-                best = (float(thr), int(size), float(score))
-    return best
+    _check_operating_point(operating_point)
+    return pick_operating_point(postprocess_candidates(prob, y, sizes, tolerance), operating_point)
 
 
 def _lr_factor(progress: float, warmup: float) -> float:
@@ -169,8 +189,7 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
                  lineage: dict, log: Callable[[str], None] = print) -> TrainResult:
     """Train the U-Net on sample directories and write a bundle under ``out_dir``."""
     t0 = time.time()
-    if config.operating_point not in OPERATING_POINTS:  # fail before training, not after
-        raise IceCrackError(f"operating point must be one of {OPERATING_POINTS}, got {config.operating_point!r}")
+    _check_operating_point(config.operating_point)  # fail before training, not after
     set_threads()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -245,9 +264,10 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
     model.load_state_dict(state)
     val_prob = _predict_patches(model, data["x"][va], norm, device)
     points = {}
+    candidates = postprocess_candidates(val_prob, data["y"][va], tuple(config.min_components),
+                                        config.threshold_tolerance)
     for rule in dict.fromkeys((config.operating_point, "f1")):
-        t, c, _ = tune_postprocess(val_prob, data["y"][va], tuple(config.min_components), config.threshold_tolerance,
-                                   rule)
+        t, c, _ = pick_operating_point(candidates, rule)
         points[rule] = {"threshold": t, "min_component": c, "val": scores_at(val_prob, data["y"][va], t, c)}
     thr, min_comp = points[config.operating_point]["threshold"], points[config.operating_point]["min_component"]
     test_prob = _predict_patches(model, data["x"][te], norm, device) if len(te) else None
