@@ -4,8 +4,9 @@
 the same computation, so two *concurrent* runs of one job on a shared cluster (a backfill of
 several partitions) collapse into one: the second run receives the first run's events and its
 partition is never computed (dagster-io/dagster#21418, still so in dagster-dask 0.29.27). The
-executor here is dagster-dask's with one change: task keys carry the run id. Everything else
-(config schema, worker entry point, resource tags) is dagster-dask's own.
+executor here is dagster-dask's with one change: task keys carry the run id. It also registers
+``DefaultStopSignalPlugin`` on the workers (see there: why step log capture could stall).
+Everything else (config schema, worker entry point, resource tags) is dagster-dask's own.
 
 Use it with a persistent instance (PostgreSQL in production) that the workers can reach, and
 point it at a running scheduler::
@@ -19,6 +20,9 @@ point it at a running scheduler::
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 from collections.abc import Iterator
 
 import dagster as dg
@@ -35,6 +39,10 @@ try:  # the `production` extra; without it the job still loads and says what to 
 except ImportError:  # pragma: no cover - exercised only without the extra
     DaskExecutor = object  # type: ignore[assignment,misc]
     DASK_CONFIG = dg.Field(dg.Permissive(), is_required=False)
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError:  # pragma: no cover - exercised only without the extra
+    WorkerPlugin = object  # type: ignore[assignment,misc]
 
 from icecrack_assets.dagster_defs.jobs import SEASON_ASSETS
 
@@ -44,6 +52,43 @@ DISTRIBUTED_JOB = "distributed_season_job"
 def dask_task_key(job_name: str, step_key: str, run_id: str) -> str:
     """Unique per run, so concurrent runs of one job on one cluster never share a dask task."""
     return f"{job_name}.{step_key}.{run_id}"
+
+
+SIGNAL_PLUGIN = "icecrack-default-sigterm"
+log = logging.getLogger(__name__)
+
+
+def restore_default_sigterm() -> bool:
+    """SIGTERM back to the default action if this process ignores it; True if it did.
+
+    Signal dispositions can only be changed from the main thread, so elsewhere it does nothing.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) != signal.SIG_IGN):
+        return False
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return True
+
+
+class DefaultStopSignalPlugin(WorkerPlugin):
+    """Un-ignores SIGTERM in dask worker processes, so Dagster can stop a step's ``tail -F``.
+
+    The local compute-log manager mirrors each step's stdout/stderr through two ``tail -F``
+    children and stops them with SIGTERM (``Popen.terminate``, then up to 30 s each). SIG_IGN
+    survives fork and exec, so workers inherit it from the process that started them. Dagster's
+    ``capture_interrupts`` (around every in-process run) leaves SIGTERM ignored on exit if SIGINT
+    was ignored (``setup_interrupt_handlers`` copies SIGINT's handler onto SIGTERM), and SIGINT is
+    ignored in any background job of a non-interactive shell (``cmd &`` in a script or CI).
+    Workers started by such a process after a Dagster run made every step wait 60 s and leak its
+    tails. SIGHUP/SIGINT/SIGQUIT stay as the launcher chose: Dagster never stops children with
+    them. ``setup`` runs on the worker's event loop: the main thread of a nanny-started or
+    ``dask worker`` process, the only thread allowed to change signal dispositions.
+    """
+
+    def setup(self, worker: object) -> None:
+        if restore_default_sigterm():
+            log.warning("dask worker ignored SIGTERM (inherited); restored the default so Dagster "
+                        "can stop its compute-log tail processes")
 
 
 class RunScopedDaskExecutor(DaskExecutor):
@@ -68,6 +113,7 @@ class RunScopedDaskExecutor(DaskExecutor):
                 "scheduler address as `existing`")
         run_id = plan_context.dagster_run.run_id
         with dask.distributed.Client(cluster) as client:
+            client.register_plugin(DefaultStopSignalPlugin(), name=SIGNAL_PLUGIN)
             futures_by_step: dict[str, object] = {}
             futures = []
             for level in execution_plan.get_steps_to_execute_by_level():
