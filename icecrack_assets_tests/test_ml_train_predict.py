@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -90,6 +91,37 @@ def test_training_is_deterministic(trained, tmp_path):
     again = train_bundle([root / "samples"], tmp_path, cfg, {"filter": "none"}, {"partition": "thwaites|2020"},
                          lambda s: None)
     assert again.sha256 == res.sha256
+
+
+def test_fine_tuning_starts_from_the_bundles_weights(trained, tmp_path):
+    res, _, root = trained
+    src = load_bundle(res.bundle_dir, device="cpu")
+    # a vanishing learning rate: the convolutions must stay the source bundle's, not a fresh init
+    cfg = TrainConfig(epochs=1, depth=2, width=8, batch_size=8, max_minutes=2.0, device="cpu", lr=1e-12,
+                      init=str(res.bundle_dir), seed=5)
+    tuned = train_bundle([root / "samples"], tmp_path, cfg, {"filter": "none"}, {}, lambda s: None)
+    new = load_bundle(tuned.bundle_dir, device="cpu")
+    convs = [k for k, v in src.model.state_dict().items() if k.endswith("weight") and v.ndim == 4]
+    assert convs
+    for k in convs:
+        assert np.allclose(new.model.state_dict()[k], src.model.state_dict()[k], atol=1e-6), k
+    lin = json.loads((tuned.bundle_dir / "bundle.json").read_text())["lineage"]
+    assert lin["init_bundle"] == str(res.bundle_dir) and lin["init_weights_sha256"] == res.sha256
+    scratch = train_bundle([root / "samples"], tmp_path / "scratch", replace(cfg, init=None), {"filter": "none"}, {},
+                           lambda s: None)
+    k = convs[0]
+    assert not np.allclose(load_bundle(scratch.bundle_dir, device="cpu").model.state_dict()[k],
+                           src.model.state_dict()[k], atol=1e-3)
+
+
+def test_fine_tuning_refuses_another_architecture(trained, tmp_path, capsys):
+    res, _, root = trained
+    cfg = TrainConfig(epochs=1, depth=3, width=8, device="cpu", init=str(res.bundle_dir))
+    with pytest.raises(IceCrackError, match="architecture differs .*depth 2 vs 3"):
+        train_bundle([root / "samples"], tmp_path, cfg, {"filter": "none"}, {}, lambda s: None)
+    assert main(["train", str(root / "samples"), "--init", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "missing" in err and "\n" not in err
 
 
 def test_bundle_round_trip_through_predict_cli(trained, tiny_raster, tmp_path, capsys):

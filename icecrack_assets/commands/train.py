@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pos-weight", type=float, default=d.pos_weight, help="BCE weight of crack pixels")
     p.add_argument("--operating-point", default=d.operating_point, choices=["break-even", "f1"],
                    help="threshold rule on validation: precision = recall (unbiased crack area) or best F1")
+    p.add_argument("--init", type=Path, default=None, metavar="BUNDLE",
+                   help="fine-tune: start from this bundle's weights (same depth/width/stem and normalisation)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or data_root / "models"
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, depth=args.depth,
                       width=args.width, stem=args.stem, seed=args.seed, patience=args.patience, max_minutes=args.max_minutes,
-                      device=args.device, pos_weight=args.pos_weight, operating_point=args.operating_point)
+                      device=args.device, pos_weight=args.pos_weight, operating_point=args.operating_point,
+                      init=str(args.init) if args.init else None)
     if args.quick:
         cfg.epochs, cfg.depth, cfg.width, cfg.max_minutes = min(cfg.epochs, 3), 2, 8, min(cfg.max_minutes, 2.0)
     if args.simulate:

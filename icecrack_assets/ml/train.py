@@ -29,7 +29,7 @@ import torch
 from icecrack_assets import __version__
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.augment import augment_batch
-from icecrack_assets.ml.bundle import save_bundle
+from icecrack_assets.ml.bundle import load_bundle, read_bundle_json, save_bundle
 from icecrack_assets.ml.device import resolve_device, set_threads
 from icecrack_assets.ml.losses import bce_dice_loss
 from icecrack_assets.ml.metrics import best_threshold, crack_metrics
@@ -63,6 +63,7 @@ class TrainConfig:
     min_components: tuple[int, ...] = (0, 4, 8, 12, 16, 24, 32, 48)  # candidate sizes tuned on val
     pos_weight: float = 8.0  # BCE weight of crack pixels (3 gave ~0.005 less recall at equal precision)
     operating_point: str = "break-even"  # or "f1": how the threshold is chosen on validation
+    init: str | None = None  # a bundle whose weights start training (fine-tuning), see _initial_weights
 
 
 @dataclass
@@ -185,6 +186,25 @@ def _lr_factor(progress: float, warmup: float) -> float:
     return 0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * p))
 
 
+def _initial_weights(model: UNet, config: TrainConfig, norm: dict) -> dict:
+    """Load ``config.init``'s weights into ``model``: fine-tune a trained model on new labels.
+
+    The architecture and the input normalisation must match the bundle's: the weights only mean
+    something for the inputs they were trained on. Returns lineage about the starting point.
+    """
+    src = load_bundle(Path(config.init), device="cpu")
+    mine = UNetConfig(depth=config.depth, width=config.width, dropout=config.dropout, stem=config.stem).as_dict()
+    theirs = {k: src.config.get(k) for k in mine}
+    if theirs != mine:
+        diff = ", ".join(f"{k} {theirs[k]} vs {mine[k]}" for k in mine if theirs[k] != mine[k])
+        raise IceCrackError(f"{config.init}: cannot fine-tune from this bundle, its architecture differs ({diff})")
+    if {**src.normalisation} != {**norm}:
+        raise IceCrackError(f"{config.init}: cannot fine-tune from this bundle, its input normalisation "
+                            f"{src.normalisation} differs from {norm}")
+    model.load_state_dict(src.model.state_dict())
+    return {"init_bundle": str(src.path), "init_weights_sha256": read_bundle_json(src.path).get("weights_sha256")}
+
+
 def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, despeckle: dict,
                  lineage: dict, log: Callable[[str], None] = print) -> TrainResult:
     """Train the U-Net on sample directories and write a bundle under ``out_dir``."""
@@ -207,6 +227,7 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
     norm = dict(config.normalisation)
     model = UNet(UNetConfig(depth=config.depth, width=config.width, dropout=config.dropout,
                             stem=config.stem)).to(device)
+    init_lineage = _initial_weights(model, config, norm) if config.init else {}
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     steps_per_epoch = max(1, len(tr) // config.batch_size)
     total_steps = steps_per_epoch * max(1, config.epochs)
@@ -278,12 +299,11 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
                "operating_point": config.operating_point, **{k: v for k, v in points[config.operating_point].items()
                                                              if k in ("val", "test")},
                "operating_points": points}
-    full_lineage = {**lineage, "sample_dirs": [str(d) for d in sample_dirs], "sample_sha256": hashes,
+    full_lineage = {**lineage, **init_lineage, "sample_dirs": [str(d) for d in sample_dirs], "sample_sha256": hashes,
                     "code_version": __version__, "train_config": asdict(config),
                     "n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te))}
     bundle_dir = save_bundle(Path(out_dir), model.cpu(), norm, despeckle, thr, full_lineage, metrics,
                              extra={"postprocess": {"min_component": int(min_comp)}})
-    from icecrack_assets.ml.bundle import read_bundle_json
     digest = read_bundle_json(bundle_dir)["weights_sha256"]
     seconds = time.time() - t0
     log(f"bundle {bundle_dir.name}: threshold {thr:.2f}, min component {min_comp} px, val F1 {metrics['val']['strict']['f1']:.3f} "

@@ -34,6 +34,7 @@ class ModelConfig(dg.Config):
     stem: int = _DEFAULT.stem
     pos_weight: float = _DEFAULT.pos_weight
     operating_point: Literal["break-even", "f1"] = "break-even"
+    init: str | None = None  # a bundle directory to fine-tune from (same architecture and normalisation)
 
     def train_config(self, device: str) -> TrainConfig:
         return dataclasses.replace(_DEFAULT, device=device, **self.model_dump())
