@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from icecrack_assets.cli import main
-from icecrack_assets.ml.evaluate import EvalConfig, render_markdown, run_evaluation
+from icecrack_assets.ml.evaluate import EvalConfig, _mean_scores, render_markdown, run_evaluation
 from icecrack_assets.ml.lai import lai_tiles, load_tile, speckle
 from icecrack_assets.ml.ridge import ridge_response, tune_ridge
 from icecrack_assets.ml.synthetic import synthetic_scene
@@ -79,3 +79,26 @@ def test_render_markdown_marks_unmet_targets():
                  "per_region_year": {"x 2020": {"strict": m, "tol1": m}}, "ridge": {"strict": m, "tol1": m}}}
     md = render_markdown(res)
     assert "NOT met" in md and "Beats the method's published P/R/F1/OA strictly: no" in md
+
+
+def test_suite_b_reports_the_mean_over_training_seeds():
+    def m(f1):
+        return {"precision": f1, "recall": f1, "f1": f1, "iou": f1 / (2 - f1), "oa": 0.9, "crack_fraction": 0.1}
+
+    runs = [{"seed": s, "scores": {"strict": m(f), "tol1": m(f + 0.1)}} for s, f in ((0, 0.4), (1, 0.6))]
+    mean = _mean_scores([r["scores"] for r in runs])
+    assert mean["strict"]["f1"] == pytest.approx(0.5) and mean["tol1"]["f1"] == pytest.approx(0.6)
+    assert (mean["strict"]["f1_min"], mean["strict"]["f1_max"]) == (0.4, 0.6)
+    res = {"generated": "now", "quick": False, "seed": 0, "seconds": 1.0,
+           "b": {"looks": 4.4, "filter": "ppb", "runs": runs, "model": mean,
+                 "ridge": {"strict": m(0.3), "tol1": m(0.42)}}}
+    md = render_markdown(res)
+    assert "U-Net, training seed 1" in md and "U-Net, mean of 2 training seeds" in md
+    assert "U-Net mean F1 minus ridge F1: +0.200 strict, +0.180 with 1-px tolerance" in md and ": met." in md
+
+
+def test_evaluate_cli_rejects_zero_lai_seeds(tmp_path, capsys):
+    assert main(["evaluate", "--suite", "b", "--lai", str(tmp_path), "--lai-seeds", "0",
+                 "--out", str(tmp_path / "e.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--lai-seeds must be at least 1" in err and "\n" not in err

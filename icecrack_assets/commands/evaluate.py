@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="markdown report (default DATA_ROOT/evaluation/evaluation.md)")
     p.add_argument("--work", type=Path, default=None, help="scratch folder for samples and models")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lai-seeds", type=int, default=None, metavar="N",
+                   help="suite b: train N models (seeds seed..seed+N-1) and report their mean (default 3; 1 with --quick)")
     p.add_argument("--max-minutes", type=float, default=None, help="training time budget per model")
     p.set_defaults(func=run)
 
@@ -47,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
                      quick=args.quick, seed=args.seed, suites=tuple(args.suite),
                      ablation=() if args.no_ablation else ("ppb", "lee", "none"),
                      despeckle_filter=args.despeckle, lai_root=args.lai, train=train)
+    if args.lai_seeds is not None:
+        if args.lai_seeds < 1:
+            raise IceCrackError(f"--lai-seeds must be at least 1, got {args.lai_seeds}")
+        cfg.lai_seeds = args.lai_seeds
     run_evaluation(cfg, out, args.model, print)
     print(out.read_text())
     print(f"written: {out}")
