@@ -283,7 +283,7 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
     # mean over seeds is the figure a user training their own model can expect
     runs = []
     n_seeds = cfg.lai_seeds or (1 if cfg.quick else 3)
-    for i in range(max(1, n_seeds)):
+    for i in range(n_seeds):
         # an F1 comparison: the model's threshold is chosen for F1 on valid, like the ridge's
         train_cfg = replace(cfg.train, operating_point="f1", pos_weight=LAI_POS_WEIGHT, seed=cfg.train.seed + i)
         res = train_bundle(dirs, out_models, train_cfg, settings, lineage, log)

@@ -198,7 +198,7 @@ def _initial_weights(model: UNet, config: TrainConfig, norm: dict) -> dict:
     if theirs != mine:
         diff = ", ".join(f"{k} {theirs[k]} vs {mine[k]}" for k in mine if theirs[k] != mine[k])
         raise IceCrackError(f"{config.init}: cannot fine-tune from this bundle, its architecture differs ({diff})")
-    if {**src.normalisation} != {**norm}:
+    if src.normalisation != norm:
         raise IceCrackError(f"{config.init}: cannot fine-tune from this bundle, its input normalisation "
                             f"{src.normalisation} differs from {norm}")
     model.load_state_dict(src.model.state_dict())
