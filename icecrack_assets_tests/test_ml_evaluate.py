@@ -62,7 +62,12 @@ def test_speckled_lai_reads_in_place_and_scores(shared_data, tmp_path):
     res = run_evaluation(cfg, tmp_path / "lai.md", log=lambda s: None)
     b = res["b"]
     assert {"model", "ridge"} <= set(b) and 0.0 <= b["model"]["strict"]["f1"] <= 1.0
-    assert "speckled Lai" in (tmp_path / "lai.md").read_text()
+    assert "speckled Lai" in (tmp_path / "lai.md").read_text() and "speckled 2 times" in (tmp_path / "lai.md").read_text()
+    # every train tile went into the samples once per speckle draw, valid tiles once
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "work" / "samples-lai-lee-train" / "index.csv")))
+    draws = {r["scene_id"] for r in rows}
+    assert any(s.endswith("#draw1") for s in draws) and any("#" not in s for s in draws)
     assert not list((tmp_path / "work").rglob("*.tif"))  # nothing GPL copied out as files
 
 
