@@ -250,7 +250,7 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
     settings = despeckle_settings(filter_name, cfg.lai_looks)
 
     def load(split: str, draws: int = 1):
-        """``(scene id, despeckled image, truth)`` per tile and speckle draw."""
+        """``(scene id, despeckled image, truth, tile)`` per tile and speckle draw."""
         tiles = lai.lai_tiles(cfg.lai_root, split)
         if cfg.quick:
             tiles = tiles[: {"train": 8, "val": 3, "test": 3}[split]]
