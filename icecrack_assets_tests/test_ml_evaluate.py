@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,6 +64,10 @@ def test_speckled_lai_reads_in_place_and_scores(shared_data, tmp_path):
     b = res["b"]
     assert {"model", "ridge"} <= set(b) and 0.0 <= b["model"]["strict"]["f1"] <= 1.0
     assert "speckled Lai" in (tmp_path / "lai.md").read_text() and "speckled 2 times" in (tmp_path / "lai.md").read_text()
+    # the model was scored at the operating point tuned on the whole valid tiles, like the ridge's
+    meta = json.loads((Path(b["runs"][0]["bundle"]) / "bundle.json").read_text())
+    assert meta["calibration"]["source"].startswith("lai2020 valid") and meta["calibration"]["n_scenes"] == 3
+    assert meta["threshold"] == b["runs"][0]["threshold"]
     # every train tile went into the samples once per speckle draw, valid tiles once
     import csv
     rows = list(csv.DictReader(open(tmp_path / "work" / "samples-lai-lee-train" / "index.csv")))

@@ -267,3 +267,39 @@ def test_products_drop_small_components_only(tmp_path):
     assert ka[r1, c1] == 1 and ka[r2, c2] == 1 and kb[r1, c1] == 0 and kb[r2, c2] == 0
     assert ((kb == 1) <= (ka == 1)).all() and ((kb == 255) == np.isnan(prob)).all()
     assert b["crack_area_km2"] < a["crack_area_km2"] and b["min_component"] == 4
+
+
+def test_calibration_on_whole_scenes_picks_the_best_point_and_rewrites_only_the_metadata(trained, tmp_path):
+    import shutil
+
+    from icecrack_assets.ml.calibrate import calibrate_bundle, scene_candidates
+    from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
+    from icecrack_assets.ml.postprocess import crack_mask
+
+    res, _, _ = trained
+    path = shutil.copytree(res.bundle_dir, tmp_path / "b")
+    bundle = load_bundle(path)
+    before = bundle.threshold
+    scenes = [synthetic_scene((160, 200), seed=s) for s in (40, 41)]
+    images, truths = [_smooth(sp) for sp, _, _ in scenes], [t for _, _, t in scenes]
+    rec = calibrate_bundle(bundle, images, truths, "two synthetic scenes", tolerance=0)
+    probs = [predict_probability(bundle, x) for x in images]
+
+    def pooled_f1(thr, size):
+        counts = [crack_counts(crack_mask(p, thr, size).astype(np.uint8), t, 0) for p, t in zip(probs, truths)]
+        return metrics_from_counts(pool_counts(counts))["f1"]
+
+    # the candidates agree with the masks inference draws, and the chosen one is the best of them
+    cands = scene_candidates(probs, truths, 0)
+    for thr, size, m in cands[::17]:
+        assert m["f1"] == pytest.approx(pooled_f1(thr, size))
+    assert rec["val"]["f1"] == pytest.approx(pooled_f1(rec["threshold"], rec["min_component"]), abs=1e-5)
+    assert rec["val"]["f1"] >= max(m["f1"] for _, _, m in cands) - 1e-5
+    assert rec["previous"]["threshold"] == before and rec["n_scenes"] == 2
+    # written through to bundle.json; the weights (and their checksum) are untouched
+    again = load_bundle(path)
+    assert (again.threshold, again.min_component) == (rec["threshold"], rec["min_component"])
+    assert json.loads((path / "bundle.json").read_text())["calibration"]["source"] == "two synthetic scenes"
+    assert not [p for p in path.iterdir() if p.name.startswith(".")]
+    with pytest.raises(IceCrackError, match="one or more"):
+        scene_candidates([], [], 0)

@@ -19,6 +19,7 @@ import numpy as np
 
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle, load_bundle
+from icecrack_assets.ml.calibrate import calibrate_bundle
 from icecrack_assets.ml.inference import predict_probability
 from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
 from icecrack_assets.ml.postprocess import crack_mask
@@ -298,9 +299,16 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
                             epochs=min(cfg.train.epochs, LAI_EPOCHS))
         res = train_bundle(dirs, out_models, train_cfg, settings, lineage, log)
         bundle = load_bundle(res.bundle_dir)
+        # the ridge's threshold is tuned on the whole validation tiles; the model's too, not on
+        # its crack-balanced validation patches (see ml/calibrate.py)
+        cal = calibrate_bundle(bundle, [x for _, x, _, _ in val], [y for _, _, y, _ in val],
+                               "lai2020 valid split, whole tiles", tolerance=0, operating_point="f1")
+        log(f"suite b [seed {train_cfg.seed}]: threshold {cal['previous']['threshold']:.2f} -> {cal['threshold']:.2f}, "
+            f"min component {cal['min_component']} px on whole validation tiles (val F1 {cal['val']['f1']:.3f})")
         scores = _pool(_model_scores(bundle, [x for _, x, _, _ in test], [y for _, _, y, _ in test]))
         runs.append({"seed": train_cfg.seed, "scores": scores, "bundle": str(res.bundle_dir),
-                     "threshold": res.threshold, "epochs": res.epochs_run, "train_seconds": res.seconds})
+                     "threshold": bundle.threshold, "min_component": bundle.min_component,
+                     "patch_threshold": res.threshold, "epochs": res.epochs_run, "train_seconds": res.seconds})
         log(f"suite b [seed {train_cfg.seed}]: model F1 {scores['strict']['f1']:.3f} vs ridge {ridge['strict']['f1']:.3f}")
     out = {"model": _mean_scores([r["scores"] for r in runs]), "runs": runs, "train_draws": draws, "ridge": ridge, "ridge_threshold": thr,
            "bundle": runs[0]["bundle"], "threshold": runs[0]["threshold"],
@@ -376,7 +384,8 @@ def render_markdown(res: dict) -> str:
         out.append(f"\n## Suite b: speckled Lai et al. 2020 (test split)\n\nSpeckle looks {b['looks']}, "
                    f"despeckling {b['filter']}; trained on its train split"
                    + (f" (each tile speckled {b['train_draws']} times)" if b.get("train_draws", 1) > 1 else "")
-                   + ", threshold for best F1 on its valid split (as the ridge's).\n\n"
+                   + ", threshold (and minimum crack component) for best strict F1 on its whole valid tiles, "
+                   "as the ridge's.\n\n"
                    + HEAD.format(first="method"))
         runs = b.get("runs", [])
         for r in runs if len(runs) > 1 else []:
