@@ -303,3 +303,47 @@ def test_calibration_on_whole_scenes_picks_the_best_point_and_rewrites_only_the_
     assert not [p for p in path.iterdir() if p.name.startswith(".")]
     with pytest.raises(IceCrackError, match="one or more"):
         scene_candidates([], [], 0)
+
+
+def test_calibrate_cli_writes_a_calibrated_copy_from_annotated_scenes(trained, tmp_path, capsys):
+    from rasterio.features import shapes
+    from shapely.geometry import box, shape
+
+    from icecrack_assets.ml.calibrate import scenes_from_files
+
+    from .conftest import write_tiny_raster
+
+    res, _, _ = trained
+    original = (res.bundle_dir / "bundle.json").read_bytes()
+    sp, _, truth = synthetic_scene((160, 200), seed=50)
+    img = write_tiny_raster(tmp_path / "val.tif", _smooth(sp).astype(np.float32), nodata=float("nan"))
+    with rasterio.open(img) as ds:
+        transform, crs = ds.transform, ds.crs
+    polys = [shape(g) for g, v in shapes((truth == 1).astype(np.uint8), transform=transform) if v == 1]
+    gpkg = tmp_path / "cracks.gpkg"
+    gpd.GeoDataFrame({"kind": ["crack"] * len(polys)}, geometry=polys, crs=crs).to_file(gpkg)
+    out = tmp_path / "calibrated"
+    args = ["calibrate", str(res.bundle_dir), "--image", str(img), "--labels", str(gpkg), "--despeckled", "--out", str(out)]
+    for _ in range(2):  # re-running replaces the copy
+        assert main(args) == 0
+    said = capsys.readouterr().out
+    meta = json.loads((out / "bundle.json").read_text())
+    rec = meta["calibration"]
+    assert f"-> {rec['threshold']:.2f}" in said and rec["source"] == str(img) and rec["n_scenes"] == 1
+    assert load_bundle(out).threshold == rec["threshold"]
+    assert (res.bundle_dir / "bundle.json").read_bytes() == original  # the original is never touched
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    # the annotations were burnt onto the scene grid: every labelled crack pixel is a crack
+    _, ys = scenes_from_files(load_bundle(out), [img], [gpkg], despeckled=True)
+    assert ys[0][truth == 1].min() == 1 and (ys[0] == 1).sum() < 3 * (truth == 1).sum()
+    # annotations elsewhere, or an --out that is the bundle itself: one-line errors, nothing written
+    far = tmp_path / "far.gpkg"
+    gpd.GeoDataFrame({"kind": ["crack"]}, geometry=[box(0, 0, 100, 100)], crs=crs).to_file(far)
+    for bad, expect in (([str(far)], "no annotation overlaps"), ([str(tmp_path / "none.gpkg")], "does not exist")):
+        argv = ["calibrate", str(res.bundle_dir), "--image", str(img), "--despeckled", "--out", str(tmp_path / "x")]
+        assert main(argv + ["--labels", bad[0]]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expect in err and "\n" not in err and not (tmp_path / "x").exists()
+    assert main(["calibrate", str(res.bundle_dir), "--image", str(img), "--labels", str(gpkg),
+                 "--out", str(res.bundle_dir)]) == 2
+    assert "overwrite the original" in capsys.readouterr().err

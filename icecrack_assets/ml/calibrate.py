@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -22,7 +24,7 @@ from scipy import ndimage
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import BUNDLE_JSON, Bundle, read_bundle_json
 from icecrack_assets.ml.inference import predict_probability
-from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
+from icecrack_assets.ml.metrics import NODATA, crack_counts, metrics_from_counts, pool_counts
 from icecrack_assets.ml.postprocess import EIGHT
 from icecrack_assets.ml.train import THRESHOLDS, pick_operating_point
 
@@ -78,3 +80,57 @@ def calibrate_bundle(bundle: Bundle, images: list[np.ndarray], truths: list[np.n
             os.unlink(tmp)
     bundle.threshold, bundle.min_component = thr, size
     return record
+
+
+def copy_bundle(src: Path, dst: Path) -> Path:
+    """Copy a bundle directory to ``dst`` through a temporary sibling (an existing ``dst`` is replaced)."""
+    src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve():
+        return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".bundle.", dir=dst.parent))
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dst
+
+
+def scenes_from_files(bundle: Bundle, images: list[Path], annotations: list[Path], despeckled: bool = False,
+                      looks: float | None = None, line_width_m: float | None = None
+                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Despeckled intensity and rasterised annotations of whole validation scenes.
+
+    Raw sigma0 gets the bundle's own despeckling (as ``icecrack predict`` applies it); every
+    annotation file is burnt onto every scene's grid. A scene no annotation overlaps is an error,
+    not a silent all-background truth.
+    """
+    from icecrack_assets.errors import InputError
+    from icecrack_assets.ml.inference import _despeckler, _scene_looks
+    from icecrack_assets.ml.labels import rasterise_annotations
+    from icecrack_assets.raster import open_single_band, read_single_band
+
+    xs, ys = [], []
+    for path in images:
+        with open_single_band(path) as ds:
+            transform, crs, shape, file_looks = ds.transform, ds.crs, (ds.height, ds.width), _scene_looks(ds)
+        truth = rasterise_annotations(annotations, transform, shape, crs, line_width_m)
+        if truth is None:
+            raise InputError(path, "no annotation overlaps this scene")
+        arr, _ = read_single_band(path)
+        if not despeckled:
+            fn, _ = _despeckler(bundle.despeckle, looks if looks is not None else file_looks)
+            if fn is not None:
+                arr = fn(arr).astype(np.float32)
+        truth = np.where(np.isfinite(arr), truth, NODATA).astype(np.uint8)
+        xs.append(arr)
+        ys.append(truth)
+    if not any((y == 1).any() for y in ys):
+        raise InputError(annotations[0] if annotations else images[0],
+                         "the annotations mark no crack pixel on these scenes; nothing to calibrate against")
+    return xs, ys
+
