@@ -19,36 +19,22 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import BUNDLE_JSON, Bundle, read_bundle_json
 from icecrack_assets.ml.inference import predict_probability
-from icecrack_assets.ml.metrics import NODATA, crack_counts, metrics_from_counts, pool_counts
-from icecrack_assets.ml.postprocess import EIGHT
-from icecrack_assets.ml.train import THRESHOLDS, pick_operating_point
-
-SIZES = (0, 4, 8, 12, 16, 24, 32, 48)
+from icecrack_assets.ml.metrics import NODATA, metrics_from_counts, pool_counts
+from icecrack_assets.ml.train import MIN_COMPONENTS, candidate_counts, pick_operating_point
 
 
 def scene_candidates(probs: list[np.ndarray], truths: list[np.ndarray], tolerance: int = 0,
-                     sizes: tuple[int, ...] = SIZES) -> list[tuple[float, int, dict]]:
+                     sizes: tuple[int, ...] = MIN_COMPONENTS) -> list[tuple[float, int, dict]]:
     """Pooled metrics over all scenes of every (threshold, minimum component size) pair."""
     if len(probs) != len(truths) or not probs:
         raise IceCrackError("calibration needs one or more (probability, truth) pairs of scenes")
-    counts: dict[tuple[float, int], list[dict]] = {}
-    for prob, truth in zip(probs, truths):
-        finite = np.isfinite(prob)
-        for thr in THRESHOLDS:
-            raw = finite & (np.nan_to_num(prob, nan=0.0) >= thr)
-            lab, n = ndimage.label(raw, structure=EIGHT)
-            comp = np.bincount(lab.ravel(), minlength=n + 1)
-            for size in sizes:
-                keep = comp >= size
-                keep[0] = False
-                counts.setdefault((float(thr), int(size)), []).append(
-                    crack_counts(keep[lab].astype(np.uint8), truth, tolerance))
-    return [(thr, size, metrics_from_counts(pool_counts(items))) for (thr, size), items in counts.items()]
+    per_scene = [candidate_counts(p, t, sizes, tolerance) for p, t in zip(probs, truths)]
+    return [(thr, size, metrics_from_counts(pool_counts([s[(thr, size)] for s in per_scene])))
+            for thr, size in per_scene[0]]
 
 
 def calibrate_bundle(bundle: Bundle, images: list[np.ndarray], truths: list[np.ndarray], source: str,

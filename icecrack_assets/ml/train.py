@@ -32,7 +32,7 @@ from icecrack_assets.ml.augment import augment_batch
 from icecrack_assets.ml.bundle import load_bundle, read_bundle_json, save_bundle
 from icecrack_assets.ml.device import resolve_device, set_threads
 from icecrack_assets.ml.losses import bce_dice_loss
-from icecrack_assets.ml.metrics import best_threshold, crack_metrics
+from icecrack_assets.ml.metrics import best_threshold, crack_counts, crack_metrics, metrics_from_counts
 from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION, normalise
 from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.ml.samples import load_samples
@@ -41,6 +41,7 @@ from icecrack_assets.ml.unet import UNet, UNetConfig
 NODATA = 255
 THRESHOLDS = np.round(np.r_[0.01, 0.02, 0.03, np.arange(0.05, 0.951, 0.05)], 2)
 OPERATING_POINTS = ("break-even", "f1")
+MIN_COMPONENTS = (0, 4, 8, 12, 16, 24, 32, 48)  # candidate minimum crack component sizes (px)
 
 
 @dataclass
@@ -60,7 +61,7 @@ class TrainConfig:
     normalisation: dict = field(default_factory=lambda: dict(DEFAULT_NORMALISATION))
     stem: int = 2  # space-to-depth factor of the U-Net (see unet.py): 4x less trunk work
     warmup: float = 0.05  # fraction of training progress with a linear learning-rate warm-up
-    min_components: tuple[int, ...] = (0, 4, 8, 12, 16, 24, 32, 48)  # candidate sizes tuned on val
+    min_components: tuple[int, ...] = MIN_COMPONENTS  # candidate sizes tuned on val
     pos_weight: float = 8.0  # BCE weight of crack pixels (3 gave ~0.005 less recall at equal precision)
     operating_point: str = "break-even"  # or "f1": how the threshold is chosen on validation
     init: str | None = None  # a bundle whose weights start training (fine-tuning), see _initial_weights
@@ -135,26 +136,36 @@ def _objective(m: dict, operating_point: str) -> float:
     return min(m["precision"], m["recall"]) if operating_point == "break-even" else m["f1"]
 
 
-def postprocess_candidates(prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
-                           ) -> list[tuple[float, int, dict]]:
-    """Validation metrics of every (threshold, minimum component size) pair, computed once."""
+def candidate_counts(prob: np.ndarray, truth: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
+                     ) -> dict[tuple[float, int], dict[str, int]]:
+    """Crack counts of one probability map at every (threshold, minimum component size) pair.
+
+    Labelling the components once per threshold makes every size nearly free; counts (not
+    scores) come back so that several maps can be pooled.
+    """
     from scipy import ndimage
 
     from icecrack_assets.ml.postprocess import EIGHT
 
-    pm, ym = _as_map(prob), _as_map(y)
-    valid = np.isfinite(pm) & (ym != NODATA)
-    truth = np.where(valid, ym, NODATA)
-    out = []
+    out = {}
+    finite = np.isfinite(prob)
     for thr in THRESHOLDS:
-        raw = crack_mask(pm, thr, 0)
-        lab, n = ndimage.label(raw, structure=EIGHT)
+        lab, n = ndimage.label(finite & (np.nan_to_num(prob, nan=0.0) >= thr), structure=EIGHT)
         comp = np.bincount(lab.ravel(), minlength=n + 1)
         for size in sizes:
             keep = comp >= size
             keep[0] = False
-            out.append((float(thr), int(size), crack_metrics(keep[lab].astype(np.uint8), truth, tolerance)))
+            out[(float(thr), int(size))] = crack_counts(keep[lab].astype(np.uint8), truth, tolerance)
     return out
+
+
+def postprocess_candidates(prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
+                           ) -> list[tuple[float, int, dict]]:
+    """Validation metrics of every (threshold, minimum component size) pair, computed once."""
+    pm, ym = _as_map(prob), _as_map(y)
+    truth = np.where(np.isfinite(pm) & (ym != NODATA), ym, NODATA)
+    return [(thr, size, {**metrics_from_counts(c), **c})
+            for (thr, size), c in candidate_counts(pm, truth, sizes, tolerance).items()]
 
 
 def pick_operating_point(candidates: list[tuple[float, int, dict]], operating_point: str
