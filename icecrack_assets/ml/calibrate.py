@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from icecrack_assets.errors import IceCrackError
+from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.ml.bundle import BUNDLE_JSON, Bundle, read_bundle_json
 from icecrack_assets.ml.inference import predict_probability
 from icecrack_assets.ml.metrics import NODATA, metrics_from_counts, pool_counts
 from icecrack_assets.ml.train import MIN_COMPONENTS, candidate_counts, pick_operating_point
+from icecrack_assets.raster import atomic_path, open_single_band, read_single_band
 
 
 def scene_candidates(probs: list[np.ndarray], truths: list[np.ndarray], tolerance: int = 0,
@@ -56,14 +57,8 @@ def calibrate_bundle(bundle: Bundle, images: list[np.ndarray], truths: list[np.n
     meta["threshold"] = thr
     meta.setdefault("postprocess", {})["min_component"] = size
     meta["calibration"] = record
-    fd, tmp = tempfile.mkstemp(prefix=".bundle.json.", dir=bundle.path)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(meta, indent=2, sort_keys=True, default=str))
-        os.replace(tmp, bundle.path / BUNDLE_JSON)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(bundle.path / BUNDLE_JSON) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
     bundle.threshold, bundle.min_component = thr, size
     return record
 
@@ -95,10 +90,8 @@ def scenes_from_files(bundle: Bundle, images: list[Path], annotations: list[Path
     annotation file is burnt onto every scene's grid. A scene no annotation overlaps is an error,
     not a silent all-background truth.
     """
-    from icecrack_assets.errors import InputError
     from icecrack_assets.ml.inference import _despeckler, _scene_looks
     from icecrack_assets.ml.labels import rasterise_annotations
-    from icecrack_assets.raster import open_single_band, read_single_band
 
     xs, ys = [], []
     for path in images:
@@ -119,4 +112,3 @@ def scenes_from_files(bundle: Bundle, images: list[Path], annotations: list[Path
         raise InputError(annotations[0] if annotations else images[0],
                          "the annotations mark no crack pixel on these scenes; nothing to calibrate against")
     return xs, ys
-

@@ -300,7 +300,7 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
         res = train_bundle(dirs, out_models, train_cfg, settings, lineage, log)
         bundle = load_bundle(res.bundle_dir)
         # the ridge's threshold is tuned on the whole validation tiles; the model's too, not on
-        # its crack-balanced validation patches (see ml/calibrate.py)
+        # validation patches predicted one by one (see ml/calibrate.py)
         cal = calibrate_bundle(bundle, [x for _, x, _, _ in val], [y for _, _, y, _ in val],
                                "lai2020 valid split, whole tiles", tolerance=0, operating_point="f1")
         log(f"suite b [seed {train_cfg.seed}]: threshold {cal['previous']['threshold']:.2f} -> {cal['threshold']:.2f}, "

@@ -148,9 +148,8 @@ def candidate_counts(prob: np.ndarray, truth: np.ndarray, sizes: tuple[int, ...]
     from icecrack_assets.ml.postprocess import EIGHT
 
     out = {}
-    finite = np.isfinite(prob)
     for thr in THRESHOLDS:
-        lab, n = ndimage.label(finite & (np.nan_to_num(prob, nan=0.0) >= thr), structure=EIGHT)
+        lab, n = ndimage.label(crack_mask(prob, thr, 0), structure=EIGHT)
         comp = np.bincount(lab.ravel(), minlength=n + 1)
         for size in sizes:
             keep = comp >= size
