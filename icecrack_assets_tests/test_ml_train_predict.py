@@ -347,3 +347,37 @@ def test_calibrate_cli_writes_a_calibrated_copy_from_annotated_scenes(trained, t
     assert main(["calibrate", str(res.bundle_dir), "--image", str(img), "--labels", str(gpkg),
                  "--out", str(res.bundle_dir)]) == 2
     assert "overwrite the original" in capsys.readouterr().err
+
+
+def test_calibration_scenes_get_the_bundles_despeckling_and_need_their_looks(trained, tmp_path):
+    import shutil
+
+    from shapely.geometry import box
+
+    from icecrack_assets.ml.calibrate import scenes_from_files
+    from icecrack_assets.ml.evaluate import despeckle_settings
+    from icecrack_assets.sar.despeckle import DespeckleSettings, despeckle
+
+    from .conftest import write_tiny_raster
+
+    res, _, _ = trained
+    path = shutil.copytree(res.bundle_dir, tmp_path / "lee")
+    meta = json.loads((path / "bundle.json").read_text())
+    meta["despeckle"] = despeckle_settings("lee", None)  # looks from each scene, as PPB bundles do
+    (path / "bundle.json").write_text(json.dumps(meta))
+    sp, _, truth = synthetic_scene((96, 120), seed=60)
+    gpkg = tmp_path / "crack.gpkg"
+    tagged = write_tiny_raster(tmp_path / "raw.tif", sp.astype(np.float32), nodata=float("nan"), tags={"LOOKS": "4"})
+    untagged = write_tiny_raster(tmp_path / "raw2.tif", sp.astype(np.float32), nodata=float("nan"))
+    with rasterio.open(tagged) as ds:
+        gpd.GeoDataFrame({"kind": ["crack"]}, geometry=[box(*ds.bounds).centroid.buffer(50)], crs=ds.crs).to_file(gpkg)
+    bundle = load_bundle(path)
+    xs, ys = scenes_from_files(bundle, [tagged], [gpkg])
+    want = despeckle(sp.astype(np.float32), DespeckleSettings(filter="lee", looks=4.0, window=7),
+                     valid=np.isfinite(sp))
+    np.testing.assert_allclose(xs[0], want, rtol=1e-5)
+    assert (ys[0] == 1).any() and (ys[0][~np.isfinite(xs[0])] == 255).all()
+    with pytest.raises(IceCrackError, match="--looks"):
+        scenes_from_files(bundle, [untagged], [gpkg])
+    xs2, _ = scenes_from_files(bundle, [untagged], [gpkg], looks=4.0)
+    np.testing.assert_allclose(xs2[0], want, rtol=1e-5)
