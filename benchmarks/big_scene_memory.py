@@ -51,15 +51,22 @@ def write_scene(path: Path, size: int, looks: int = 4, block: int = 1024, seed: 
 
 
 def tiny_bundle(models: Path, despeckle: dict) -> Path:
-    """An (untrained) bundle: inference memory does not depend on the weights' values."""
+    """An (untrained) bundle of the default architecture: speed and memory do not depend on the weights.
+
+    The architecture comes from the training defaults (``TrainConfig``), like inference_speed.py's;
+    until 2026-11-24 this built stem 1, a 4x slower trunk than any trained bundle.
+    """
     import torch
 
     from icecrack_assets.ml.bundle import save_bundle
+    from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION
+    from icecrack_assets.ml.train import TrainConfig
     from icecrack_assets.ml.unet import UNet, UNetConfig
 
     torch.manual_seed(0)
-    model = UNet(UNetConfig(depth=4, width=16))
-    return save_bundle(models, model, {"mean": 0.0, "std": 1.0, "log": True}, despeckle, 0.5,
+    d = TrainConfig()
+    model = UNet(UNetConfig(depth=d.depth, width=d.width, stem=d.stem))
+    return save_bundle(models, model, dict(DEFAULT_NORMALISATION), despeckle, 0.5,
                        {"benchmark": "big_scene_memory"}, {})
 
 
@@ -116,7 +123,10 @@ def measure(name: str, target, args) -> dict:
         raise SystemExit(f"{name} failed with exit code {proc.exitcode}")
     peak_bytes = max(peak[0], result.get("ru_maxrss_bytes", 0))
     row = {"step": name, "seconds": round(seconds, 1), "peak_rss_gb": round(peak_bytes / GB, 3)}
-    print(f"  {name:<12} {row['seconds']:8.1f} s   peak RSS {row['peak_rss_gb']:.2f} GB", flush=True)
+    if "mpix_per_s" in result:
+        row["mpix_per_s"] = round(result["mpix_per_s"], 2)
+    rate = f"   {row['mpix_per_s']:.2f} Mpix/s" if "mpix_per_s" in row else ""
+    print(f"  {name:<12} {row['seconds']:8.1f} s   peak RSS {row['peak_rss_gb']:.2f} GB{rate}", flush=True)
     return row
 
 
