@@ -66,6 +66,17 @@ def _run(bundle: Bundle, batch: np.ndarray, tta: bool) -> np.ndarray:
         return (acc / 4).float().cpu().numpy()
 
 
+def _tile_probs(bundle: Bundle, x: np.ndarray, pos: list[tuple[int, int]], th: int, tw: int,
+                batch_size: int = 8, tta: bool = False) -> list[np.ndarray]:
+    """Probabilities of the tiles at local offsets ``pos`` of the normalised array ``x``, batched."""
+    out: list[np.ndarray] = []
+    for i in range(0, len(pos), batch_size):
+        chunk = pos[i:i + batch_size]
+        batch = np.stack([x[r:r + th, c:c + tw] for r, c in chunk])[:, None]
+        out += [p[0] for p in _run(bundle, np.ascontiguousarray(batch, dtype=np.float32), tta)]
+    return out
+
+
 def _blend(bundle: Bundle, x: np.ndarray, rows: list[int], cols: list[int], th: int, tw: int,
            batch_size: int = 8, tta: bool = False) -> np.ndarray:
     """Blend tiles at local offsets ``rows`` x ``cols`` over the normalised array ``x``."""
@@ -73,13 +84,24 @@ def _blend(bundle: Bundle, x: np.ndarray, rows: list[int], cols: list[int], th: 
     wsum = np.zeros(x.shape, np.float64)
     weight = hann_weight(th, tw)
     pos = [(r, c) for r in rows for c in cols]
-    for i in range(0, len(pos), batch_size):
-        chunk = pos[i:i + batch_size]
-        batch = np.stack([x[r:r + th, c:c + tw] for r, c in chunk])[:, None]
-        probs = _run(bundle, np.ascontiguousarray(batch, dtype=np.float32), tta)
-        for (r, c), p in zip(chunk, probs):
-            acc[r:r + th, c:c + tw] += p[0] * weight
-            wsum[r:r + th, c:c + tw] += weight
+    for (r, c), p in zip(pos, _tile_probs(bundle, x, pos, th, tw, batch_size, tta)):
+        acc[r:r + th, c:c + tw] += p * weight
+        wsum[r:r + th, c:c + tw] += weight
+    return (acc / np.maximum(wsum, 1e-12)).astype(np.float32)
+
+
+def _blend_window(tiles: dict[tuple[int, int], np.ndarray], keys: list[tuple[int, int]], weight: np.ndarray,
+                  r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """Blend cached tile probabilities (keyed by global tile start) over the window [r0:r1, c0:c1]."""
+    th, tw = weight.shape
+    acc = np.zeros((r1 - r0, c1 - c0), np.float64)
+    wsum = np.zeros_like(acc)
+    for r, c in keys:
+        a, b = max(r, r0), min(r + th, r1)
+        e, f = max(c, c0), min(c + tw, c1)
+        tile_w = weight[a - r:b - r, e - c:f - c]
+        acc[a - r0:b - r0, e - c0:f - c0] += tiles[(r, c)][a - r:b - r, e - c:f - c] * tile_w
+        wsum[a - r0:b - r0, e - c0:f - c0] += tile_w
     return (acc / np.maximum(wsum, 1e-12)).astype(np.float32)
 
 
@@ -198,6 +220,9 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
         with atomic_path(dst_mask) as tmp_mask, \
                 tempfile.TemporaryDirectory(prefix=".icecrack-prob.", dir=dst_mask.parent) as scratch:
             tmp_prob = Path(scratch) / "prob.tif"
+            # tiles straddling two windows are predicted once and kept until no window needs them
+            tiles: dict[tuple[int, int], np.ndarray] = {}
+            weight = hann_weight(th, tw)
             with contextlib.ExitStack() as stack:
                 mds = stack.enter_context(rasterio.open(tmp_mask, "w", **mask_prof))
                 pds = stack.enter_context(rasterio.open(tmp_prob, "w", **prob_prof)) if dst_prob else None
@@ -212,9 +237,16 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
                     if despeckle_fn is not None:
                         arr = despeckle_fn(arr)
                     arr = arr[ra - hr0:rb - hr0, ca - hc0:cb - hc0]
-                    x = normalise(arr, bundle.normalisation)
-                    p = _blend(bundle, x, [s - ra for s in rsel], [s - ca for s in csel], th, tw)
-                    p = p[r0 - ra:r1 - ra, c0 - ca:c1 - ca]
+                    keys = [(r, c) for r in rsel for c in csel]
+                    todo = [k for k in keys if k not in tiles]
+                    if todo:
+                        x = normalise(arr, bundle.normalisation)
+                        local = [(r - ra, c - ca) for r, c in todo]
+                        tiles.update(zip(todo, _tile_probs(bundle, x, local, th, tw)))
+                    p = _blend_window(tiles, keys, weight, r0, r1, c0, c1)
+                    # a tile that no later window touches (not below, not to the right) is done
+                    for k in [k for k in tiles if k[0] + th <= r1 and k[1] + tw <= c1]:
+                        del tiles[k]
                     valid = np.isfinite(arr[r0 - ra:r1 - ra, c0 - ca:c1 - ca])
                     p[~valid] = np.nan
                     cm = crack_mask(p, thr, bundle.min_component, keep_edge=len(blocks) > 1)
