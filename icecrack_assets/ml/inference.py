@@ -229,16 +229,20 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
                 for i, b in enumerate(blocks):
                     r0, c0 = b.write.row_off, b.write.col_off
                     r1, c1 = r0 + b.write.height, c0 + b.write.width
-                    rsel, ra, rb = _span(rows_all, th, r0, r1)
-                    csel, ca, cb = _span(cols_all, tw, c0, c1)
+                    rsel, _, _ = _span(rows_all, th, r0, r1)
+                    csel, _, _ = _span(cols_all, tw, c0, c1)
+                    keys = [(r, c) for r in rsel for c in csel]
+                    todo = [k for k in keys if k not in tiles]
+                    # read (and despeckle) only the window plus the tiles still to predict: the
+                    # cached ones' pixels left and above need no second pass of the filter
+                    ra, rb = min([r0] + [r for r, _ in todo]), max([r1] + [r + th for r, _ in todo])
+                    ca, cb = min([c0] + [c for _, c in todo]), max([c1] + [c + tw for _, c in todo])
                     hr0, hr1 = max(ra - halo, 0), min(rb + halo, h)
                     hc0, hc1 = max(ca - halo, 0), min(cb + halo, w)
                     arr = _read(ds, Window(hc0, hr0, hc1 - hc0, hr1 - hr0))
                     if despeckle_fn is not None:
                         arr = despeckle_fn(arr)
                     arr = arr[ra - hr0:rb - hr0, ca - hc0:cb - hc0]
-                    keys = [(r, c) for r in rsel for c in csel]
-                    todo = [k for k in keys if k not in tiles]
                     if todo:
                         x = normalise(arr, bundle.normalisation)
                         local = [(r - ra, c - ca) for r, c in todo]
