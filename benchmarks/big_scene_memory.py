@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-GB = 1024 ** 3
+GB = 1024**3
 
 
 def write_scene(path: Path, size: int, looks: int = 4, block: int = 1024, seed: int = 0) -> None:
@@ -35,16 +35,28 @@ def write_scene(path: Path, size: int, looks: int = 4, block: int = 1024, seed: 
     from rasterio.windows import Window
 
     rng = np.random.default_rng(seed)
-    profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:3413",
-                   transform=from_origin(-200000.0, -2000000.0, 20.0, 20.0), nodata=float("nan"),
-                   tiled=True, blockxsize=256, blockysize=256, compress="deflate", predictor=3,
-                   BIGTIFF="YES")
+    profile = dict(
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=1,
+        dtype="float32",
+        crs="EPSG:3413",
+        transform=from_origin(-200000.0, -2000000.0, 20.0, 20.0),
+        nodata=float("nan"),
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        compress="deflate",
+        predictor=3,
+        BIGTIFF="YES",
+    )
     with rasterio.open(path, "w", **profile) as ds:
         ds.update_tags(LOOKS=str(looks), UNITS="linear")
         for r0 in range(0, size, block):
             for c0 in range(0, size, block):
                 h, w = min(block, size - r0), min(block, size - c0)
-                rr, cc = np.mgrid[r0:r0 + h, c0:c0 + w]
+                rr, cc = np.mgrid[r0 : r0 + h, c0 : c0 + w]
                 clean = 0.05 + 0.2 * ((rr + 3 * cc) % 400 < 3)  # thin bright lines
                 noisy = clean * rng.gamma(looks, 1.0 / looks, size=(h, w))
                 ds.write(noisy.astype(np.float32), 1, window=Window(c0, r0, w, h))
@@ -66,12 +78,13 @@ def tiny_bundle(models: Path, despeckle: dict) -> Path:
     torch.manual_seed(0)
     d = TrainConfig()
     model = UNet(UNetConfig(depth=d.depth, width=d.width, stem=d.stem))
-    return save_bundle(models, model, dict(DEFAULT_NORMALISATION), despeckle, 0.5,
-                       {"benchmark": "big_scene_memory"}, {})
+    return save_bundle(
+        models, model, dict(DEFAULT_NORMALISATION), despeckle, 0.5, {"benchmark": "big_scene_memory"}, {}
+    )
 
 
 def _despeckle(src: str, dst: str, filt: str, iterations: int, block: int, out: dict) -> None:
-    from icecrack_assets.sar.despeckle import DespeckleSettings, despeckle_file
+    from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle_file
 
     settings = DespeckleSettings(filter=filt, looks=4.0, iterations=iterations)
     out.update(despeckle_file(Path(src), Path(dst), settings, block=block))
@@ -81,8 +94,16 @@ def _predict(bundle: str, src: str, mask: str, prob: str, block: int, out: dict)
     from icecrack_assets.ml.bundle import load_bundle
     from icecrack_assets.ml.inference import predict_file
 
-    out.update(predict_file(load_bundle(Path(bundle), device="cpu"), Path(src), Path(mask), Path(prob),
-                            despeckled=True, block=block))
+    out.update(
+        predict_file(
+            load_bundle(Path(bundle), device="cpu"),
+            Path(src),
+            Path(mask),
+            Path(prob),
+            despeckled=True,
+            block=block,
+        )
+    )
 
 
 def _child(target, args, queue) -> None:
@@ -143,26 +164,45 @@ def main() -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="icecrack-bigscene-"))
     work.mkdir(parents=True, exist_ok=True)
     src, desp = work / "scene.tif", work / "despeckled.tif"
-    print(f"big scene: {args.size}x{args.size} float32 ({args.size ** 2 * 4 / GB:.2f} GB in memory), "
-          f"filter {args.filter}, {os.cpu_count()} cores, workdir {work}", flush=True)
+    print(
+        f"big scene: {args.size}x{args.size} float32 ({args.size**2 * 4 / GB:.2f} GB in memory), "
+        f"filter {args.filter}, {os.cpu_count()} cores, workdir {work}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     write_scene(src, args.size)
     print(f"  {'write scene':<12} {time.perf_counter() - t0:8.1f} s", flush=True)
-    from icecrack_assets.sar.despeckle import DespeckleSettings
+    from icecrack_assets.sar.despeckle.files import DespeckleSettings
 
-    bundle = tiny_bundle(work / "models", DespeckleSettings(filter=args.filter, looks=4.0,
-                                                            iterations=args.iterations).as_dict())
-    rows = [measure("despeckle", _despeckle, (str(src), str(desp), args.filter, args.iterations, args.block)),
-            measure("inference", _predict, (str(bundle), str(desp), str(work / "mask.tif"),
-                                            str(work / "prob.tif"), args.infer_block))]
+    bundle = tiny_bundle(
+        work / "models",
+        DespeckleSettings(filter=args.filter, looks=4.0, iterations=args.iterations).as_dict(),
+    )
+    rows = [
+        measure("despeckle", _despeckle, (str(src), str(desp), args.filter, args.iterations, args.block)),
+        measure(
+            "inference",
+            _predict,
+            (str(bundle), str(desp), str(work / "mask.tif"), str(work / "prob.tif"), args.infer_block),
+        ),
+    ]
     ok = all(r["peak_rss_gb"] < args.limit_gb for r in rows)
-    summary = {"size": args.size, "filter": args.filter, "iterations": args.iterations,
-               "cores": os.cpu_count(), "steps": rows, "limit_gb": args.limit_gb, "within_limit": ok}
+    summary = {
+        "size": args.size,
+        "filter": args.filter,
+        "iterations": args.iterations,
+        "cores": os.cpu_count(),
+        "steps": rows,
+        "limit_gb": args.limit_gb,
+        "within_limit": ok,
+    }
     out = Path(__file__).resolve().parent / "out"
     out.mkdir(exist_ok=True)
     (out / "big_scene_memory.json").write_text(json.dumps(summary, indent=2))
-    print(f"big-scene: peak RSS {max(r['peak_rss_gb'] for r in rows):.2f} GB "
-          f"({'under' if ok else 'OVER'} {args.limit_gb} GB)")
+    print(
+        f"big-scene: peak RSS {max(r['peak_rss_gb'] for r in rows):.2f} GB "
+        f"({'under' if ok else 'OVER'} {args.limit_gb} GB)"
+    )
     return 0 if ok else 1
 
 

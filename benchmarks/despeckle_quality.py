@@ -25,10 +25,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from icecrack_assets.sar.despeckle import DespeckleSettings, despeckle  # noqa: E402
-from icecrack_assets.sar.looks import homogeneous_blocks  # noqa: E402
+from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle  # noqa: E402
+from icecrack_assets.sar.despeckle.looks import homogeneous_blocks  # noqa: E402
 
-DATA = Path(os.environ.get("ICECRACK_SHARED_DATA", ROOT.parent / "shared" / "data")) / "despeckle-real-singlelook"
+DATA = (
+    Path(os.environ.get("ICECRACK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    / "despeckle-real-singlelook"
+)
 
 METHODS: dict[str, dict] = {
     "boxcar 7x7": dict(filter="boxcar"),
@@ -44,24 +47,27 @@ METHODS: dict[str, dict] = {
 def clean_image(name: str) -> np.ndarray:
     import skimage.color
     import skimage.data
+
     img = getattr(skimage.data, name)()
     if img.ndim == 3:
-        img = (skimage.color.rgb2gray(img[..., :3]) * 255.0)
+        img = skimage.color.rgb2gray(img[..., :3]) * 255.0
     return np.maximum(img.astype(np.float64), 1.0)
 
 
 def psnr(a: np.ndarray, ref: np.ndarray) -> float:
-    return float(10 * np.log10(255.0 ** 2 / np.mean((a - ref) ** 2)))
+    return float(10 * np.log10(255.0**2 / np.mean((a - ref) ** 2)))
 
 
 def ssim(a: np.ndarray, ref: np.ndarray) -> float:
     from skimage.metrics import structural_similarity
+
     return float(structural_similarity(a, ref, data_range=255.0))
 
 
 def edge_beta(a: np.ndarray, ref: np.ndarray) -> float:
     """Sattar et al.'s edge-correlation beta between Laplacians (1 = edges kept exactly)."""
     from scipy import ndimage
+
     la, lr = ndimage.laplace(a), ndimage.laplace(ref)
     la, lr = la - la.mean(), lr - lr.mean()
     return float((la * lr).sum() / math.sqrt((la * la).sum() * (lr * lr).sum()))
@@ -90,7 +96,7 @@ def simulated(images: list[str], looks: list[float]) -> list[dict]:
         A = clean_image(name)
         for L in looks:
             rng = np.random.default_rng(0)
-            I = (A ** 2 * rng.gamma(L, 1.0 / L, A.shape)).astype(np.float32)
+            I = (A**2 * rng.gamma(L, 1.0 / L, A.shape)).astype(np.float32)
             ests = {"noisy": I}
             secs = {"noisy": 0.0}
             for label, kw in METHODS.items():
@@ -99,8 +105,15 @@ def simulated(images: list[str], looks: list[float]) -> list[dict]:
                 secs[label] = time.perf_counter() - t
             for label, est in ests.items():
                 amp = np.sqrt(np.maximum(est.astype(np.float64), 0))
-                row = dict(image=name, L=L, method=label, psnr=psnr(amp, A), ssim=ssim(amp, A),
-                           beta=edge_beta(amp, A), seconds=secs[label])
+                row = dict(
+                    image=name,
+                    L=L,
+                    method=label,
+                    psnr=psnr(amp, A),
+                    ssim=ssim(amp, A),
+                    beta=edge_beta(amp, A),
+                    seconds=secs[label],
+                )
                 if name == "camera":  # 100x100 sky region, as in the research notes
                     row["enl_sky"] = enl(est[20:120, 300:400].astype(np.float64))
                 rows.append(row)
@@ -114,12 +127,13 @@ def load_real() -> dict[str, tuple[np.ndarray, tuple[slice, slice] | None]]:
         return out
     import rasterio
     import scipy.io
+
     for p in sorted((DATA / "whu-s1-vh").glob("*.tif")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with rasterio.open(p) as ds:
                 a = ds.read(1).astype(np.float64)
-        out[f"S1 VH {p.stem.split('_')[-3]}"] = (a ** 2, None)
+        out[f"S1 VH {p.stem.split('_')[-3]}"] = (a**2, None)
     mat = DATA / "despeckcl-insar" / "insar_test_data.mat"
     if mat.exists():
         out["despeckCL master"] = (scipy.io.loadmat(mat)["ampl_master"].astype(np.float64) ** 2, None)
@@ -142,15 +156,25 @@ def real(quick: bool) -> list[dict]:
             area = (slice(r, r + 32), slice(c, c + 32))
         methods = {"noisy": None, **METHODS}
         if quick:
-            methods = {k: v for k, v in methods.items() if k in ("noisy", "Lee 7x7", "PPB it (defaults, 4 it)")}
+            methods = {
+                k: v for k, v in methods.items() if k in ("noisy", "Lee 7x7", "PPB it (defaults, 4 it)")
+            }
         for label, kw in methods.items():
             est = I if kw is None else despeckle(I, DespeckleSettings(looks=1.0, **kw))
             ok = valid & np.isfinite(est) & (est > 0)
             ratio = np.where(ok, I / np.where(ok, est, 1), np.nan)
-            rows.append(dict(image=name, method=label, enl=enl(est[area].astype(np.float64)),
-                             mor=float(np.nanmean(ratio)), vor=float(np.nanvar(ratio)),
-                             mor_area=float(np.nanmean(ratio[area])),
-                             epd_h=epd_roa(est, I, 1), epd_v=epd_roa(est, I, 0)))
+            rows.append(
+                dict(
+                    image=name,
+                    method=label,
+                    enl=enl(est[area].astype(np.float64)),
+                    mor=float(np.nanmean(ratio)),
+                    vor=float(np.nanvar(ratio)),
+                    mor_area=float(np.nanmean(ratio[area])),
+                    epd_h=epd_roa(est, I, 1),
+                    epd_v=epd_roa(est, I, 0),
+                )
+            )
     return rows
 
 
@@ -167,17 +191,23 @@ def main() -> int:
     print("| image | L | method | PSNR | SSIM | beta | ENL sky | s |")
     print("|---|---|---|---|---|---|---|---|")
     for r in simulated(images, looks):
-        print(f"| {r['image']} | {r['L']:g} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
-              f"{r['beta']:.3f} | {r.get('enl_sky', float('nan')):.0f} | {r['seconds']:.2f} |")
+        print(
+            f"| {r['image']} | {r['L']:g} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
+            f"{r['beta']:.3f} | {r.get('enl_sky', float('nan')):.0f} | {r['seconds']:.2f} |"
+        )
     rows = real(args.quick)
     if rows:
-        print("\n## Real single-look crops (L=1): ENL on a homogeneous area, ratio image I/Î "
-              "(ideal mean 1, var 1), EPD-ROA H/V (1 = edges unchanged)\n")
+        print(
+            "\n## Real single-look crops (L=1): ENL on a homogeneous area, ratio image I/Î "
+            "(ideal mean 1, var 1), EPD-ROA H/V (1 = edges unchanged)\n"
+        )
         print("| crop | method | ENL | mean ratio | var ratio | mean ratio (area) | EPD-ROA H | EPD-ROA V |")
         print("|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['image']} | {r['method']} | {r['enl']:.1f} | {r['mor']:.3f} | {r['vor']:.3f} | "
-                  f"{r['mor_area']:.3f} | {r['epd_h']:.3f} | {r['epd_v']:.3f} |")
+            print(
+                f"| {r['image']} | {r['method']} | {r['enl']:.1f} | {r['mor']:.3f} | {r['vor']:.3f} | "
+                f"{r['mor_area']:.3f} | {r['epd_h']:.3f} | {r['epd_v']:.3f} |"
+            )
     else:
         print(f"\n(real crops not found at {DATA}; set ICECRACK_SHARED_DATA)")
     return 0

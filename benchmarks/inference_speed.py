@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from icecrack_assets.ml.bundle import load_bundle, save_bundle
+from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
 from icecrack_assets.ml.inference import OVERLAP, TILE, predict_file, predict_probability
 from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION
-from icecrack_assets.ml.synthetic import synthetic_scene
 from icecrack_assets.ml.train import TrainConfig
 from icecrack_assets.ml.unet import UNet, UNetConfig
 
@@ -48,8 +48,9 @@ def main() -> None:
         else:
             torch.manual_seed(0)
             model = UNet(UNetConfig(depth=args.depth, width=args.width, stem=args.stem))
-            bundle = load_bundle(save_bundle(Path(tmp), model, DEFAULT_NORMALISATION, {"filter": "none"},
-                                             0.5, {}, {}), "cpu")
+            bundle = load_bundle(
+                save_bundle(Path(tmp), model, DEFAULT_NORMALISATION, {"filter": "none"}, 0.5, {}, {}), "cpu"
+            )
         img, _, _ = synthetic_scene((args.size, args.size), seed=0, nodata_corner=False)
         predict_probability(bundle, img[: args.tile, : args.tile], args.tile, args.overlap)  # warm-up / trace
         load0 = os.getloadavg()[0]
@@ -60,23 +61,42 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         dt = min(times)
         mpix = args.size * args.size / 1e6
-        print(f"in-memory: {mpix:.2f} Mpix in {dt:.2f} s = {mpix / dt:.2f} Mpix/s best of {len(times)} "
-              f"(median {mpix / sorted(times)[len(times) // 2]:.2f}) (U-Net depth {bundle.config['depth']} "
-              f"width {bundle.config['width']} stem {bundle.config.get('stem', 1)}, tile {args.tile}, "
-              f"overlap {args.overlap}, {torch.get_num_threads()} threads; load average {load0:.1f} -> "
-              f"{os.getloadavg()[0]:.1f})")
+        print(
+            f"in-memory: {mpix:.2f} Mpix in {dt:.2f} s = {mpix / dt:.2f} Mpix/s best of {len(times)} "
+            f"(median {mpix / sorted(times)[len(times) // 2]:.2f}) (U-Net depth {bundle.config['depth']} "
+            f"width {bundle.config['width']} stem {bundle.config.get('stem', 1)}, tile {args.tile}, "
+            f"overlap {args.overlap}, {torch.get_num_threads()} threads; load average {load0:.1f} -> "
+            f"{os.getloadavg()[0]:.1f})"
+        )
         if args.file:
             import rasterio
             from affine import Affine
 
             src = Path(tmp) / "scene.tif"
-            prof = dict(driver="GTiff", height=args.size, width=args.size, count=1, dtype="float32",
-                        crs="EPSG:3031", transform=Affine(40, 0, 0, 0, -40, 0), nodata=float("nan"),
-                        tiled=True, blockxsize=256, blockysize=256)
+            prof = dict(
+                driver="GTiff",
+                height=args.size,
+                width=args.size,
+                count=1,
+                dtype="float32",
+                crs="EPSG:3031",
+                transform=Affine(40, 0, 0, 0, -40, 0),
+                nodata=float("nan"),
+                tiled=True,
+                blockxsize=256,
+                blockysize=256,
+            )
             with rasterio.open(src, "w", **prof) as ds:
                 ds.write(img, 1)
-            res = predict_file(bundle, src, Path(tmp) / "mask.tif", Path(tmp) / "prob.tif", despeckled=True,
-                               tile=args.tile, overlap=args.overlap)
+            res = predict_file(
+                bundle,
+                src,
+                Path(tmp) / "mask.tif",
+                Path(tmp) / "prob.tif",
+                despeckled=True,
+                tile=args.tile,
+                overlap=args.overlap,
+            )
             print(f"file-to-file (mask + probability COG): {res['mpix_per_s']:.2f} Mpix/s")
 
 

@@ -25,13 +25,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from icecrack_assets.sar.ppb import ppb  # noqa: E402
-from icecrack_assets_tests.test_ppb import direct_ppb  # noqa: E402
+from icecrack_assets.sar.despeckle.ppb import ppb  # noqa: E402
+from icecrack_assets_tests.helpers.ppb_reference import direct_ppb  # noqa: E402
 
 
 def speckled(n: int, L: float = 1.0, seed: int = 0) -> np.ndarray:
     """cameraman tiled to n x n under L-look gamma speckle (a realistic mix of flat areas and edges)."""
     import skimage.data
+
     cam = np.maximum(skimage.data.camera().astype(np.float64), 1.0) ** 2
     reps = -(-n // cam.shape[0])
     clean = np.tile(cam, (reps, reps))[:n, :n]
@@ -54,7 +55,7 @@ def load() -> str:
 
 BIG_CHILD = r"""
 import json, sys, time, resource
-from icecrack_assets.sar.despeckle import DespeckleSettings, despeckle_file
+from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle_file
 src, dst, iters = sys.argv[1], sys.argv[2], int(sys.argv[3])
 last = [-1]
 def progress(f):
@@ -78,9 +79,20 @@ def big_scene(n: int, iterations: int, workdir: Path) -> None:
     src = workdir / "big_in.tif"
     dst = workdir / "big_out.tif"
     print(f"writing a {n} x {n} float32 speckle scene to {src} ...", flush=True)
-    profile = dict(driver="GTiff", width=n, height=n, count=1, dtype="float32", crs="EPSG:3031",
-                   transform=Affine(40.0, 0, 0, 0, -40.0, 0), tiled=True, blockxsize=512,
-                   blockysize=512, nodata=float("nan"), BIGTIFF="YES")
+    profile = dict(
+        driver="GTiff",
+        width=n,
+        height=n,
+        count=1,
+        dtype="float32",
+        crs="EPSG:3031",
+        transform=Affine(40.0, 0, 0, 0, -40.0, 0),
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        nodata=float("nan"),
+        BIGTIFF="YES",
+    )
     rng = np.random.default_rng(0)
     with rasterio.open(src, "w", **profile) as ds:
         for r in range(0, n, 1024):
@@ -88,12 +100,19 @@ def big_scene(n: int, iterations: int, workdir: Path) -> None:
             ds.write(rng.gamma(1.0, 0.05, size=(h, n)).astype(np.float32), 1, window=Window(0, r, n, h))
     print(f"despeckling it from disk to disk, {iterations} iteration(s), block 1024 ...", flush=True)
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", BIG_CHILD, str(src), str(dst), str(iterations)],
-                          stdout=subprocess.PIPE, text=True, cwd=ROOT, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", BIG_CHILD, str(src), str(dst), str(iterations)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     wall = time.perf_counter() - t
     stats = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"{n}x{n} scene: {wall:.0f} s wall {load()}, {stats['mpix_per_s'] * iterations:.2f} Mpix/s per iteration "
-          f"(incl. I/O and halo), peak RSS {stats['peak_rss_mb']:.0f} MB (target < 1500 MB)")
+    print(
+        f"{n}x{n} scene: {wall:.0f} s wall {load()}, {stats['mpix_per_s'] * iterations:.2f} Mpix/s per iteration "
+        f"(incl. I/O and halo), peak RSS {stats['peak_rss_mb']:.0f} MB (target < 1500 MB)"
+    )
 
 
 def main() -> int:
@@ -107,10 +126,13 @@ def main() -> int:
     args = ap.parse_args()
 
     import numba
+
     img = speckled(args.size)
     ppb(img[:64, :64], 1.0, iterations=2)  # compile / load the cache
-    print(f"numba {numba.__version__}, threads {numba.get_num_threads()}, "
-          f"threading layer {numba.threading_layer()}, cpus {os.cpu_count()} {load()}")
+    print(
+        f"numba {numba.__version__}, threads {numba.get_num_threads()}, "
+        f"threading layer {numba.threading_layer()}, cpus {os.cpu_count()} {load()}"
+    )
     npx = img.size
     offsets = 220  # half of the 21x21 window: pixel-offset evaluations per pixel per iteration
     nthreads = numba.get_num_threads()
@@ -118,25 +140,35 @@ def main() -> int:
     t1 = best_time(lambda: ppb(img, 1.0, iterations=1), args.repeats)
     print(f"  1 iteration : {t1:.3f} s  -> {npx / t1 / 1e6:.2f} Mpix/s per iteration {load()}")
     t4 = best_time(lambda: ppb(img, 1.0, iterations=4), args.repeats)
-    print(f"  4 iterations: {t4:.3f} s  -> {4 * npx / t4 / 1e6:.2f} Mpix/s per iteration (target >= 3) {load()}")
-    print(f"  = {t4 / (4 * npx * offsets) * 1e9 * nthreads:.2f} ns per pixel-offset per core (wall x threads)")
+    print(
+        f"  4 iterations: {t4:.3f} s  -> {4 * npx / t4 / 1e6:.2f} Mpix/s per iteration (target >= 3) {load()}"
+    )
+    print(
+        f"  = {t4 / (4 * npx * offsets) * 1e9 * nthreads:.2f} ns per pixel-offset per core (wall x threads)"
+    )
     numba.set_num_threads(1)
     c4 = best_time(lambda: ppb(img, 1.0, iterations=4), args.repeats, clock=time.thread_time)
     numba.set_num_threads(nthreads)
-    print(f"one thread, thread CPU time (robust to load), 4 iterations: {c4:.3f} s -> "
-          f"{c4 / (4 * npx * offsets) * 1e9:.2f} ns per pixel-offset, {4 * npx / c4 / 1e6:.2f} Mpix/s "
-          f"per iteration per core {load()}")
+    print(
+        f"one thread, thread CPU time (robust to load), 4 iterations: {c4:.3f} s -> "
+        f"{c4 / (4 * npx * offsets) * 1e9:.2f} ns per pixel-offset, {4 * npx / c4 / 1e6:.2f} Mpix/s "
+        f"per iteration per core {load()}"
+    )
 
-    crop = img[:args.direct_size, :args.direct_size]
+    crop = img[: args.direct_size, : args.direct_size]
     td = best_time(lambda: direct_ppb(crop, 1.0, iterations=1), 1)
     tf = best_time(lambda: ppb(crop, 1.0, iterations=1), args.repeats)
     per_px_direct = td / crop.size
     per_px_fast = t4 / (4 * npx)
-    print(f"direct per-pixel PPB (numpy, float64), {crop.shape[0]}x{crop.shape[1]}, 1 iteration: "
-          f"{td:.2f} s = {per_px_direct * 1e6:.0f} us/pixel {load()}")
-    print(f"  speed-up of the fast path: {per_px_direct / per_px_fast:.0f}x "
-          f"(per pixel-iteration, fast measured on {args.size}^2; same crop: {td / tf:.0f}x) "
-          f"(target >= 100x)")
+    print(
+        f"direct per-pixel PPB (numpy, float64), {crop.shape[0]}x{crop.shape[1]}, 1 iteration: "
+        f"{td:.2f} s = {per_px_direct * 1e6:.0f} us/pixel {load()}"
+    )
+    print(
+        f"  speed-up of the fast path: {per_px_direct / per_px_fast:.0f}x "
+        f"(per pixel-iteration, fast measured on {args.size}^2; same crop: {td / tf:.0f}x) "
+        f"(target >= 100x)"
+    )
     if args.big:
         with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/tmp")) as d:
             big_scene(args.big_size, args.big_iterations, Path(d))

@@ -20,8 +20,8 @@ from PIL import Image
 from scipy import ndimage
 
 from icecrack_assets.regions import get_region
-from icecrack_assets.sar import simulate as sim
-from icecrack_assets.sar.sim_layout import HARD_NEGATIVES, WATER
+from icecrack_assets.simulator import scenes as sim
+from icecrack_assets.simulator.layout import HARD_NEGATIVES, WATER
 
 CROP = 300
 
@@ -31,8 +31,9 @@ def _densest_crop(truth: np.ndarray, classes: np.ndarray, size: int) -> tuple[in
     possible) some hard negatives (rock, rifts, icebergs, cliffs, streams, water) for contrast."""
     crack = (truth == 1).astype(np.float32)
     density = ndimage.uniform_filter(crack, size, mode="constant")
-    other = ndimage.uniform_filter(np.isin(classes, HARD_NEGATIVES + (WATER,)).astype(np.float32), size,
-                                   mode="constant")
+    other = ndimage.uniform_filter(
+        np.isin(classes, HARD_NEGATIVES + (WATER,)).astype(np.float32), size, mode="constant"
+    )
     if (other > 0.08).any():
         density[other <= 0.08] = 0.0
     bad = ndimage.maximum_filter((truth == 255).astype(np.uint8), size) > 0
@@ -78,9 +79,11 @@ def main() -> None:
         ice = np.isin(scene.classes, (1, 2))
         png = sample_png(scene, args.out / f"simulated_{name}.png")
         h, w = scene.intensity.shape
-        print(f"{name:14s} {h}x{w}: first scene {t1 - t0:5.2f} s, same season {t2 - t1:5.2f} s, "
-              f"correlated speckle {t3 - t2:5.2f} s; crevasse share of ice "
-              f"{(scene.truth[ice] == 1).mean() * 100:.1f} %; {png} ({png.stat().st_size // 1024} KB)")
+        print(
+            f"{name:14s} {h}x{w}: first scene {t1 - t0:5.2f} s, same season {t2 - t1:5.2f} s, "
+            f"correlated speckle {t3 - t2:5.2f} s; crevasse share of ice "
+            f"{(scene.truth[ice] == 1).mean() * 100:.1f} %; {png} ({png.stat().st_size // 1024} KB)"
+        )
 
 
 if __name__ == "__main__":

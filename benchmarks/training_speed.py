@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("--stem", type=int, default=None)
     args = ap.parse_args()
     os.environ["ICECRACK_THREADS"] = str(args.threads)
+    from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
     from icecrack_assets.ml.samples import SceneForSamples, build_samples
-    from icecrack_assets.ml.synthetic import synthetic_scene
     from icecrack_assets.ml.train import TrainConfig, train_bundle
 
     cfg = TrainConfig(epochs=args.epochs, patience=args.epochs + 1, max_minutes=60, device="cpu")
@@ -47,18 +47,23 @@ def main() -> None:
         for s in range(n_scenes):
             _, clean, truth = synthetic_scene((1024, 1024), seed=s, nodata_corner=False)
             scenes.append(SceneForSamples(f"syn{s}", "bench", 2024, None, truth, "simulator", image=clean))
-        idx = build_samples(scenes, Path(tmp) / "s", patch=args.patch, max_per_scene=per_scene,
-                            block_size=384, buffer=32)
+        idx = build_samples(
+            scenes, Path(tmp) / "s", patch=args.patch, max_per_scene=per_scene, block_size=384, buffer=32
+        )
         lines: list[str] = []
         t0 = time.perf_counter()
         res = train_bundle([Path(tmp) / "s"], Path(tmp) / "m", cfg, {"filter": "none"}, {}, lines.append)
         total = time.perf_counter() - t0
     stamps = [int(m.group(1)) for m in (re.search(r"\((\d+) s\)$", ln) for ln in lines) if m]
     per_epoch = (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1) if len(stamps) > 1 else total / args.epochs
-    print(f"{idx.n_train} train / {idx.n_val} val patches of {args.patch} px; U-Net depth {cfg.depth} width "
-          f"{cfg.width} stem {cfg.stem}; {args.threads} threads")
-    print(f"{per_epoch:.1f} s per epoch (incl. validation) -> 30 epochs ~ {30 * per_epoch / 60:.1f} min; "
-          f"this run {res.epochs_run} epochs in {total:.0f} s; load average {load0:.1f} -> {os.getloadavg()[0]:.1f}")
+    print(
+        f"{idx.n_train} train / {idx.n_val} val patches of {args.patch} px; U-Net depth {cfg.depth} width "
+        f"{cfg.width} stem {cfg.stem}; {args.threads} threads"
+    )
+    print(
+        f"{per_epoch:.1f} s per epoch (incl. validation) -> 30 epochs ~ {30 * per_epoch / 60:.1f} min; "
+        f"this run {res.epochs_run} epochs in {total:.0f} s; load average {load0:.1f} -> {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -46,12 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"icecrack {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - last line of defence against tracebacks
+    except Exception as exc:
         if os.environ.get("ICECRACK_DEBUG"):
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"icecrack {args.command}: internal error: {type(exc).__name__}: {first} "
-              "(set ICECRACK_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"icecrack {args.command}: internal error: {type(exc).__name__}: {first} "
+            "(set ICECRACK_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1
     return int(result or 0)
 

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import dagster as dg
 
-from icecrack_assets.dagster_defs.assets.despeckle import despeckled_scenes
-from icecrack_assets.dagster_defs.assets.maps import crack_maps
-from icecrack_assets.dagster_defs.assets.model import crack_model
-from icecrack_assets.dagster_defs.assets.samples import labelled_samples
-from icecrack_assets.dagster_defs.assets.scenes import raw_scenes
-from icecrack_assets.dagster_defs.assets.stats import crack_statistics
+from icecrack_assets.dagster_defs.assets.crack_maps import crack_maps
+from icecrack_assets.dagster_defs.assets.crack_model import crack_model
+from icecrack_assets.dagster_defs.assets.crack_statistics import crack_statistics
+from icecrack_assets.dagster_defs.assets.despeckled_scenes import despeckled_scenes
+from icecrack_assets.dagster_defs.assets.labelled_samples import labelled_samples
+from icecrack_assets.dagster_defs.assets.raw_scenes import raw_scenes
 from icecrack_assets.dagster_defs.executors import distributed_season_job
 from icecrack_assets.dagster_defs.jobs import season_job, statistics_job, train_job
-from icecrack_assets.dagster_defs.resources import (ComputeResource, DataRoot, ProcessingGrid,
-                                                    SceneCatalogResource, default_data_root)
+from icecrack_assets.dagster_defs.resources import (
+    ComputeResource,
+    DataRoot,
+    ProcessingGrid,
+    SceneCatalogResource,
+    default_data_root,
+)
 from icecrack_assets.dagster_defs.schedules import antarctic_season_schedule, greenland_season_schedule
 from icecrack_assets.dagster_defs.sensors import new_acquisition_sensor
 
 ALL_ASSETS = [raw_scenes, despeckled_scenes, labelled_samples, crack_model, crack_maps, crack_statistics]
 
 
-def build_defs(data_root: str | None = None, catalog: SceneCatalogResource | None = None,
-               pixel_size: float = 0.0) -> dg.Definitions:
+def build_defs(
+    data_root: str | None = None, catalog: SceneCatalogResource | None = None, pixel_size: float = 0.0
+) -> dg.Definitions:
     """Definitions with a given data root (tests and the demo point it at their own folder)."""
     return dg.Definitions(
         assets=ALL_ASSETS,
@@ -30,8 +36,11 @@ def build_defs(data_root: str | None = None, catalog: SceneCatalogResource | Non
         sensors=[
             new_acquisition_sensor,
             dg.AutomationConditionSensorDefinition(
-                "statistics_automation", target=dg.AssetSelection.assets("crack_statistics"),
-                default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=300),
+                "statistics_automation",
+                target=dg.AssetSelection.assets("crack_statistics"),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=300,
+            ),
         ],
         resources={
             "data": DataRoot(root=data_root or default_data_root()),

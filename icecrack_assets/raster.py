@@ -89,11 +89,7 @@ def read_single_band(path: str | Path) -> tuple[np.ndarray, Profile]:
 
 def float_profile(profile: Profile, dtype: str = "float32", nodata: float | None = np.nan) -> Profile:
     """A tiled, compressed single-band profile derived from an input profile."""
-    out = {
-        k: v
-        for k, v in profile.items()
-        if k in ("driver", "width", "height", "crs", "transform")
-    }
+    out = {k: v for k, v in profile.items() if k in ("driver", "width", "height", "crs", "transform")}
     out.update(
         driver="GTiff",
         count=1,
@@ -135,8 +131,13 @@ def write_raster_atomic(
                     if tags:
                         ds.update_tags(**tags)
                 with mem.open() as src:
-                    rasterio.shutil.copy(src, tmp, driver="COG", BLOCKSIZE=256,
-                                         COMPRESS=str(prof.get("compress", "deflate")).upper())
+                    rasterio.shutil.copy(
+                        src,
+                        tmp,
+                        driver="COG",
+                        BLOCKSIZE=256,
+                        COMPRESS=str(prof.get("compress", "deflate")).upper(),
+                    )
         else:
             with rasterio.open(tmp, "w", **prof) as ds:
                 ds.write(array, 1)
@@ -172,4 +173,3 @@ def iter_blocks(height: int, width: int, block: int, halo: int) -> Iterator[Bloc
                 write=Window(c0, r0, c1 - c0, r1 - r0),
                 inner=(slice(r0 - rr0, r0 - rr0 + (r1 - r0)), slice(c0 - cc0, c0 - cc0 + (c1 - c0))),
             )
-

@@ -73,43 +73,100 @@ class Region:
     def intersects(self, bounds: tuple[float, float, float, float]) -> bool:
         """Whether ``bounds`` (in this region's CRS) overlap the AOI."""
         xmin, ymin, xmax, ymax = bounds
-        return not (xmax <= self.bounds[0] or xmin >= self.bounds[2]
-                    or ymax <= self.bounds[1] or ymin >= self.bounds[3])
+        return not (
+            xmax <= self.bounds[0]
+            or xmin >= self.bounds[2]
+            or ymax <= self.bounds[1]
+            or ymin >= self.bounds[3]
+        )
 
 
 def _is_leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-_GREENLAND = dict(hemisphere="north", epsg=3413, pixel_size=20.0, mode="IW", product="GRDH",
-                  polarisation="HH", looks=ENL_IW_GRDH, season_start=(7, 1), season_end=(8, 31))
-_ANTARCTICA = dict(hemisphere="south", epsg=3031, pixel_size=40.0, mode="EW", product="GRDM",
-                   polarisation="HH", looks=ENL_EW_GRDM, season_start=(1, 1), season_end=(2, 29))
+_GREENLAND = dict(
+    hemisphere="north",
+    epsg=3413,
+    pixel_size=20.0,
+    mode="IW",
+    product="GRDH",
+    polarisation="HH",
+    looks=ENL_IW_GRDH,
+    season_start=(7, 1),
+    season_end=(8, 31),
+)
+_ANTARCTICA = dict(
+    hemisphere="south",
+    epsg=3031,
+    pixel_size=40.0,
+    mode="EW",
+    product="GRDM",
+    polarisation="HH",
+    looks=ENL_EW_GRDM,
+    season_start=(1, 1),
+    season_end=(2, 29),
+)
 
 REGIONS: dict[str, Region] = {
     r.name: r
     for r in (
         # Jakobshavn Isbrae (Sermeq Kujalleq), 69.17 N 49.83 W: lower trunk and fjord, 40 x 30 km
-        Region("jakobshavn", "Jakobshavn Isbræ", bounds=(-212000, -2288000, -172000, -2258000),
-               centre_lonlat=(-49.83, 69.17), **_GREENLAND),
+        Region(
+            "jakobshavn",
+            "Jakobshavn Isbræ",
+            bounds=(-212000, -2288000, -172000, -2258000),
+            centre_lonlat=(-49.83, 69.17),
+            **_GREENLAND,
+        ),
         # Kangerlussuaq Glacier, 68.63 N 32.95 W: terminus and lower trunk, 30 x 30 km
-        Region("kangerdlussuaq", "Kangerdlugssuaq Glacier", bounds=(474000, -2305000, 504000, -2275000),
-               centre_lonlat=(-32.95, 68.63), **_GREENLAND),
+        Region(
+            "kangerdlussuaq",
+            "Kangerdlugssuaq Glacier",
+            bounds=(474000, -2305000, 504000, -2275000),
+            centre_lonlat=(-32.95, 68.63),
+            **_GREENLAND,
+        ),
         # Amery Ice Shelf, 69.75 S 71.5 E: northern shelf and front, 100 x 80 km
-        Region("amery", "Amery Ice Shelf", bounds=(2058000, 665000, 2158000, 745000),
-               centre_lonlat=(71.5, -69.75), **_ANTARCTICA),
+        Region(
+            "amery",
+            "Amery Ice Shelf",
+            bounds=(2058000, 665000, 2158000, 745000),
+            centre_lonlat=(71.5, -69.75),
+            **_ANTARCTICA,
+        ),
         # Fimbul Ice Shelf, 70.3 S 0.5 W: Jutulstraumen outflow and Trolltunga root, 80 x 80 km
-        Region("fimbul", "Fimbul Ice Shelf", bounds=(-59000, 2121000, 21000, 2201000),
-               centre_lonlat=(-0.5, -70.3), **_ANTARCTICA),
+        Region(
+            "fimbul",
+            "Fimbul Ice Shelf",
+            bounds=(-59000, 2121000, 21000, 2201000),
+            centre_lonlat=(-0.5, -70.3),
+            **_ANTARCTICA,
+        ),
         # Nickerson Ice Shelf, 75.75 S 145 W (Marie Byrd Land), 60 x 60 km
-        Region("nickerson", "Nickerson Ice Shelf", bounds=(-922000, -1305000, -862000, -1245000),
-               centre_lonlat=(-145.0, -75.75), **_ANTARCTICA),
+        Region(
+            "nickerson",
+            "Nickerson Ice Shelf",
+            bounds=(-922000, -1305000, -862000, -1245000),
+            centre_lonlat=(-145.0, -75.75),
+            **_ANTARCTICA,
+        ),
         # Shackleton Ice Shelf, 66 S 100 E: central shelf, 120 x 80 km
-        Region("shackleton", "Shackleton Ice Shelf", bounds=(2545000, -499000, 2665000, -419000),
-               centre_lonlat=(100.0, -66.0), **_ANTARCTICA),
+        Region(
+            "shackleton",
+            "Shackleton Ice Shelf",
+            bounds=(2545000, -499000, 2665000, -419000),
+            centre_lonlat=(100.0, -66.0),
+            **_ANTARCTICA,
+        ),
         # Thwaites Glacier Tongue and Eastern Ice Shelf, 75 S 106.5 W, 80 x 60 km
-        Region("thwaites", "Thwaites Glacier", bounds=(-1611000, -495000, -1531000, -435000),
-               centre_lonlat=(-106.5, -75.0), **_ANTARCTICA),
+        Region(
+            "thwaites",
+            "Thwaites Glacier",
+            bounds=(-1611000, -495000, -1531000, -435000),
+            centre_lonlat=(-106.5, -75.0),
+            **_ANTARCTICA,
+        ),
     )
 }
 
@@ -125,8 +182,9 @@ def get_region(name: str) -> Region:
         raise IceCrackError(f"unknown region {name!r}; choose one of {', '.join(REGIONS)}") from None
 
 
-def regions_for(footprint_lonlat: list[tuple[float, float]], when: dt.datetime,
-                mode: str | None = None) -> list[Region]:
+def regions_for(
+    footprint_lonlat: list[tuple[float, float]], when: dt.datetime, mode: str | None = None
+) -> list[Region]:
     """Regions whose AOI a footprint (lon/lat ring) overlaps and whose season contains ``when``."""
     from pyproj import Transformer
     from shapely.geometry import Polygon, box

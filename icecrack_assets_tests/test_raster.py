@@ -48,7 +48,7 @@ def test_blocks_tile_the_image_exactly_once(h, w, block, halo):
     cover = np.zeros((h, w), int)
     for b in iter_blocks(h, w, block, halo):
         r, c = b.write.row_off, b.write.col_off
-        cover[r:r + b.write.height, c:c + b.write.width] += 1
+        cover[r : r + b.write.height, c : c + b.write.width] += 1
         inner_h = b.inner[0].stop - b.inner[0].start
         assert inner_h == b.write.height
         assert b.read.row_off + b.inner[0].start == r

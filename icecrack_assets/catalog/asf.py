@@ -18,7 +18,7 @@ from icecrack_assets.catalog.download import redact, session_from_env
 from icecrack_assets.catalog.stac import fetch_item, region_polygon
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.regions import Region
-from icecrack_assets.sar.naming import parse_name
+from icecrack_assets.sar.sentinel1.naming import parse_name
 
 ASF_URL = "https://api.daac.asf.alaska.edu"
 LEVEL = {"GRDH": "GRD_HD", "GRDM": "GRD_MD", "SLC": "SLC"}
@@ -34,8 +34,14 @@ class AsfCatalog:
 
     source = "asf"
 
-    def __init__(self, base_url: str = ASF_URL, session: requests.Session | None = None,
-                 credentials_env: str = "ICECRACK_ASF", max_results: int = 2000, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str = ASF_URL,
+        session: requests.Session | None = None,
+        credentials_env: str = "ICECRACK_ASF",
+        max_results: int = 2000,
+        timeout: float = 60.0,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session or session_from_env(credentials_env)
         self.max_results = max_results
@@ -43,10 +49,14 @@ class AsfCatalog:
 
     def search(self, region: Region, start: dt.datetime, end: dt.datetime) -> list[CatalogItem]:
         params = {
-            "platform": "SENTINEL-1", "processingLevel": LEVEL.get(region.product, region.product),
-            "beamMode": region.mode, "intersectsWith": _wkt(region),
-            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "output": "geojson", "maxResults": str(self.max_results),
+            "platform": "SENTINEL-1",
+            "processingLevel": LEVEL.get(region.product, region.product),
+            "beamMode": region.mode,
+            "intersectsWith": _wkt(region),
+            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "output": "geojson",
+            "maxResults": str(self.max_results),
         }
         url = f"{self.base_url}/services/search/param"
         try:
@@ -54,8 +64,10 @@ class AsfCatalog:
             resp.raise_for_status()
             features = resp.json().get("features", [])
         except (requests.RequestException, ValueError) as exc:
-            raise IceCrackError(f"ASF search at {redact(url)} failed: {type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:120] if str(exc) else ''}") from None
+            raise IceCrackError(
+                f"ASF search at {redact(url)} failed: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:120] if str(exc) else ''}"
+            ) from None
         items = [it for f in features if (it := self._to_item(f)) is not None]
         return [it for it in items if it.mode == region.mode]
 
@@ -67,19 +79,31 @@ class AsfCatalog:
         if name is None or not props.get("url") or geom.get("type") != "Polygon":
             return None
         pol = props.get("polarization", "")
-        pols = tuple(p.strip().upper() for p in pol.replace("+", ",").split(",") if p.strip()) or name.polarisations
-        acquired = dt.datetime.fromisoformat(props.get("startTime", name.start.isoformat()).replace("Z", "+00:00"))
+        pols = (
+            tuple(p.strip().upper() for p in pol.replace("+", ",").split(",") if p.strip())
+            or name.polarisations
+        )
+        acquired = dt.datetime.fromisoformat(
+            props.get("startTime", name.start.isoformat()).replace("Z", "+00:00")
+        )
         if acquired.tzinfo is None:
             acquired = acquired.replace(tzinfo=dt.timezone.utc)
         return CatalogItem(
-            scene_id=scene, acquired=acquired, mode=(props.get("beamModeType") or name.mode).upper(),
-            product=name.product, polarisations=pols,
+            scene_id=scene,
+            acquired=acquired,
+            mode=(props.get("beamModeType") or name.mode).upper(),
+            product=name.product,
+            polarisations=pols,
             footprint=tuple((float(x), float(y)) for x, y, *_ in geom["coordinates"][0]),
-            href=props["url"], source=self.source,
+            href=props["url"],
+            source=self.source,
             checksum=f"md5:{props['md5sum']}" if props.get("md5sum") else None,
             size=int(props["bytes"]) if props.get("bytes") else None,
-            extra={"flight_direction": str(props.get("flightDirection", "")),
-                   "path": str(props.get("pathNumber", ""))})
+            extra={
+                "flight_direction": str(props.get("flightDirection", "")),
+                "path": str(props.get("pathNumber", "")),
+            },
+        )
 
     def fetch(self, item: CatalogItem, landing_dir: Path) -> Path:
         return fetch_item(item, landing_dir, self.session)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from icecrack_assets.regions import Region
-from icecrack_assets.sar.naming import is_safe_scene_id
+from icecrack_assets.sar.sentinel1.naming import is_safe_scene_id
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,14 @@ def part_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.part")
 
 
-def download(url: str, dest: Path, checksum: str | None = None, size: int | None = None,
-             session: requests.Session | None = None, timeout: float = 60.0) -> Path:
+def download(
+    url: str,
+    dest: Path,
+    checksum: str | None = None,
+    size: int | None = None,
+    session: requests.Session | None = None,
+    timeout: float = 60.0,
+) -> Path:
     """Fetch ``url`` to ``dest`` (resuming a previous partial download); verify; rename atomically."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -99,21 +105,26 @@ def download(url: str, dest: Path, checksum: str | None = None, size: int | None
             else:
                 raise DownloadError(f"{shown}: HTTP {resp.status_code} {resp.reason}")
     except requests.RequestException as exc:
-        raise DownloadError(f"{shown}: download interrupted ({type(exc).__name__}); "
-                            "it resumes on the next attempt") from None
+        raise DownloadError(
+            f"{shown}: download interrupted ({type(exc).__name__}); it resumes on the next attempt"
+        ) from None
     got = part.stat().st_size
     if size is not None and got != size:
         if got > size:
             part.unlink()
-        raise DownloadError(f"{shown}: got {got} bytes, expected {size}"
-                            + ("; it resumes on the next attempt" if got < size else ""))
+        raise DownloadError(
+            f"{shown}: got {got} bytes, expected {size}"
+            + ("; it resumes on the next attempt" if got < size else "")
+        )
     expected = parse_checksum(checksum)
     if expected is not None:
         algo, hexd = expected
         actual = _digest(part, algo)
         if actual != hexd:
             part.unlink()
-            raise DownloadError(f"{shown}: {algo} checksum mismatch (got {actual[:12]}..., "
-                                f"expected {hexd[:12]}...); the partial file was removed")
+            raise DownloadError(
+                f"{shown}: {algo} checksum mismatch (got {actual[:12]}..., "
+                f"expected {hexd[:12]}...); the partial file was removed"
+            )
     os.replace(part, dest)
     return dest

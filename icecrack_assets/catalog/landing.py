@@ -18,7 +18,7 @@ from icecrack_assets.catalog.base import CatalogItem, Problem
 from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.raster import open_single_band
 from icecrack_assets.regions import Region
-from icecrack_assets.sar.naming import parse_name
+from icecrack_assets.sar.sentinel1.naming import parse_name
 
 TRUTH_SUFFIX = ".truth.tif"
 SCENE_SUFFIXES = (".tif", ".tiff")
@@ -44,7 +44,7 @@ def is_candidate(path: Path) -> bool:
 
 def describe_safe(path: Path) -> CatalogItem:
     """Describe a SAFE product (folder or zip) from its manifest, or raise a one-line InputError."""
-    from icecrack_assets.sar.safe import read_product
+    from icecrack_assets.sar.sentinel1.safe import read_product
 
     info = read_product(path)
     return CatalogItem(
@@ -125,9 +125,14 @@ class LandingZoneCatalog:
         from icecrack_assets.regions import regions_for
 
         items, _ = self.scan()
-        return [it for it in items
-                if start <= it.acquired <= end and it.mode == region.mode and not it.product.startswith("SL")
-                and region in regions_for(list(it.footprint), it.acquired, it.mode)]
+        return [
+            it
+            for it in items
+            if start <= it.acquired <= end
+            and it.mode == region.mode
+            and not it.product.startswith("SL")
+            and region in regions_for(list(it.footprint), it.acquired, it.mode)
+        ]
 
     def fetch(self, item: CatalogItem, landing_dir: Path) -> Path:
         path = Path(item.href)

@@ -18,7 +18,7 @@ from icecrack_assets.catalog.base import CatalogItem
 from icecrack_assets.catalog.download import download, redact, session_from_env
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.regions import Region
-from icecrack_assets.sar.naming import parse_name
+from icecrack_assets.sar.sentinel1.naming import parse_name
 
 DEFAULT_ASSET_KEYS = ("product", "safe", "zip", "data", "download")
 
@@ -30,8 +30,12 @@ def region_polygon(region: Region) -> dict:
     to_ll = Transformer.from_crs(region.epsg, 4326, always_xy=True)
     x0, y0, x1, y1 = region.bounds
     n = 8
-    pts = ([(x0 + (x1 - x0) * i / n, y0) for i in range(n)] + [(x1, y0 + (y1 - y0) * i / n) for i in range(n)]
-           + [(x1 - (x1 - x0) * i / n, y1) for i in range(n)] + [(x0, y1 - (y1 - y0) * i / n) for i in range(n)])
+    pts = (
+        [(x0 + (x1 - x0) * i / n, y0) for i in range(n)]
+        + [(x1, y0 + (y1 - y0) * i / n) for i in range(n)]
+        + [(x1 - (x1 - x0) * i / n, y1) for i in range(n)]
+        + [(x0, y1 - (y1 - y0) * i / n) for i in range(n)]
+    )
     ring = [list(to_ll.transform(x, y)) for x, y in pts]
     ring.append(ring[0])
     return {"type": "Polygon", "coordinates": [ring]}
@@ -58,10 +62,16 @@ class StacCatalog:
 
     source = "stac"
 
-    def __init__(self, url: str, collection: str = "sentinel-1-grd",
-                 asset_keys: tuple[str, ...] = DEFAULT_ASSET_KEYS, page_size: int = 100,
-                 credentials_env: str = "ICECRACK_STAC", session: requests.Session | None = None,
-                 max_items: int | None = 2000) -> None:
+    def __init__(
+        self,
+        url: str,
+        collection: str = "sentinel-1-grd",
+        asset_keys: tuple[str, ...] = DEFAULT_ASSET_KEYS,
+        page_size: int = 100,
+        credentials_env: str = "ICECRACK_STAC",
+        session: requests.Session | None = None,
+        max_items: int | None = 2000,
+    ) -> None:
         self.url = url
         self.collection = collection
         self.asset_keys = asset_keys
@@ -75,12 +85,19 @@ class StacCatalog:
 
         try:
             client = Client.open(self.url, headers=dict(self.session.headers))
-            search = client.search(collections=[self.collection], intersects=region_polygon(region),
-                                   datetime=[start, end], limit=self.page_size, max_items=self.max_items)
+            search = client.search(
+                collections=[self.collection],
+                intersects=region_polygon(region),
+                datetime=[start, end],
+                limit=self.page_size,
+                max_items=self.max_items,
+            )
             raw = list(search.items_as_dicts())
         except (APIError, requests.RequestException, OSError, ValueError) as exc:
-            raise IceCrackError(f"STAC search at {redact(self.url)} failed: "
-                                f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}") from None
+            raise IceCrackError(
+                f"STAC search at {redact(self.url)} failed: "
+                f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}"
+            ) from None
         items = []
         for d in raw:
             item = self._to_item(d)
@@ -104,12 +121,22 @@ class StacCatalog:
             return None
         asset = assets[key]
         name = parse_name(item_id)
-        pols = tuple(p.upper() for p in props.get("sar:polarizations", [])) or (name.polarisations if name else ())
+        pols = tuple(p.upper() for p in props.get("sar:polarizations", [])) or (
+            name.polarisations if name else ()
+        )
         return CatalogItem(
-            scene_id=item_id, acquired=acquired, mode=mode, product=product, polarisations=pols,
-            footprint=tuple((float(x), float(y)) for x, y, *_ in coords), href=asset["href"],
-            source=self.source, checksum=asset.get("file:checksum"), size=asset.get("file:size"),
-            extra={"collection": str(d.get("collection", self.collection)), "asset": key})
+            scene_id=item_id,
+            acquired=acquired,
+            mode=mode,
+            product=product,
+            polarisations=pols,
+            footprint=tuple((float(x), float(y)) for x, y, *_ in coords),
+            href=asset["href"],
+            source=self.source,
+            checksum=asset.get("file:checksum"),
+            size=asset.get("file:size"),
+            extra={"collection": str(d.get("collection", self.collection)), "asset": key},
+        )
 
     def fetch(self, item: CatalogItem, landing_dir: Path) -> Path:
         return fetch_item(item, landing_dir, self.session)

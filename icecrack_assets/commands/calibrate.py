@@ -18,15 +18,35 @@ from icecrack_assets.errors import InputError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="re-tune a model bundle's threshold on annotated whole scenes")
     p.add_argument("bundle", type=Path, help="model bundle directory")
-    p.add_argument("--image", type=Path, action="append", required=True,
-                   help="sigma0 GeoTIFF of a validation scene (raw, speckled; repeat for more scenes)")
-    p.add_argument("--labels", type=Path, action="append", required=True,
-                   help="crevasse annotations, GeoPackage/shapefile or a folder of them (repeatable)")
-    p.add_argument("--out", type=Path, default=None, help="calibrated bundle to write (default: BUNDLE-calibrated)")
-    p.add_argument("--despeckled", action="store_true", help="images are already despeckled: skip the bundle's filter")
-    p.add_argument("--looks", type=float, default=None, help="equivalent number of looks (default: LOOKS tag)")
-    p.add_argument("--line-width", type=float, default=None, help="width (m) of annotated lines without width_m")
-    p.add_argument("--tolerance", type=int, choices=(0, 1), default=0, help="F1 tolerance in pixels (default 0)")
+    p.add_argument(
+        "--image",
+        type=Path,
+        action="append",
+        required=True,
+        help="sigma0 GeoTIFF of a validation scene (raw, speckled; repeat for more scenes)",
+    )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        action="append",
+        required=True,
+        help="crevasse annotations, GeoPackage/shapefile or a folder of them (repeatable)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="calibrated bundle to write (default: BUNDLE-calibrated)"
+    )
+    p.add_argument(
+        "--despeckled", action="store_true", help="images are already despeckled: skip the bundle's filter"
+    )
+    p.add_argument(
+        "--looks", type=float, default=None, help="equivalent number of looks (default: LOOKS tag)"
+    )
+    p.add_argument(
+        "--line-width", type=float, default=None, help="width (m) of annotated lines without width_m"
+    )
+    p.add_argument(
+        "--tolerance", type=int, choices=(0, 1), default=0, help="F1 tolerance in pixels (default 0)"
+    )
     p.add_argument("--operating-point", choices=("f1", "break-even"), default="f1")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -63,20 +83,30 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(out, "--out would overwrite the original bundle")
     set_threads()
     bundle = load_bundle(args.bundle, args.device)
-    images, truths = scenes_from_files(bundle, args.image, annotations, args.despeckled, args.looks, args.line_width)
+    images, truths = scenes_from_files(
+        bundle, args.image, annotations, args.despeckled, args.looks, args.line_width
+    )
     # calibrate a staged copy, so a failure leaves neither a half-written nor a modified bundle
     staged = copy_bundle(args.bundle, out.with_name(f".{out.name}.staging"))
     try:
         work = load_bundle(staged, args.device)
-        rec = calibrate_bundle(work, images, truths, ", ".join(str(p) for p in args.image),
-                               tolerance=args.tolerance, operating_point=args.operating_point)
+        rec = calibrate_bundle(
+            work,
+            images,
+            truths,
+            ", ".join(str(p) for p in args.image),
+            tolerance=args.tolerance,
+            operating_point=args.operating_point,
+        )
         if out.exists():
             shutil.rmtree(out)
         os.replace(staged, out)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     m = rec["val"]
-    print(f"{out}: threshold {rec['previous']['threshold']:.2f} -> {rec['threshold']:.2f}, minimum crack "
-          f"component {rec['previous']['min_component']} -> {rec['min_component']} px; on {len(images)} scene(s) "
-          f"P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} (tolerance {args.tolerance} px)")
+    print(
+        f"{out}: threshold {rec['previous']['threshold']:.2f} -> {rec['threshold']:.2f}, minimum crack "
+        f"component {rec['previous']['min_component']} -> {rec['min_component']} px; on {len(images)} scene(s) "
+        f"P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} (tolerance {args.tolerance} px)"
+    )
     return 0

@@ -19,14 +19,21 @@ DEFAULT_REGIONS = "jakobshavn,thwaites"
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="simulate two regions' season and run the whole chain through Dagster")
-    p.add_argument("--data-root", default=os.environ.get("ICECRACK_DATA_ROOT", "data"),
-                   help="folder for all outputs (default: data)")
+    p.add_argument(
+        "--data-root",
+        default=os.environ.get("ICECRACK_DATA_ROOT", "data"),
+        help="folder for all outputs (default: data)",
+    )
     p.add_argument("--regions", default=DEFAULT_REGIONS, help=f"comma-separated (default: {DEFAULT_REGIONS})")
     p.add_argument("--year", type=int, default=2024)
     p.add_argument("--count", type=int, default=2, help="simulated scenes per region (default: 2)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pixel-size", type=float, default=0.0,
-                   help="processing spacing in metres (default: each region's own)")
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=0.0,
+        help="processing spacing in metres (default: each region's own)",
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--max-minutes", type=float, default=6.0, help="training time budget")
     p.set_defaults(func=run)
@@ -57,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from icecrack_assets.dagster_defs.partitions import partition_key
     from icecrack_assets.dagster_defs.resources import ProcessingGrid
     from icecrack_assets.definitions import build_defs
-    from icecrack_assets.sar.simulate import simulate_season
+    from icecrack_assets.simulator.scenes import simulate_season
 
     grid = ProcessingGrid(pixel_size=args.pixel_size)
     defs = build_defs(data_root=str(data_root), pixel_size=args.pixel_size)
@@ -69,11 +76,16 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         for key in keys or [None]:
             result = job.execute_in_process(
-                instance=instance, partition_key=key, raise_on_error=False,
+                instance=instance,
+                partition_key=key,
+                raise_on_error=False,
                 asset_selection=[dg.AssetKey(a) for a in assets],
-                run_config={"ops": config or {},
-                            "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-                tags={"icecrack/demo": "true"})
+                run_config={
+                    "ops": config or {},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                },
+                tags={"icecrack/demo": "true"},
+            )
             if not result.success:
                 failure = next((e for e in result.all_events if e.is_failure), None)
                 why = failure.message if failure else "see the run in the Dagster UI"
@@ -84,16 +96,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"icecrack demo: {', '.join(regions)} {args.year}, {args.count} scenes each -> {data_root}")
     t0 = time.perf_counter()
     for i, name in enumerate(regions):
-        simulate_season(grid.region(name), args.year, args.count, args.seed + 1000 * i,
-                        data_root / "landing")
+        simulate_season(grid.region(name), args.year, args.count, args.seed + 1000 * i, data_root / "landing")
     timings.append(("simulate", time.perf_counter() - t0))
     print(f"  {'simulate':<22} {timings[-1][1]:7.1f} s")
     keys = [partition_key(args.year, r) for r in regions]
     stage("raw_scenes", ["raw_scenes"], keys)
     stage("despeckled_scenes", ["despeckled_scenes"], keys)
     stage("labelled_samples", ["labelled_samples"], keys)
-    stage("crack_model", ["crack_model"], None,
-          {"crack_model": {"config": {"epochs": args.epochs, "max_minutes": args.max_minutes}}})
+    stage(
+        "crack_model",
+        ["crack_model"],
+        None,
+        {"crack_model": {"config": {"epochs": args.epochs, "max_minutes": args.max_minutes}}},
+    )
     stage("crack_maps", ["crack_maps"], keys)
     stage("crack_statistics", ["crack_statistics"], None)
     total = sum(t for _, t in timings)
@@ -111,9 +126,11 @@ def run(args: argparse.Namespace) -> int:
         for tol, label in (("tol1", "1-px tolerance"), ("strict", "strict")):
             k = f"{split}_{tol}"
             if f"{k}_precision" in meta:
-                print(f"  {split:<4} {label:<14} precision {val(f'{k}_precision'):.3f}  recall "
-                      f"{val(f'{k}_recall'):.3f}  F1 {val(f'{k}_f1'):.3f}  IoU {val(f'{k}_iou'):.3f}  "
-                      f"OA {val(f'{k}_oa'):.3f}")
+                print(
+                    f"  {split:<4} {label:<14} precision {val(f'{k}_precision'):.3f}  recall "
+                    f"{val(f'{k}_recall'):.3f}  F1 {val(f'{k}_f1'):.3f}  IoU {val(f'{k}_iou'):.3f}  "
+                    f"OA {val(f'{k}_oa'):.3f}"
+                )
     print("\ncrack maps:")
     for name in regions:
         folder = data_root / "maps" / name / str(args.year)

@@ -8,19 +8,25 @@ import math
 import sys
 
 from icecrack_assets.errors import IceCrackError
-from icecrack_assets.sar.despeckle import FILTERS, DespeckleSettings, despeckle_file
+from icecrack_assets.sar.despeckle.files import FILTERS, DespeckleSettings, despeckle_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     d = DespeckleSettings()
     p = sub.add_parser(
-        "despeckle", help="despeckle a single-band linear intensity GeoTIFF (PPB by default)",
+        "despeckle",
+        help="despeckle a single-band linear intensity GeoTIFF (PPB by default)",
         description="Despeckle linear sigma0 intensity. CRS, transform and nodata are kept "
-                    "(nodata written as NaN); the output is written atomically.")
+        "(nodata written as NaN); the output is written atomically.",
+    )
     p.add_argument("src", metavar="IN.tif")
     p.add_argument("dst", metavar="OUT.tif")
-    p.add_argument("--looks", type=float, required=True,
-                   help="equivalent number of looks of the input intensity (e.g. from metadata)")
+    p.add_argument(
+        "--looks",
+        type=float,
+        required=True,
+        help="equivalent number of looks of the input intensity (e.g. from metadata)",
+    )
     p.add_argument("--filter", choices=FILTERS, default=d.filter)
     p.add_argument("--iterations", type=int, default=d.iterations)
     p.add_argument("--hw", type=int, default=d.hw, help="search window half-width")
@@ -29,8 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--T", type=float, default=d.T, help="refinement strength (inf: none)")
     p.add_argument("--staged", action="store_true", help="growing-window schedule of the reference")
     p.add_argument("--window", type=int, default=d.window, help="window of the baseline filters")
-    p.add_argument("--calibration", choices=("white", "scene"), default=d.calibration,
-                   help="h from white speckle with --looks, or measured on the scene")
+    p.add_argument(
+        "--calibration",
+        choices=("white", "scene"),
+        default=d.calibration,
+        help="h from white speckle with --looks, or measured on the scene",
+    )
     p.add_argument("--block", type=int, default=1024, help="processing block size (memory bound)")
     p.add_argument("--backend", choices=("numba", "torch", "auto"), default="numba")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -42,10 +52,18 @@ def run(args: argparse.Namespace) -> int:
         raise IceCrackError(f"--looks must be a positive number, got {args.looks}")
     if args.block < 16:
         raise IceCrackError(f"--block must be at least 16, got {args.block}")
-    settings = DespeckleSettings(filter=args.filter, looks=args.looks, hw=args.hw, hd=args.hd,
-                                 alpha=args.alpha, T=args.T, iterations=args.iterations,
-                                 staged=args.staged, window=args.window,
-                                 calibration=args.calibration)
+    settings = DespeckleSettings(
+        filter=args.filter,
+        looks=args.looks,
+        hw=args.hw,
+        hd=args.hd,
+        alpha=args.alpha,
+        T=args.T,
+        iterations=args.iterations,
+        staged=args.staged,
+        window=args.window,
+        calibration=args.calibration,
+    )
     tty = sys.stderr.isatty()
     show = not args.quiet
     last = [-1]
@@ -60,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
             last[0] = int(10 * f)
             print(f"despeckle {args.src}: {100 * f:5.1f}%", file=sys.stderr, flush=True)
 
-    stats = despeckle_file(args.src, args.dst, settings, block=args.block, progress=progress,
-                           backend=args.backend)
+    stats = despeckle_file(
+        args.src, args.dst, settings, block=args.block, progress=progress, backend=args.backend
+    )
     if show and tty:
         print(file=sys.stderr)
     print(json.dumps(stats, sort_keys=True))

@@ -8,31 +8,48 @@ from pathlib import Path
 
 from icecrack_assets.errors import IceCrackError
 
-DEFAULT_LAI = Path(os.environ.get("ICECRACK_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) \
+DEFAULT_LAI = (
+    Path(os.environ.get("ICECRACK_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
     / "fracture-lai2020-moa"
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluation tables: simulated hold-out, speckled Lai, baselines")
     p.add_argument("--quick", action="store_true", help="CI-sized run (small scenes, tiny model)")
-    p.add_argument("--model", type=Path, default=None,
-                   help="bundle to evaluate on suite a (default: train one on simulated scenes)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="bundle to evaluate on suite a (default: train one on simulated scenes)",
+    )
     p.add_argument("--suite", nargs="+", choices=["a", "b"], default=["a", "b"])
-    p.add_argument("--no-ablation", action="store_true", help="skip the despeckling ablation (PPB, Lee, none)")
-    p.add_argument("--despeckle", default="ppb", choices=["ppb", "lee", "none"], help="despeckling of the main model")
+    p.add_argument(
+        "--no-ablation", action="store_true", help="skip the despeckling ablation (PPB, Lee, none)"
+    )
+    p.add_argument(
+        "--despeckle", default="ppb", choices=["ppb", "lee", "none"], help="despeckling of the main model"
+    )
     p.add_argument("--lai", type=Path, default=DEFAULT_LAI, help="Lai et al. 2020 folder (read in place)")
-    p.add_argument("--out", type=Path, default=None, help="markdown report (default DATA_ROOT/evaluation/evaluation.md)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="markdown report (default DATA_ROOT/evaluation/evaluation.md)"
+    )
     p.add_argument("--work", type=Path, default=None, help="scratch folder for samples and models")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lai-seeds", type=int, default=None, metavar="N",
-                   help="suite b: train N models (seeds seed..seed+N-1) and report their mean (default 3; 1 with --quick)")
+    p.add_argument(
+        "--lai-seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="suite b: train N models (seeds seed..seed+N-1) and report their mean (default 3; 1 with --quick)",
+    )
     p.add_argument("--max-minutes", type=float, default=None, help="training time budget per model")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from icecrack_assets.ml.device import set_threads
-    from icecrack_assets.ml.evaluate import EvalConfig, run_evaluation
+    from icecrack_assets.ml.evaluation.suites import EvalConfig, run_evaluation
     from icecrack_assets.ml.train import TrainConfig
 
     data_root = Path(os.environ.get("ICECRACK_DATA_ROOT", "data"))
@@ -45,10 +62,16 @@ def run(args: argparse.Namespace) -> int:
     if args.max_minutes is not None:
         train.max_minutes = args.max_minutes
     set_threads()
-    cfg = EvalConfig(work_dir=args.work or data_root / "work" / ("evaluate-quick" if args.quick else "evaluate"),
-                     quick=args.quick, seed=args.seed, suites=tuple(args.suite),
-                     ablation=() if args.no_ablation else ("ppb", "lee", "none"),
-                     despeckle_filter=args.despeckle, lai_root=args.lai, train=train)
+    cfg = EvalConfig(
+        work_dir=args.work or data_root / "work" / ("evaluate-quick" if args.quick else "evaluate"),
+        quick=args.quick,
+        seed=args.seed,
+        suites=tuple(args.suite),
+        ablation=() if args.no_ablation else ("ppb", "lee", "none"),
+        despeckle_filter=args.despeckle,
+        lai_root=args.lai,
+        train=train,
+    )
     if args.lai_seeds is not None:
         if args.lai_seeds < 1:
             raise IceCrackError(f"--lai-seeds must be at least 1, got {args.lai_seeds}")

@@ -15,15 +15,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", type=Path, help="output GeoTIFF (COG)")
     p.add_argument("--region", help="region name (default: the one region the product serves)")
     p.add_argument("--pol", help="polarisation, e.g. HH (default: the region's)")
-    p.add_argument("--units", choices=["linear", "db"], help="units of a GeoTIFF input (default: its UNITS tag, else linear)")
+    p.add_argument(
+        "--units",
+        choices=["linear", "db"],
+        help="units of a GeoTIFF input (default: its UNITS tag, else linear)",
+    )
     p.set_defaults(func=run)
 
 
 def _pick_region(product: Path):
-    from icecrack_assets.sar.ingest import is_safe_product
+    from icecrack_assets.sar.sentinel1.ingest import is_safe_product
 
     if is_safe_product(product):
-        from icecrack_assets.sar.safe import read_product, region_fit
+        from icecrack_assets.sar.sentinel1.safe import read_product, region_fit
 
         hits, reasons = region_fit(read_product(product))
     else:
@@ -41,11 +45,13 @@ def _pick_region(product: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    from icecrack_assets.sar.ingest import ingest_to_region
+    from icecrack_assets.sar.sentinel1.ingest import ingest_to_region
 
     region = get_region(args.region) if args.region else _pick_region(args.product)
     info = ingest_to_region(args.product, region, args.output, polarisation=args.pol, units=args.units)
-    print(f"{info['path']}: {info['scene_id']} {info['polarisation']} on {region.name} grid "
-          f"({region.width}x{region.height} px, {region.pixel_size:g} m), "
-          f"{info['valid_fraction']:.1%} valid, looks {info['looks']:g}")
+    print(
+        f"{info['path']}: {info['scene_id']} {info['polarisation']} on {region.name} grid "
+        f"({region.width}x{region.height} px, {region.pixel_size:g} m), "
+        f"{info['valid_fraction']:.1%} valid, looks {info['looks']:g}"
+    )
     return 0

@@ -7,9 +7,8 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from icecrack_assets.sar.naming import parse_name
-
 from icecrack_assets.errors import InputError
+from icecrack_assets.sar.sentinel1.naming import parse_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,12 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def describe(path: Path) -> list[str]:
     """Lines describing one product; raises InputError for unreadable input."""
-    from icecrack_assets.sar.ingest import is_safe_product
+    from icecrack_assets.sar.sentinel1.ingest import is_safe_product
 
     if not path.exists():
         raise InputError(path, "file does not exist")
     if is_safe_product(path):
-        from icecrack_assets.sar.safe import read_product, region_fit
+        from icecrack_assets.sar.sentinel1.safe import read_product, region_fit
 
         info = read_product(path)
         hits, reasons = region_fit(info)
@@ -44,23 +43,29 @@ def describe(path: Path) -> list[str]:
             f"pixel spacing: {info.range_spacing:g} m range x {info.azimuth_spacing:g} m azimuth, "
             f"{info.samples} x {info.lines} px",
             f"processor:     Sentinel-1 IPF {info.ipf_version}",
-            "images:        " + ", ".join(
+            "images:        "
+            + ", ".join(
                 f"{im.swath}/{im.polarisation}" + ("" if im.measurement else " (no measurement)")
-                for im in info.images),
+                for im in info.images
+            ),
         ]
         when = info.start
     else:
         lines, hits, reasons, when = _describe_geotiff(path)
     if hits:
-        lines.append("region:        " + ", ".join(
-            f"{r.name} (season {when.year}, {r.mode} {r.product})" for r in hits))
+        lines.append(
+            "region:        "
+            + ", ".join(f"{r.name} (season {when.year}, {r.mode} {r.product})" for r in hits)
+        )
     else:
         lines.append("region:        none - " + "; ".join(reasons))
     return lines
 
 
-_LOOSE = re.compile(r"(?P<mission>S1[A-D])_+(?P<mode>IW|EW|SM)_+(?:[A-Z]_)?(?P<start>\d{8}T\d{6})"
-                    r"(?:.*?_(?P<pol>HH|HV|VV|VH)_)?")
+_LOOSE = re.compile(
+    r"(?P<mission>S1[A-D])_+(?P<mode>IW|EW|SM)_+(?:[A-Z]_)?(?P<start>\d{8}T\d{6})"
+    r"(?:.*?_(?P<pol>HH|HV|VV|VH)_)?"
+)
 
 
 def _describe_geotiff(path: Path):
@@ -87,17 +92,28 @@ def _describe_geotiff(path: Path):
         when = dt.datetime.strptime(loose["start"], "%Y%m%dT%H%M%S").replace(tzinfo=dt.timezone.utc)
         pols = tags.get("POLARISATION", loose["pol"] or "unknown")
     else:
-        raise InputError(path, "name carries no Sentinel-1 mission, mode and start time "
-                               "(e.g. S1A_IW_GRDH_1SDH_20200715T...)")
-    units = tags.get("UNITS") or ("dB (from the file name; pass --units db)" if "_db" in path.name.lower()
-                                  else "not declared (assumed linear)")
+        raise InputError(
+            path,
+            "name carries no Sentinel-1 mission, mode and start time (e.g. S1A_IW_GRDH_1SDH_20200715T...)",
+        )
+    units = tags.get("UNITS") or (
+        "dB (from the file name; pass --units db)"
+        if "_db" in path.name.lower()
+        else "not declared (assumed linear)"
+    )
     hits = regions_for(ring, when, mode)
     reasons = [] if hits else ["footprint overlaps no region's AOI in season for its mode"]
-    lines = [f"product:       {path.name}", f"mission:       {mission}", f"mode:          {mode}",
-             f"product type:  {product}", f"polarisations: {pols}", f"start:         {when.isoformat()}",
-             f"footprint:     {' '.join(f'{lo:.3f},{la:.3f}' for lo, la in ring)} (lon,lat)",
-             f"raster:        {size[0]} x {size[1]} px, {res[0]:g} m, {crs.to_string()}, nodata {nodata}",
-             f"units:         {units}"]
+    lines = [
+        f"product:       {path.name}",
+        f"mission:       {mission}",
+        f"mode:          {mode}",
+        f"product type:  {product}",
+        f"polarisations: {pols}",
+        f"start:         {when.isoformat()}",
+        f"footprint:     {' '.join(f'{lo:.3f},{la:.3f}' for lo, la in ring)} (lon,lat)",
+        f"raster:        {size[0]} x {size[1]} px, {res[0]:g} m, {crs.to_string()}, nodata {nodata}",
+        f"units:         {units}",
+    ]
     return lines, hits, reasons, when
 
 

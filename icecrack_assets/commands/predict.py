@@ -13,11 +13,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="map cracks in a sigma0 GeoTIFF with a model bundle")
     p.add_argument("input", type=Path, help="linear sigma0 GeoTIFF (raw, speckled)")
     p.add_argument("output", type=Path, help="crack mask GeoTIFF to write (uint8: 1 crack, 0, 255 nodata)")
-    p.add_argument("--model", type=Path, default=None, help="bundle directory (default: newest under DATA_ROOT/models)")
+    p.add_argument(
+        "--model", type=Path, default=None, help="bundle directory (default: newest under DATA_ROOT/models)"
+    )
     p.add_argument("--probabilities", type=Path, default=None, help="also write the probability map as a COG")
-    p.add_argument("--despeckled", action="store_true", help="input is already despeckled: skip the bundle's filter")
-    p.add_argument("--looks", type=float, default=None,
-                   help="equivalent number of looks of the input (default: its LOOKS tag, else the bundle's)")
+    p.add_argument(
+        "--despeckled", action="store_true", help="input is already despeckled: skip the bundle's filter"
+    )
+    p.add_argument(
+        "--looks",
+        type=float,
+        default=None,
+        help="equivalent number of looks of the input (default: its LOOKS tag, else the bundle's)",
+    )
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--overlap", type=int, default=32)
     p.add_argument("--block", type=int, default=2048, help="pixels per processing window (bounds memory)")
@@ -32,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from icecrack_assets.raster import open_single_band
 
     if args.tile < 16 or not (0 <= args.overlap < args.tile):
-        raise InputError("--tile/--overlap", f"need tile >= 16 and 0 <= overlap < tile, got {args.tile}/{args.overlap}")
+        raise InputError(
+            "--tile/--overlap", f"need tile >= 16 and 0 <= overlap < tile, got {args.tile}/{args.overlap}"
+        )
     for out in (args.output, args.probabilities):
         if out is not None and out.resolve() == args.input.resolve():
             raise InputError(out, "output would overwrite the input")
@@ -40,9 +50,21 @@ def run(args: argparse.Namespace) -> int:
     set_threads()
     model = args.model or latest_bundle(Path(os.environ.get("ICECRACK_DATA_ROOT", "data")) / "models")
     bundle = load_bundle(model, args.device)
-    res = predict_file(bundle, args.input, args.output, args.probabilities, despeckled=args.despeckled,
-                       block=args.block, tile=args.tile, overlap=args.overlap, looks=args.looks)
-    print(f"{args.output}: {res['crack_pixels']} crack pixels ({100 * res['crack_fraction']:.2f} % of "
-          f"{res['valid_pixels']} valid), threshold {res['threshold']:.2f}, model {Path(model).name}, "
-          f"{res['mpix_per_s']:.2f} Mpix/s" + (f"; probabilities {args.probabilities}" if args.probabilities else ""))
+    res = predict_file(
+        bundle,
+        args.input,
+        args.output,
+        args.probabilities,
+        despeckled=args.despeckled,
+        block=args.block,
+        tile=args.tile,
+        overlap=args.overlap,
+        looks=args.looks,
+    )
+    print(
+        f"{args.output}: {res['crack_pixels']} crack pixels ({100 * res['crack_fraction']:.2f} % of "
+        f"{res['valid_pixels']} valid), threshold {res['threshold']:.2f}, model {Path(model).name}, "
+        f"{res['mpix_per_s']:.2f} Mpix/s"
+        + (f"; probabilities {args.probabilities}" if args.probabilities else "")
+    )
     return 0

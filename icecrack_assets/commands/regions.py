@@ -17,6 +17,8 @@ def run(args: argparse.Namespace) -> int:
     for r in REGIONS.values():
         s0, s1 = r.season_start, r.season_end
         season = f"{s0[1]:02d}-{s0[0]:02d} .. {'end' if s1 == (2, 29) else f'{s1[1]:02d}'}-{s1[0]:02d}"
-        print(f"{r.name:15} {r.crs:10} {r.mode:5} {r.looks:5.1f} {r.pixel_size:5.0f} "
-              f"{r.width:>5}x{r.height:<5}  {season}")
+        print(
+            f"{r.name:15} {r.crs:10} {r.mode:5} {r.looks:5.1f} {r.pixel_size:5.0f} "
+            f"{r.width:>5}x{r.height:<5}  {season}"
+        )
     return 0

@@ -17,17 +17,30 @@ def _default_landing() -> Path:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("simulate", help="simulate Sentinel-1 scenes with crevasse ground truth",
-                       description="Simulate a season of Sentinel-1 HH scenes (linear sigma0 GeoTIFFs on the "
-                                   "region grid) with <scene>.truth.tif crevasse masks beside them.")
+    p = sub.add_parser(
+        "simulate",
+        help="simulate Sentinel-1 scenes with crevasse ground truth",
+        description="Simulate a season of Sentinel-1 HH scenes (linear sigma0 GeoTIFFs on the "
+        "region grid) with <scene>.truth.tif crevasse masks beside them.",
+    )
     p.add_argument("--region", required=True, help="region name (see `icecrack regions`)")
     p.add_argument("--year", required=True, type=int, help="season year")
     p.add_argument("--count", type=int, default=3, help="number of scenes in the season (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed: new seeds give new glacier geometry (default 0)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="landing directory (default $ICECRACK_DATA_ROOT/landing, i.e. data/landing)")
-    p.add_argument("--shape", default=None, metavar="HxW",
-                   help="simulate an HxW sub-window at the AOI's top-left (small test scenes)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed: new seeds give new glacier geometry (default 0)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="landing directory (default $ICECRACK_DATA_ROOT/landing, i.e. data/landing)",
+    )
+    p.add_argument(
+        "--shape",
+        default=None,
+        metavar="HxW",
+        help="simulate an HxW sub-window at the AOI's top-left (small test scenes)",
+    )
     p.add_argument("--looks", type=float, default=None, help="override the mode's equivalent number of looks")
     p.add_argument("--correlated", action="store_true", help="spatially correlated speckle")
     p.set_defaults(func=run)
@@ -44,7 +57,7 @@ def parse_shape(text: str | None) -> tuple[int, int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from icecrack_assets.sar.simulate import simulate_season
+    from icecrack_assets.simulator.scenes import simulate_season
 
     region = get_region(args.region)
     if args.seed < 0:
@@ -54,10 +67,20 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise IceCrackError(f"{out}: --out exists and is not a directory")
     t0 = time.perf_counter()
-    paths = simulate_season(region, args.year, args.count, args.seed, out, shape=shape,
-                            looks=args.looks, correlated=args.correlated)
+    paths = simulate_season(
+        region,
+        args.year,
+        args.count,
+        args.seed,
+        out,
+        shape=shape,
+        looks=args.looks,
+        correlated=args.correlated,
+    )
     for path in paths:
         print(path)
-    print(f"simulated {len(paths)} {region.name} {args.year} scene(s) with truth masks into {out} "
-          f"in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"simulated {len(paths)} {region.name} {args.year} scene(s) with truth masks into {out} "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
     return 0

@@ -18,13 +18,25 @@ def _defaults():
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a U-Net crack model bundle (weights + settings + metrics)")
     p.add_argument("samples", nargs="*", type=Path, help="sample directories (samples.npz + index.csv)")
-    p.add_argument("--simulate", action="store_true",
-                   help="simulate, despeckle and sample training scenes first (self-contained run)")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="simulate, despeckle and sample training scenes first (self-contained run)",
+    )
     p.add_argument("--quick", action="store_true", help="with --simulate: tiny scenes and model, for CI")
     p.add_argument("--out", type=Path, default=None, help="models directory (default DATA_ROOT/models)")
-    p.add_argument("--despeckle", default="ppb", choices=["ppb", "lee", "refined-lee", "frost", "boxcar", "none"],
-                   help="despeckling the samples went through / that predict will apply (default ppb)")
-    p.add_argument("--looks", type=float, default=None, help="equivalent number of looks for the despeckling (default: each scene's LOOKS tag)")
+    p.add_argument(
+        "--despeckle",
+        default="ppb",
+        choices=["ppb", "lee", "refined-lee", "frost", "boxcar", "none"],
+        help="despeckling the samples went through / that predict will apply (default ppb)",
+    )
+    p.add_argument(
+        "--looks",
+        type=float,
+        default=None,
+        help="equivalent number of looks for the despeckling (default: each scene's LOOKS tag)",
+    )
     d = _defaults()
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -36,31 +48,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=d.patience)
     p.add_argument("--max-minutes", type=float, default=d.max_minutes)
     p.add_argument("--pos-weight", type=float, default=d.pos_weight, help="BCE weight of crack pixels")
-    p.add_argument("--operating-point", default=d.operating_point, choices=["break-even", "f1"],
-                   help="threshold rule on validation: precision = recall (unbiased crack area) or best F1")
-    p.add_argument("--init", type=Path, default=None, metavar="BUNDLE",
-                   help="fine-tune: start from this bundle's weights (same depth/width/stem and normalisation)")
+    p.add_argument(
+        "--operating-point",
+        default=d.operating_point,
+        choices=["break-even", "f1"],
+        help="threshold rule on validation: precision = recall (unbiased crack area) or best F1",
+    )
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="BUNDLE",
+        help="fine-tune: start from this bundle's weights (same depth/width/stem and normalisation)",
+    )
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from icecrack_assets.ml.evaluate import EvalConfig, despeckle_settings, train_on_simulated
+    from icecrack_assets.ml.evaluation.suites import EvalConfig, despeckle_settings, train_on_simulated
     from icecrack_assets.ml.train import TrainConfig, train_bundle
 
     data_root = Path(os.environ.get("ICECRACK_DATA_ROOT", "data"))
     out = args.out or data_root / "models"
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, depth=args.depth,
-                      width=args.width, stem=args.stem, seed=args.seed, patience=args.patience, max_minutes=args.max_minutes,
-                      device=args.device, pos_weight=args.pos_weight, operating_point=args.operating_point,
-                      init=str(args.init) if args.init else None)
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        depth=args.depth,
+        width=args.width,
+        stem=args.stem,
+        seed=args.seed,
+        patience=args.patience,
+        max_minutes=args.max_minutes,
+        device=args.device,
+        pos_weight=args.pos_weight,
+        operating_point=args.operating_point,
+        init=str(args.init) if args.init else None,
+    )
     if args.quick:
-        cfg.epochs, cfg.depth, cfg.width, cfg.max_minutes = min(cfg.epochs, 3), 2, 8, min(cfg.max_minutes, 2.0)
+        cfg.epochs, cfg.depth, cfg.width, cfg.max_minutes = (
+            min(cfg.epochs, 3),
+            2,
+            8,
+            min(cfg.max_minutes, 2.0),
+        )
     if args.simulate:
         if args.samples:
             raise IceCrackError("give either sample directories or --simulate, not both")
-        ecfg = EvalConfig(work_dir=data_root / "work" / "train-simulated", quick=args.quick, seed=args.seed,
-                          train=cfg)
+        ecfg = EvalConfig(
+            work_dir=data_root / "work" / "train-simulated", quick=args.quick, seed=args.seed, train=cfg
+        )
         res = train_on_simulated(ecfg, args.despeckle, out, print)
     else:
         if not args.samples:
@@ -69,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
         res = train_bundle(args.samples, out, cfg, settings, {"source": "samples"}, print)
     m = res.metrics.get("test", res.metrics["val"])
     print(f"bundle: {res.bundle_dir}")
-    print(f"threshold {res.threshold:.2f}; {'test' if 'test' in res.metrics else 'val'} "
-          f"P {m['tol1']['precision']:.3f} R {m['tol1']['recall']:.3f} F1 {m['tol1']['f1']:.3f} "
-          f"(1-px tolerance), strict F1 {m['strict']['f1']:.3f}; {res.epochs_run} epochs in {res.seconds:.0f} s")
+    print(
+        f"threshold {res.threshold:.2f}; {'test' if 'test' in res.metrics else 'val'} "
+        f"P {m['tol1']['precision']:.3f} R {m['tol1']['recall']:.3f} F1 {m['tol1']['f1']:.3f} "
+        f"(1-px tolerance), strict F1 {m['strict']['f1']:.3f}; {res.epochs_run} epochs in {res.seconds:.0f} s"
+    )
     return 0

@@ -31,9 +31,9 @@ def specs(asset: str, *names: str) -> list[dg.AssetCheckSpec]:
         NOT_EMPTY: "no output raster is entirely nodata",
         MEAN_PRESERVED: "mean of the ratio image (noisy / despeckled) is within 0.1 of 1",
         METRICS_FLOOR: f"held-out test precision >= {METHOD_PRECISION} and recall >= {METHOD_RECALL} "
-                       "(the method's figures; crack pixels within 1 px count as hits)",
+        "(the method's figures; crack pixels within 1 px count as hits)",
         MAPS_VALID: "probabilities in [0, 1], mask in {0, 1, 255}, every crack pixel has probability >= "
-                    "threshold (post-processing may only remove pixels), nodata agrees",
+        "threshold (post-processing may only remove pixels), nodata agrees",
     }
     return [dg.AssetCheckSpec(n, asset=asset, description=descriptions[n]) for n in names]
 
@@ -42,15 +42,23 @@ def check_grid(paths: Sequence[Path], region: Region) -> dg.AssetCheckResult:
     bad = []
     for p in paths:
         with rasterio.open(p) as ds:
-            ok = (ds.crs is not None and ds.crs.to_epsg() == region.epsg
-                  and np.allclose(tuple(ds.bounds), region.bounds, atol=region.pixel_size / 2)
-                  and abs(ds.res[0] - region.pixel_size) < 1e-6)
+            ok = (
+                ds.crs is not None
+                and ds.crs.to_epsg() == region.epsg
+                and np.allclose(tuple(ds.bounds), region.bounds, atol=region.pixel_size / 2)
+                and abs(ds.res[0] - region.pixel_size) < 1e-6
+            )
             if not ok:
                 bad.append(f"{p.name}: {ds.crs} {tuple(round(b) for b in ds.bounds)} res {ds.res[0]}")
     return dg.AssetCheckResult(
-        check_name=GRID, passed=not bad and bool(paths),
-        metadata={"checked": len(paths), "mismatches": "; ".join(bad) or "none",
-                  "expected": f"{region.crs} {region.bounds} @ {region.pixel_size} m"})
+        check_name=GRID,
+        passed=not bad and bool(paths),
+        metadata={
+            "checked": len(paths),
+            "mismatches": "; ".join(bad) or "none",
+            "expected": f"{region.crs} {region.bounds} @ {region.pixel_size} m",
+        },
+    )
 
 
 def valid_fraction(path: Path) -> float:
@@ -72,25 +80,38 @@ def check_not_empty(paths: Sequence[Path]) -> dg.AssetCheckResult:
     fractions = {p.name: round(valid_fraction(p), 4) for p in paths}
     empty = [n for n, f in fractions.items() if f == 0.0]
     return dg.AssetCheckResult(
-        check_name=NOT_EMPTY, passed=bool(paths) and not empty,
-        metadata={"valid_fraction_min": min(fractions.values(), default=0.0),
-                  "all_nodata": ", ".join(empty) or "none"})
+        check_name=NOT_EMPTY,
+        passed=bool(paths) and not empty,
+        metadata={
+            "valid_fraction_min": min(fractions.values(), default=0.0),
+            "all_nodata": ", ".join(empty) or "none",
+        },
+    )
 
 
 def check_mean_preserved(ratios: dict[str, float], tolerance: float = 0.1) -> dg.AssetCheckResult:
     worst = max(ratios.items(), key=lambda kv: abs(kv[1] - 1.0), default=("none", float("nan")))
     passed = bool(ratios) and all(abs(r - 1.0) <= tolerance for r in ratios.values())
-    return dg.AssetCheckResult(check_name=MEAN_PRESERVED, passed=passed,
-                               metadata={"worst_scene": worst[0], "worst_mean_ratio": float(worst[1])})
+    return dg.AssetCheckResult(
+        check_name=MEAN_PRESERVED,
+        passed=passed,
+        metadata={"worst_scene": worst[0], "worst_mean_ratio": float(worst[1])},
+    )
 
 
 def check_metrics_floor(metrics: dict[str, float]) -> dg.AssetCheckResult:
     p, r = metrics.get("precision", 0.0), metrics.get("recall", 0.0)
     return dg.AssetCheckResult(
-        check_name=METRICS_FLOOR, passed=p >= METHOD_PRECISION and r >= METHOD_RECALL,
+        check_name=METRICS_FLOOR,
+        passed=p >= METHOD_PRECISION and r >= METHOD_RECALL,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"precision": float(p), "recall": float(r),
-                  "floor_precision": METHOD_PRECISION, "floor_recall": METHOD_RECALL})
+        metadata={
+            "precision": float(p),
+            "recall": float(r),
+            "floor_precision": METHOD_PRECISION,
+            "floor_recall": METHOD_RECALL,
+        },
+    )
 
 
 def check_maps_valid(prob_path: Path, mask_path: Path, threshold: float) -> dg.AssetCheckResult:
@@ -113,6 +134,8 @@ def check_maps_valid(prob_path: Path, mask_path: Path, threshold: float) -> dg.A
                     problems.append("mask nodata disagrees with probability nodata")
                 if problems:
                     break
-    return dg.AssetCheckResult(check_name=MAPS_VALID, passed=not problems,
-                               metadata={"problems": "; ".join(sorted(set(problems))) or "none",
-                                         "threshold": float(threshold)})
+    return dg.AssetCheckResult(
+        check_name=MAPS_VALID,
+        passed=not problems,
+        metadata={"problems": "; ".join(sorted(set(problems))) or "none", "threshold": float(threshold)},
+    )

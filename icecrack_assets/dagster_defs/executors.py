@@ -26,15 +26,20 @@ import threading
 from collections.abc import Iterator
 
 import dagster as dg
+from dagster._core.errors import raise_execution_interrupts
 from dagster._core.events import DagsterEvent
 from dagster._core.execution.context.system import PlanOrchestrationContext
 from dagster._core.execution.plan.plan import ExecutionPlan
-from dagster._core.errors import raise_execution_interrupts
 from dagster._utils import iterate_with_context
 
 try:  # the `production` extra; without it the job still loads and says what to install when run
-    from dagster_dask.executor import (DaskExecutor, dask_executor, get_dask_resource_requirements,
-                                       query_on_dask_worker)
+    from dagster_dask.executor import (
+        DaskExecutor,
+        dask_executor,
+        get_dask_resource_requirements,
+        query_on_dask_worker,
+    )
+
     DASK_CONFIG = dask_executor.config_schema
 except ImportError:  # pragma: no cover - exercised only without the extra
     DaskExecutor = object  # type: ignore[assignment,misc]
@@ -63,8 +68,10 @@ def restore_default_sigterm() -> bool:
 
     Signal dispositions can only be changed from the main thread, so elsewhere it does nothing.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) != signal.SIG_IGN):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) != signal.SIG_IGN
+    ):
         return False
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return True
@@ -87,21 +94,25 @@ class DefaultStopSignalPlugin(WorkerPlugin):
 
     def setup(self, worker: object) -> None:
         if restore_default_sigterm():
-            log.warning("dask worker ignored SIGTERM (inherited); restored the default so Dagster "
-                        "can stop its compute-log tail processes")
+            log.warning(
+                "dask worker ignored SIGTERM (inherited); restored the default so Dagster "
+                "can stop its compute-log tail processes"
+            )
 
 
 class RunScopedDaskExecutor(DaskExecutor):
     """dagster-dask's executor with run-scoped task keys (see the module docstring)."""
 
-    def execute(self, plan_context: PlanOrchestrationContext,
-                execution_plan: ExecutionPlan) -> Iterator[DagsterEvent]:
+    def execute(
+        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
+    ) -> Iterator[DagsterEvent]:
         import dask.distributed
 
         if not plan_context.instance.is_persistent:
             raise dg.DagsterInvariantViolationError(
                 "dask execution needs a persistent Dagster instance (set DAGSTER_HOME; PostgreSQL "
-                "in production) that the dask workers can reach")
+                "in production) that the dask workers can reach"
+            )
         job_name = plan_context.job_name
         if self.cluster_type == "existing":
             cluster = self.cluster_configuration["address"]
@@ -110,7 +121,8 @@ class RunScopedDaskExecutor(DaskExecutor):
         else:
             raise dg.DagsterInvariantViolationError(
                 f"cluster type {self.cluster_type!r}: start that cluster yourself and pass its "
-                "scheduler address as `existing`")
+                "scheduler address as `existing`"
+            )
         run_id = plan_context.dagster_run.run_id
         with dask.distributed.Client(cluster) as client:
             client.register_plugin(DefaultStopSignalPlugin(), name=SIGNAL_PLUGIN)
@@ -118,32 +130,42 @@ class RunScopedDaskExecutor(DaskExecutor):
             futures = []
             for level in execution_plan.get_steps_to_execute_by_level():
                 for step in level:
-                    upstream = [futures_by_step[key] for step_input in step.step_inputs
-                                for key in step_input.dependency_keys]
+                    upstream = [
+                        futures_by_step[key]
+                        for step_input in step.step_inputs
+                        for key in step_input.dependency_keys
+                    ]
                     future = client.submit(
-                        query_on_dask_worker, upstream, plan_context.reconstructable_job,
-                        plan_context.dagster_run, plan_context.run_config, [step.key],
-                        plan_context.instance.get_ref(), execution_plan.known_state,
+                        query_on_dask_worker,
+                        upstream,
+                        plan_context.reconstructable_job,
+                        plan_context.dagster_run,
+                        plan_context.run_config,
+                        [step.key],
+                        plan_context.instance.get_ref(),
+                        execution_plan.known_state,
                         key=dask_task_key(job_name, step.key, run_id),
                         resources=get_dask_resource_requirements(step.tags),
-                        pure=False)
+                        pure=False,
+                    )
                     futures.append(future)
                     futures_by_step[step.key] = future
             completed = dask.distributed.as_completed(futures, with_results=True)
             for _, events in iterate_with_context(raise_execution_interrupts, completed):
-                for event in events:
-                    yield event
+                yield from events
             if isinstance(cluster, dask.distributed.LocalCluster):
                 cluster.close()
 
 
-@dg.executor(name="icecrack_dask", config_schema=DASK_CONFIG,
-             requirements=dg.multiple_process_executor_requirements())
+@dg.executor(
+    name="icecrack_dask", config_schema=DASK_CONFIG, requirements=dg.multiple_process_executor_requirements()
+)
 def run_scoped_dask_executor(init_context: dg.InitExecutorContext) -> RunScopedDaskExecutor:
     """Each step of a run as a dask task on a ``distributed`` cluster (``existing`` or ``local``)."""
     if DaskExecutor is object:
         raise dg.DagsterInvariantViolationError(
-            "the dask executor needs dagster-dask: pip install 'icecrack-assets[production]'")
+            "the dask executor needs dagster-dask: pip install 'icecrack-assets[production]'"
+        )
     ((cluster_type, cluster_configuration),) = init_context.executor_config["cluster"].items()
     return RunScopedDaskExecutor(cluster_type, cluster_configuration or {})
 
@@ -153,8 +175,8 @@ distributed_season_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*SEASON_ASSETS),
     executor_def=run_scoped_dask_executor,
     description="One region's season with every step on the dask cluster: launch one run per "
-                "partition (a backfill) and the despeckling and inference steps of all of them "
-                "run in parallel on the cluster's workers.",
+    "partition (a backfill) and the despeckling and inference steps of all of them "
+    "run in parallel on the cluster's workers.",
     tags={"icecrack/kind": "season", "icecrack/executor": "dask"},
 )
 

@@ -13,7 +13,13 @@ season_job = dg.define_asset_job(
     description="One region's season: ingest, despeckle, sample and map (uses the latest model).",
     tags={"icecrack/kind": "season"},
 )
-train_job = dg.define_asset_job("train_job", selection=dg.AssetSelection.assets("crack_model"),
-                                description="Train the U-Net on every labelled partition.")
-statistics_job = dg.define_asset_job("statistics_job", selection=dg.AssetSelection.assets("crack_statistics"),
-                                     description="Recompute crack statistics across partitions.")
+train_job = dg.define_asset_job(
+    "train_job",
+    selection=dg.AssetSelection.assets("crack_model"),
+    description="Train the U-Net on every labelled partition.",
+)
+statistics_job = dg.define_asset_job(
+    "statistics_job",
+    selection=dg.AssetSelection.assets("crack_statistics"),
+    description="Recompute crack statistics across partitions.",
+)

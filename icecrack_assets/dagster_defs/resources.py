@@ -66,8 +66,10 @@ class SceneCatalogResource(dg.ConfigurableResource):
             from icecrack_assets.catalog.stac import StacCatalog
 
             if not self.url:
-                raise dg.Failure("scene catalog kind 'stac' needs url (e.g. the Copernicus Data Space "
-                                 "or Planetary Computer STAC API root)")
+                raise dg.Failure(
+                    "scene catalog kind 'stac' needs url (e.g. the Copernicus Data Space "
+                    "or Planetary Computer STAC API root)"
+                )
             return StacCatalog(self.url, collection=self.collection)
         if self.kind == "asf":
             from icecrack_assets.catalog.asf import AsfCatalog

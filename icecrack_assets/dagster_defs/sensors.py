@@ -35,7 +35,7 @@ def list_catalog(catalog, now: dt.datetime) -> tuple[list[CatalogItem], list[Pro
                 continue
             try:
                 items.extend(catalog.search(region, start, min(end, now)))
-            except Exception as exc:  # noqa: BLE001 - a failing catalogue must not crash the tick
+            except Exception as exc:
                 problems.append(Problem(f"{region.name}/{year}", f"search failed: {exc}"))
     return items, problems
 
@@ -44,8 +44,9 @@ def fingerprint(item: CatalogItem) -> str:
     return item.checksum or f"{item.size}:{item.href}"
 
 
-def plan_runs(items: list[CatalogItem], seen: dict[str, str], model_exists: bool,
-              log) -> tuple[list[dg.RunRequest], dict[str, str]]:
+def plan_runs(
+    items: list[CatalogItem], seen: dict[str, str], model_exists: bool, log
+) -> tuple[list[dg.RunRequest], dict[str, str]]:
     """Run requests for new or changed items, and the updated cursor state."""
     by_partition: dict[tuple[int, str], list[str]] = defaultdict(list)
     updated = dict(seen)
@@ -68,20 +69,26 @@ def plan_runs(items: list[CatalogItem], seen: dict[str, str], model_exists: bool
     requests = []
     for (year, region), ids in sorted(by_partition.items()):
         digest = hashlib.sha256(",".join(sorted(ids)).encode()).hexdigest()[:12]
-        requests.append(dg.RunRequest(
-            run_key=f"{region}|{year}:{digest}",
-            partition_key=partition_key(year, region),
-            asset_selection=[dg.AssetKey(a) for a in selection],
-            tags={"icecrack/new_scenes": str(len(ids))},
-        ))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{region}|{year}:{digest}",
+                partition_key=partition_key(year, region),
+                asset_selection=[dg.AssetKey(a) for a in selection],
+                tags={"icecrack/new_scenes": str(len(ids))},
+            )
+        )
     return requests, updated
 
 
-@dg.sensor(job=season_job, minimum_interval_seconds=60,
-           description="Watches the scene catalogue (default: data/landing) for new Sentinel-1 "
-                       "acquisitions and requests runs of their year x region partitions.")
-def new_acquisition_sensor(context: dg.SensorEvaluationContext, data: DataRoot,
-                           scene_catalog: SceneCatalogResource) -> dg.SensorResult | dg.SkipReason:
+@dg.sensor(
+    job=season_job,
+    minimum_interval_seconds=60,
+    description="Watches the scene catalogue (default: data/landing) for new Sentinel-1 "
+    "acquisitions and requests runs of their year x region partitions.",
+)
+def new_acquisition_sensor(
+    context: dg.SensorEvaluationContext, data: DataRoot, scene_catalog: SceneCatalogResource
+) -> dg.SensorResult | dg.SkipReason:
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     catalog = scene_catalog.build(data)
     items, problems = list_catalog(catalog, dt.datetime.now(dt.timezone.utc))
@@ -90,7 +97,10 @@ def new_acquisition_sensor(context: dg.SensorEvaluationContext, data: DataRoot,
     model_exists = context.instance.get_latest_materialization_event(dg.AssetKey("crack_model")) is not None
     requests, updated = plan_runs(items, seen, model_exists, context.log)
     if not requests:
-        return dg.SensorResult(skip_reason=dg.SkipReason(
-            f"no new acquisitions ({len(items)} known, {len(problems)} unreadable)"),
-            cursor=json.dumps(updated, sort_keys=True))
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(
+                f"no new acquisitions ({len(items)} known, {len(problems)} unreadable)"
+            ),
+            cursor=json.dumps(updated, sort_keys=True),
+        )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(updated, sort_keys=True))

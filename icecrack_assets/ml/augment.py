@@ -27,9 +27,13 @@ def speckle_redraw(intensity: np.ndarray, rng: np.random.Generator, looks: float
     return intensity * noise
 
 
-def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-                  speckle_prob: float = 0.5, looks_range: tuple[float, float] = (20.0, 80.0)
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def augment_batch(
+    x: np.ndarray,
+    y: np.ndarray,
+    rng: np.random.Generator,
+    speckle_prob: float = 0.5,
+    looks_range: tuple[float, float] = (20.0, 80.0),
+) -> tuple[np.ndarray, np.ndarray]:
     """Random dihedral transform per patch plus, with ``speckle_prob``, a residual-speckle re-draw."""
     xs, ys = [], []
     for xi, yi in zip(x, y):

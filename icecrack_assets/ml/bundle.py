@@ -58,7 +58,7 @@ class Bundle:
                     ex = torch.zeros(shape).contiguous(memory_format=torch.channels_last)
                     m = self.model.to(memory_format=torch.channels_last)
                     self._runners[key] = torch.jit.freeze(torch.jit.trace(m, ex))
-            except Exception:  # noqa: BLE001 - tracing is an optimisation; eager always works
+            except Exception:
                 self._runners[key] = self.model
         return self._runners[key]
 
@@ -71,9 +71,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_bundle(models_dir: Path, model: UNet, normalisation: dict, despeckle: dict,
-                threshold: float, lineage: dict, metrics: dict, name: str | None = None,
-                extra: dict[str, Any] | None = None) -> Path:
+def save_bundle(
+    models_dir: Path,
+    model: UNet,
+    normalisation: dict,
+    despeckle: dict,
+    threshold: float,
+    lineage: dict,
+    metrics: dict,
+    name: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write ``models_dir/<name>/`` atomically and return its path."""
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +139,9 @@ def load_bundle(path: Path, device: str = "auto") -> Bundle:
     if not weights.is_file():
         raise InputError(path, f"model bundle has no {WEIGHTS}")
     if meta.get("weights_sha256") and sha256_file(weights) != meta["weights_sha256"]:
-        raise InputError(weights, "weights do not match the checksum recorded in bundle.json (corrupt or replaced)")
+        raise InputError(
+            weights, "weights do not match the checksum recorded in bundle.json (corrupt or replaced)"
+        )
     dev = resolve_device(device)
     try:
         model = build_model(meta["architecture"])
@@ -141,10 +151,18 @@ def load_bundle(path: Path, device: str = "auto") -> Bundle:
         first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise InputError(path, f"cannot rebuild the model from the bundle ({first})") from None
     model.to(dev).eval()
-    return Bundle(model=model, config=meta["architecture"], normalisation=meta["normalisation"],
-                  despeckle=meta.get("despeckle", {"filter": "none"}), threshold=float(meta["threshold"]),
-                  lineage=meta.get("lineage", {}), metrics=meta.get("metrics", {}), path=path, device=dev,
-                  min_component=int(meta.get("postprocess", {}).get("min_component", 0)))
+    return Bundle(
+        model=model,
+        config=meta["architecture"],
+        normalisation=meta["normalisation"],
+        despeckle=meta.get("despeckle", {"filter": "none"}),
+        threshold=float(meta["threshold"]),
+        lineage=meta.get("lineage", {}),
+        metrics=meta.get("metrics", {}),
+        path=path,
+        device=dev,
+        min_component=int(meta.get("postprocess", {}).get("min_component", 0)),
+    )
 
 
 def latest_bundle(models_dir: Path) -> Path:
@@ -159,6 +177,8 @@ def latest_bundle(models_dir: Path) -> Path:
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     continue
     if not found:
-        raise IceCrackError(f"no model bundle found under {models_dir}; train one with "
-                            "`icecrack train --simulate` or pass --model BUNDLE")
+        raise IceCrackError(
+            f"no model bundle found under {models_dir}; train one with "
+            "`icecrack train --simulate` or pass --model BUNDLE"
+        )
     return max(found)[2]

@@ -28,18 +28,30 @@ from icecrack_assets.ml.train import MIN_COMPONENTS, candidate_counts, pick_oper
 from icecrack_assets.raster import atomic_path, open_single_band, read_single_band
 
 
-def scene_candidates(probs: list[np.ndarray], truths: list[np.ndarray], tolerance: int = 0,
-                     sizes: tuple[int, ...] = MIN_COMPONENTS) -> list[tuple[float, int, dict]]:
+def scene_candidates(
+    probs: list[np.ndarray],
+    truths: list[np.ndarray],
+    tolerance: int = 0,
+    sizes: tuple[int, ...] = MIN_COMPONENTS,
+) -> list[tuple[float, int, dict]]:
     """Pooled metrics over all scenes of every (threshold, minimum component size) pair."""
     if len(probs) != len(truths) or not probs:
         raise IceCrackError("calibration needs one or more (probability, truth) pairs of scenes")
     per_scene = [candidate_counts(p, t, sizes, tolerance) for p, t in zip(probs, truths)]
-    return [(thr, size, metrics_from_counts(pool_counts([s[(thr, size)] for s in per_scene])))
-            for thr, size in per_scene[0]]
+    return [
+        (thr, size, metrics_from_counts(pool_counts([s[(thr, size)] for s in per_scene])))
+        for thr, size in per_scene[0]
+    ]
 
 
-def calibrate_bundle(bundle: Bundle, images: list[np.ndarray], truths: list[np.ndarray], source: str,
-                     tolerance: int = 0, operating_point: str = "f1") -> dict:
+def calibrate_bundle(
+    bundle: Bundle,
+    images: list[np.ndarray],
+    truths: list[np.ndarray],
+    source: str,
+    tolerance: int = 0,
+    operating_point: str = "f1",
+) -> dict:
     """Tune the operating point on whole despeckled validation scenes and write it into the bundle.
 
     ``bundle.json`` is rewritten through a temporary file; the weights are untouched, so their
@@ -49,10 +61,16 @@ def calibrate_bundle(bundle: Bundle, images: list[np.ndarray], truths: list[np.n
     candidates = scene_candidates(probs, truths, tolerance)
     thr, size, _ = pick_operating_point(candidates, operating_point)
     m = next(c[2] for c in candidates if c[:2] == (thr, size))
-    record = {"source": source, "n_scenes": len(images), "tolerance": tolerance,
-              "operating_point": operating_point, "threshold": thr, "min_component": size,
-              "previous": {"threshold": bundle.threshold, "min_component": bundle.min_component},
-              "val": {k: round(float(m[k]), 5) for k in ("precision", "recall", "f1", "iou", "oa")}}
+    record = {
+        "source": source,
+        "n_scenes": len(images),
+        "tolerance": tolerance,
+        "operating_point": operating_point,
+        "threshold": thr,
+        "min_component": size,
+        "previous": {"threshold": bundle.threshold, "min_component": bundle.min_component},
+        "val": {k: round(float(m[k]), 5) for k in ("precision", "recall", "f1", "iou", "oa")},
+    }
     meta = read_bundle_json(bundle.path)
     meta["threshold"] = thr
     meta.setdefault("postprocess", {})["min_component"] = size
@@ -81,9 +99,14 @@ def copy_bundle(src: Path, dst: Path) -> Path:
     return dst
 
 
-def scenes_from_files(bundle: Bundle, images: list[Path], annotations: list[Path], despeckled: bool = False,
-                      looks: float | None = None, line_width_m: float | None = None
-                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def scenes_from_files(
+    bundle: Bundle,
+    images: list[Path],
+    annotations: list[Path],
+    despeckled: bool = False,
+    looks: float | None = None,
+    line_width_m: float | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Despeckled intensity and rasterised annotations of whole validation scenes.
 
     Raw sigma0 gets the bundle's own despeckling (as ``icecrack predict`` applies it); every
@@ -109,6 +132,8 @@ def scenes_from_files(bundle: Bundle, images: list[Path], annotations: list[Path
         xs.append(arr)
         ys.append(truth)
     if not any((y == 1).any() for y in ys):
-        raise InputError(annotations[0] if annotations else images[0],
-                         "the annotations mark no crack pixel on these scenes; nothing to calibrate against")
+        raise InputError(
+            annotations[0] if annotations else images[0],
+            "the annotations mark no crack pixel on these scenes; nothing to calibrate against",
+        )
     return xs, ys

@@ -12,8 +12,9 @@ import numpy as np
 from icecrack_assets.ml.vectors import segment_lengths, skeleton_segments
 
 
-def density_orientation(mask: np.ndarray, valid: np.ndarray, pixel_size: float,
-                        cell: int) -> tuple[np.ndarray, np.ndarray, float]:
+def density_orientation(
+    mask: np.ndarray, valid: np.ndarray, pixel_size: float, cell: int
+) -> tuple[np.ndarray, np.ndarray, float]:
     """``(density km/km^2, orientation deg, total length km)`` on a grid of ``cell`` x ``cell`` pixels."""
     h, w = mask.shape
     gh, gw = -(-h // cell), -(-w // cell)

@@ -43,8 +43,10 @@ def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
 
 def hann_weight(h: int, w: int) -> np.ndarray:
     """Separable sin^2 window, never exactly zero so image-edge pixels keep a weight."""
+
     def one(n: int) -> np.ndarray:
         return np.maximum(np.sin(np.pi * (np.arange(n) + 0.5) / n) ** 2, 1e-3)
+
     return np.outer(one(h), one(w)).astype(np.float32)
 
 
@@ -60,38 +62,61 @@ def _run(bundle: Bundle, batch: np.ndarray, tta: bool) -> np.ndarray:
         acc = torch.zeros_like(x)
         for dims in ((), (-1,), (-2,), (-2, -1)):
             xi = torch.flip(x, dims) if dims else x
-            yi = torch.sigmoid(net(xi.contiguous(memory_format=torch.channels_last)
-                                   if bundle.device.type == "cpu" else xi))
+            yi = torch.sigmoid(
+                net(xi.contiguous(memory_format=torch.channels_last) if bundle.device.type == "cpu" else xi)
+            )
             acc += torch.flip(yi, dims) if dims else yi
         return (acc / 4).float().cpu().numpy()
 
 
-def _tile_probs(bundle: Bundle, x: np.ndarray, pos: list[tuple[int, int]], th: int, tw: int,
-                batch_size: int = 8, tta: bool = False) -> list[np.ndarray]:
+def _tile_probs(
+    bundle: Bundle,
+    x: np.ndarray,
+    pos: list[tuple[int, int]],
+    th: int,
+    tw: int,
+    batch_size: int = 8,
+    tta: bool = False,
+) -> list[np.ndarray]:
     """Probabilities of the tiles at local offsets ``pos`` of the normalised array ``x``, batched."""
     out: list[np.ndarray] = []
     for i in range(0, len(pos), batch_size):
-        chunk = pos[i:i + batch_size]
-        batch = np.stack([x[r:r + th, c:c + tw] for r, c in chunk])[:, None]
+        chunk = pos[i : i + batch_size]
+        batch = np.stack([x[r : r + th, c : c + tw] for r, c in chunk])[:, None]
         out += [p[0] for p in _run(bundle, np.ascontiguousarray(batch, dtype=np.float32), tta)]
     return out
 
 
-def _blend(bundle: Bundle, x: np.ndarray, rows: list[int], cols: list[int], th: int, tw: int,
-           batch_size: int = 8, tta: bool = False) -> np.ndarray:
+def _blend(
+    bundle: Bundle,
+    x: np.ndarray,
+    rows: list[int],
+    cols: list[int],
+    th: int,
+    tw: int,
+    batch_size: int = 8,
+    tta: bool = False,
+) -> np.ndarray:
     """Blend tiles at local offsets ``rows`` x ``cols`` over the normalised array ``x``."""
     acc = np.zeros(x.shape, np.float64)
     wsum = np.zeros(x.shape, np.float64)
     weight = hann_weight(th, tw)
     pos = [(r, c) for r in rows for c in cols]
     for (r, c), p in zip(pos, _tile_probs(bundle, x, pos, th, tw, batch_size, tta)):
-        acc[r:r + th, c:c + tw] += p * weight
-        wsum[r:r + th, c:c + tw] += weight
+        acc[r : r + th, c : c + tw] += p * weight
+        wsum[r : r + th, c : c + tw] += weight
     return (acc / np.maximum(wsum, 1e-12)).astype(np.float32)
 
 
-def _blend_window(tiles: dict[tuple[int, int], np.ndarray], keys: list[tuple[int, int]], weight: np.ndarray,
-                  r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+def _blend_window(
+    tiles: dict[tuple[int, int], np.ndarray],
+    keys: list[tuple[int, int]],
+    weight: np.ndarray,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+) -> np.ndarray:
     """Blend cached tile probabilities (keyed by global tile start) over the window [r0:r1, c0:c1]."""
     th, tw = weight.shape
     acc = np.zeros((r1 - r0, c1 - c0), np.float64)
@@ -99,14 +124,15 @@ def _blend_window(tiles: dict[tuple[int, int], np.ndarray], keys: list[tuple[int
     for r, c in keys:
         a, b = max(r, r0), min(r + th, r1)
         e, f = max(c, c0), min(c + tw, c1)
-        tile_w = weight[a - r:b - r, e - c:f - c]
-        acc[a - r0:b - r0, e - c0:f - c0] += tiles[(r, c)][a - r:b - r, e - c:f - c] * tile_w
-        wsum[a - r0:b - r0, e - c0:f - c0] += tile_w
+        tile_w = weight[a - r : b - r, e - c : f - c]
+        acc[a - r0 : b - r0, e - c0 : f - c0] += tiles[(r, c)][a - r : b - r, e - c : f - c] * tile_w
+        wsum[a - r0 : b - r0, e - c0 : f - c0] += tile_w
     return (acc / np.maximum(wsum, 1e-12)).astype(np.float32)
 
 
-def predict_probability(bundle: Bundle, intensity: np.ndarray, tile: int = TILE, overlap: int = OVERLAP,
-                        tta: bool = False) -> np.ndarray:
+def predict_probability(
+    bundle: Bundle, intensity: np.ndarray, tile: int = TILE, overlap: int = OVERLAP, tta: bool = False
+) -> np.ndarray:
     """Crack probability of a despeckled intensity array (NaN nodata in, NaN nodata out)."""
     intensity = np.asarray(intensity, dtype=np.float32)
     if intensity.ndim != 2:
@@ -119,8 +145,9 @@ def predict_probability(bundle: Bundle, intensity: np.ndarray, tile: int = TILE,
     return prob
 
 
-def predict_with_spread(bundle: Bundle, intensity: np.ndarray, tile: int = TILE,
-                        overlap: int = OVERLAP) -> tuple[np.ndarray, np.ndarray]:
+def predict_with_spread(
+    bundle: Bundle, intensity: np.ndarray, tile: int = TILE, overlap: int = OVERLAP
+) -> tuple[np.ndarray, np.ndarray]:
     """Test-time-flip mean probability and the spread (std) across the four flips: an uncertainty map."""
     maps = []
     intensity = np.asarray(intensity, dtype=np.float32)
@@ -140,7 +167,7 @@ def _span(starts: list[int], size: int, lo: int, hi: int) -> tuple[list[int], in
 
 def settings_from_dict(settings: dict, looks: float | None = None):
     """Rebuild the SAR core's DespeckleSettings from a bundle dict; ``looks`` fills a per-scene value."""
-    from icecrack_assets.sar.despeckle import DespeckleSettings
+    from icecrack_assets.sar.despeckle.files import DespeckleSettings
 
     known = DespeckleSettings.__dataclass_fields__
     kw = {k: v for k, v in settings.items() if k in known}
@@ -149,8 +176,10 @@ def settings_from_dict(settings: dict, looks: float | None = None):
     if looks is not None:
         kw["looks"] = float(looks)
     elif kw.get("looks") in (None, "scene") and kw.get("filter") not in ("none", "boxcar"):
-        raise IceCrackError("the bundle's despeckling takes the number of looks from each scene; "
-                            "the input has no LOOKS tag, so pass --looks")
+        raise IceCrackError(
+            "the bundle's despeckling takes the number of looks from each scene; "
+            "the input has no LOOKS tag, so pass --looks"
+        )
     if kw.get("looks") in (None, "scene"):
         kw.pop("looks", None)
     return DespeckleSettings(**kw)
@@ -161,10 +190,12 @@ def _despeckler(settings: dict, looks: float | None):
     if not settings or settings.get("filter", "none") == "none":
         return None, 0
     try:
-        from icecrack_assets.sar.despeckle import despeckle
+        from icecrack_assets.sar.despeckle.files import despeckle
     except ImportError as exc:  # pragma: no cover - the SAR core ships with the package
-        raise IceCrackError(f"the bundle needs despeckling {settings.get('filter')!r} but "
-                            f"icecrack_assets.sar.despeckle is unavailable ({exc})") from None
+        raise IceCrackError(
+            f"the bundle needs despeckling {settings.get('filter')!r} but "
+            f"icecrack_assets.sar.despeckle.files is unavailable ({exc})"
+        ) from None
     s = settings_from_dict(settings, looks)
     return (lambda arr: despeckle(arr, s, valid=np.isfinite(arr))), int(s.halo())
 
@@ -188,9 +219,18 @@ def _read(ds, win: Window) -> np.ndarray:
     return arr
 
 
-def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | None = None,
-                 despeckled: bool = False, block: int = 2048, tile: int = TILE, overlap: int = OVERLAP,
-                 looks: float | None = None, progress=None) -> dict:
+def predict_file(
+    bundle: Bundle,
+    src: Path,
+    dst_mask: Path,
+    dst_prob: Path | None = None,
+    despeckled: bool = False,
+    block: int = 2048,
+    tile: int = TILE,
+    overlap: int = OVERLAP,
+    looks: float | None = None,
+    progress=None,
+) -> dict:
     """Predict a whole scene window by window; writes the uint8 mask (1 crack, 0, 255 nodata) and a probability COG.
 
     ``despeckled=False`` means ``src`` is raw speckled sigma0 and the bundle's despeckling is applied
@@ -208,7 +248,9 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
         if despeckled:
             despeckle_fn, halo = None, 0
         else:
-            despeckle_fn, halo = _despeckler(bundle.despeckle, looks if looks is not None else _scene_looks(ds))
+            despeckle_fn, halo = _despeckler(
+                bundle.despeckle, looks if looks is not None else _scene_looks(ds)
+            )
         h, w = ds.height, ds.width
         rows_all, cols_all = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
         th, tw = min(tile, h), min(tile, w)
@@ -217,8 +259,10 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
         block = max(block, tile)
         blocks = list(iter_blocks(h, w, block, 0))
         dst_mask.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(dst_mask) as tmp_mask, \
-                tempfile.TemporaryDirectory(prefix=".icecrack-prob.", dir=dst_mask.parent) as scratch:
+        with (
+            atomic_path(dst_mask) as tmp_mask,
+            tempfile.TemporaryDirectory(prefix=".icecrack-prob.", dir=dst_mask.parent) as scratch,
+        ):
             tmp_prob = Path(scratch) / "prob.tif"
             # tiles straddling two windows are predicted once and kept until no window needs them
             tiles: dict[tuple[int, int], np.ndarray] = {}
@@ -242,7 +286,7 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
                     arr = _read(ds, Window(hc0, hr0, hc1 - hc0, hr1 - hr0))
                     if despeckle_fn is not None:
                         arr = despeckle_fn(arr)
-                    arr = arr[ra - hr0:rb - hr0, ca - hc0:cb - hc0]
+                    arr = arr[ra - hr0 : rb - hr0, ca - hc0 : cb - hc0]
                     if todo:
                         x = normalise(arr, bundle.normalisation)
                         local = [(r - ra, c - ca) for r, c in todo]
@@ -251,7 +295,7 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
                     # a tile that no later window touches (not below, not to the right) is done
                     for k in [k for k in tiles if k[0] + th <= r1 and k[1] + tw <= c1]:
                         del tiles[k]
-                    valid = np.isfinite(arr[r0 - ra:r1 - ra, c0 - ca:c1 - ca])
+                    valid = np.isfinite(arr[r0 - ra : r1 - ra, c0 - ca : c1 - ca])
                     p[~valid] = np.nan
                     cm = crack_mask(p, thr, bundle.min_component, keep_edge=len(blocks) > 1)
                     m = np.where(valid, cm.astype(np.uint8), MASK_NODATA).astype(np.uint8)
@@ -264,11 +308,18 @@ def predict_file(bundle: Bundle, src: Path, dst_mask: Path, dst_prob: Path | Non
                         progress(f"block {i + 1}/{len(blocks)}")
             if dst_prob:
                 with atomic_path(dst_prob) as tmp_cog:
-                    rasterio.shutil.copy(tmp_prob, tmp_cog, driver="COG", BLOCKSIZE=256,
-                                         COMPRESS="DEFLATE", PREDICTOR=3)
+                    rasterio.shutil.copy(
+                        tmp_prob, tmp_cog, driver="COG", BLOCKSIZE=256, COMPRESS="DEFLATE", PREDICTOR=3
+                    )
     seconds = time.time() - t0
-    return {"mask": str(dst_mask), "probability": str(dst_prob) if dst_prob else None,
-            "threshold": thr, "valid_pixels": n_valid, "crack_pixels": n_crack,
-            "crack_fraction": n_crack / n_valid if n_valid else 0.0, "seconds": seconds,
-            "mpix_per_s": h * w / 1e6 / seconds if seconds > 0 else math.inf,
-            "despeckled_here": despeckle_fn is not None}
+    return {
+        "mask": str(dst_mask),
+        "probability": str(dst_prob) if dst_prob else None,
+        "threshold": thr,
+        "valid_pixels": n_valid,
+        "crack_pixels": n_crack,
+        "crack_fraction": n_crack / n_valid if n_valid else 0.0,
+        "seconds": seconds,
+        "mpix_per_s": h * w / 1e6 / seconds if seconds > 0 else math.inf,
+        "despeckled_here": despeckle_fn is not None,
+    }

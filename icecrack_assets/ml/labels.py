@@ -40,7 +40,7 @@ def _read_layers(path: Path):
     try:
         layers = [name for name, _ in pyogrio.list_layers(path)] if path.suffix.lower() == ".gpkg" else [None]
         frames = [gpd.read_file(path, layer=layer) if layer else gpd.read_file(path) for layer in layers]
-    except Exception as exc:  # noqa: BLE001 - any GDAL/OGR failure is a bad input file
+    except Exception as exc:
         first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise InputError(path, f"not a readable vector file ({first})") from None
     for layer, gdf in zip(layers, frames):
@@ -56,8 +56,9 @@ def _kind(gdf) -> np.ndarray:
     return np.full(len(gdf), "crack", dtype=object)
 
 
-def rasterise_annotations(files: list[Path], transform, shape: tuple[int, int], crs,
-                          line_width_m: float | None = None) -> np.ndarray | None:
+def rasterise_annotations(
+    files: list[Path], transform, shape: tuple[int, int], crs, line_width_m: float | None = None
+) -> np.ndarray | None:
     """Burn annotation files onto the grid: 1 crack, 0 background, 255 outside any extent; None if none overlap."""
     from rasterio.features import rasterize
     from shapely.geometry import box
@@ -76,8 +77,11 @@ def rasterise_annotations(files: list[Path], transform, shape: tuple[int, int], 
             if not len(gdf):
                 continue
             kinds = _kind(gdf)
-            widths = (gdf["width_m"].astype(float).fillna(default_width).to_numpy()
-                      if "width_m" in gdf.columns else np.full(len(gdf), default_width))
+            widths = (
+                gdf["width_m"].astype(float).fillna(default_width).to_numpy()
+                if "width_m" in gdf.columns
+                else np.full(len(gdf), default_width)
+            )
             for geom, kind, width in zip(gdf.geometry, kinds, widths):
                 if geom.geom_type in ("LineString", "MultiLineString"):
                     geom = geom.buffer(max(width, 1e-6) / 2.0, cap_style="flat")
@@ -91,18 +95,27 @@ def rasterise_annotations(files: list[Path], transform, shape: tuple[int, int], 
         return None
     out = np.zeros(shape, np.uint8)
     if extents:
-        inside = rasterize(extents, out_shape=shape, transform=transform, fill=0, default_value=1,
-                           dtype="uint8")
+        inside = rasterize(
+            extents, out_shape=shape, transform=transform, fill=0, default_value=1, dtype="uint8"
+        )
         out[inside == 0] = NODATA
     if cracks:
-        burnt = rasterize(cracks, out_shape=shape, transform=transform, fill=0, default_value=1,
-                          dtype="uint8", all_touched=True)
+        burnt = rasterize(
+            cracks,
+            out_shape=shape,
+            transform=transform,
+            fill=0,
+            default_value=1,
+            dtype="uint8",
+            all_touched=True,
+        )
         out[burnt == 1] = 1
     return out
 
 
-def load_labels_for_scene(labels_dir: Path, region, transform, shape: tuple[int, int], crs,
-                          line_width_m: float | None = None) -> np.ndarray | None:
+def load_labels_for_scene(
+    labels_dir: Path, region, transform, shape: tuple[int, int], crs, line_width_m: float | None = None
+) -> np.ndarray | None:
     """Rasterise the user annotations that overlap a scene grid; None when there are none."""
     name = getattr(region, "name", region if isinstance(region, str) else None)
     files = label_files(Path(labels_dir), name)

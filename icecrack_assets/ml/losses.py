@@ -6,8 +6,13 @@ import torch
 import torch.nn.functional as F
 
 
-def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
-                  dice_weight: float = 1.0, pos_weight: float = 3.0) -> torch.Tensor:
+def bce_dice_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor,
+    dice_weight: float = 1.0,
+    pos_weight: float = 3.0,
+) -> torch.Tensor:
     """Loss over valid pixels only (label 255 masked out); ``pos_weight`` up-weights crack pixels."""
     v = valid.float()
     t = target.float()

@@ -24,8 +24,9 @@ def _dilate(mask: np.ndarray, tolerance: int) -> np.ndarray:
     if tolerance <= 0:
         return mask
     size = 2 * tolerance + 1
-    m = ndimage.maximum_filter1d(mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8),
-                                 size, axis=0, mode="constant")
+    m = ndimage.maximum_filter1d(
+        mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8), size, axis=0, mode="constant"
+    )
     return ndimage.maximum_filter1d(m, size, axis=1, mode="constant").astype(bool)
 
 
@@ -58,8 +59,14 @@ def metrics_from_counts(c: dict[str, int]) -> dict[str, float]:
     iou = f1 / (2 - f1) if f1 < 2 else 1.0
     errors = (n_pred - c["pred_matched"]) + (n_truth - c["truth_matched"])
     oa = 1.0 - errors / c["n_valid"] if c["n_valid"] else float("nan")
-    return {"precision": precision, "recall": recall, "f1": f1, "iou": iou, "oa": oa,
-            "crack_fraction": n_truth / c["n_valid"] if c["n_valid"] else float("nan")}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "iou": iou,
+        "oa": oa,
+        "crack_fraction": n_truth / c["n_valid"] if c["n_valid"] else float("nan"),
+    }
 
 
 def crack_metrics(pred: np.ndarray, truth: np.ndarray, tolerance: int = 0) -> dict:
@@ -73,8 +80,9 @@ def pool_counts(items: list[dict]) -> dict[str, int]:
     return {k: int(sum(it[k] for it in items)) for k in COUNT_KEYS}
 
 
-def best_threshold(prob: np.ndarray, truth: np.ndarray, tolerance: int = 0,
-                   candidates: np.ndarray | None = None) -> tuple[float, float]:
+def best_threshold(
+    prob: np.ndarray, truth: np.ndarray, tolerance: int = 0, candidates: np.ndarray | None = None
+) -> tuple[float, float]:
     """The probability threshold maximising crack F1 on validation data: ``(threshold, f1)``."""
     if candidates is None:
         candidates = np.round(np.arange(0.10, 0.91, 0.05), 2)

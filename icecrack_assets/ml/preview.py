@@ -9,7 +9,9 @@ import numpy as np
 from icecrack_assets.raster import atomic_path
 
 
-def write_preview(prob: np.ndarray, mask: np.ndarray, path: Path, max_size: int = 1024, title: str = "") -> Path:
+def write_preview(
+    prob: np.ndarray, mask: np.ndarray, path: Path, max_size: int = 1024, title: str = ""
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -26,7 +26,9 @@ def _write_gpkg(path: Path, layers: dict[str, list], crs) -> Path:
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*extension.*", category=RuntimeWarning)
         for name, geoms in layers.items():
-            gdf = gpd.GeoDataFrame({"id": np.arange(len(geoms), dtype=np.int64)}, geometry=list(geoms), crs=crs)
+            gdf = gpd.GeoDataFrame(
+                {"id": np.arange(len(geoms), dtype=np.int64)}, geometry=list(geoms), crs=crs
+            )
             if len(geoms):
                 gdf["length_m"] = gdf.geometry.length.round(1)
                 gdf["area_m2"] = gdf.geometry.area.round(1)
@@ -37,8 +39,16 @@ def _write_gpkg(path: Path, layers: dict[str, list], crs) -> Path:
     return path
 
 
-def write_crack_products(prob: np.ndarray, profile: dict, threshold: float, out_dir: Path, stem: str,
-                         pixel_size: float, cell_m: float = 1000.0, min_component: int = 0) -> dict:
+def write_crack_products(
+    prob: np.ndarray,
+    profile: dict,
+    threshold: float,
+    out_dir: Path,
+    stem: str,
+    pixel_size: float,
+    cell_m: float = 1000.0,
+    min_component: int = 0,
+) -> dict:
     """Write all crack products of one probability map; return their paths and summary statistics.
 
     ``min_component`` (pass ``bundle.min_component``) drops crack components smaller than that many
@@ -54,22 +64,41 @@ def write_crack_products(prob: np.ndarray, profile: dict, threshold: float, out_
     crs = profile["crs"]
     tags = {"threshold": f"{threshold:.4f}", "min_component": str(int(min_component)), "product": "icecrack"}
     paths = {
-        "probability": write_raster_atomic(out_dir / f"{stem}_probability.tif", prob, float_profile(profile),
-                                           tags=tags, cog=True),
-        "mask": write_raster_atomic(out_dir / f"{stem}_mask.tif", mask_u8,
-                                    float_profile(profile, dtype="uint8", nodata=MASK_NODATA), tags=tags),
+        "probability": write_raster_atomic(
+            out_dir / f"{stem}_probability.tif", prob, float_profile(profile), tags=tags, cog=True
+        ),
+        "mask": write_raster_atomic(
+            out_dir / f"{stem}_mask.tif",
+            mask_u8,
+            float_profile(profile, dtype="uint8", nodata=MASK_NODATA),
+            tags=tags,
+        ),
     }
-    paths["vectors"] = _write_gpkg(out_dir / f"{stem}_cracks.gpkg",
-                                   {"polygons": polygons(mask, transform),
-                                    "centrelines": centrelines(mask, transform)}, crs)
+    paths["vectors"] = _write_gpkg(
+        out_dir / f"{stem}_cracks.gpkg",
+        {"polygons": polygons(mask, transform), "centrelines": centrelines(mask, transform)},
+        crs,
+    )
     cell = max(1, int(round(cell_m / pixel_size)))
     density, orient, length_km = density_orientation(mask, valid, pixel_size, cell)
-    grid_prof = dict(float_profile(profile), transform=transform @ Affine.scale(cell),
-                     width=density.shape[1], height=density.shape[0])
-    paths["density"] = write_raster_atomic(out_dir / f"{stem}_density.tif", density, grid_prof,
-                                           tags={"units": "km of crack per km2", "cell_m": str(cell * pixel_size)})
-    paths["orientation"] = write_raster_atomic(out_dir / f"{stem}_orientation.tif", orient, grid_prof,
-                                               tags={"units": "degrees counter-clockwise from grid east, [0,180)"})
+    grid_prof = dict(
+        float_profile(profile),
+        transform=transform @ Affine.scale(cell),
+        width=density.shape[1],
+        height=density.shape[0],
+    )
+    paths["density"] = write_raster_atomic(
+        out_dir / f"{stem}_density.tif",
+        density,
+        grid_prof,
+        tags={"units": "km of crack per km2", "cell_m": str(cell * pixel_size)},
+    )
+    paths["orientation"] = write_raster_atomic(
+        out_dir / f"{stem}_orientation.tif",
+        orient,
+        grid_prof,
+        tags={"units": "degrees counter-clockwise from grid east, [0,180)"},
+    )
     paths["preview"] = write_preview(prob, mask_u8, out_dir / f"{stem}_preview.png", title=stem)
     px_km2 = (pixel_size / 1000.0) ** 2
     valid_km2 = float(valid.sum() * px_km2)

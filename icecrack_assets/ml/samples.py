@@ -33,8 +33,23 @@ from icecrack_assets.raster import atomic_path, read_single_band
 NODATA = 255
 MIN_CRACK_FRACTION = 0.002  # a patch with fewer crack pixels is not a positive example
 MIN_VALID_FRACTION = 0.5
-INDEX_FIELDS = ("patch", "scene_id", "region", "year", "row", "col", "size", "split", "block", "kind",
-                "crack_fraction", "valid_fraction", "hardness", "label_source", "image_path")
+INDEX_FIELDS = (
+    "patch",
+    "scene_id",
+    "region",
+    "year",
+    "row",
+    "col",
+    "size",
+    "split",
+    "block",
+    "kind",
+    "crack_fraction",
+    "valid_fraction",
+    "hardness",
+    "label_source",
+    "image_path",
+)
 
 
 @dataclass
@@ -119,8 +134,15 @@ def _select(cands: list[dict], budget: int, patch: int, rng: np.random.Generator
     return chosen
 
 
-def _candidates(img: np.ndarray, label: np.ndarray, hard: np.ndarray, blocks, patch: int,
-                buffer: int, rng: np.random.Generator) -> list[dict]:
+def _candidates(
+    img: np.ndarray,
+    label: np.ndarray,
+    hard: np.ndarray,
+    blocks,
+    patch: int,
+    buffer: int,
+    rng: np.random.Generator,
+) -> list[dict]:
     out = []
     stride = max(8, patch // 2)
     finite = np.isfinite(img)
@@ -128,21 +150,31 @@ def _candidates(img: np.ndarray, label: np.ndarray, hard: np.ndarray, blocks, pa
         r0, r1, c0, c1 = b.interior(buffer)
         if r1 - r0 < patch or c1 - c0 < patch:
             continue
-        jr, jc = (int(rng.integers(0, stride)) if r1 - r0 - patch >= stride else 0,
-                  int(rng.integers(0, stride)) if c1 - c0 - patch >= stride else 0)
+        jr, jc = (
+            int(rng.integers(0, stride)) if r1 - r0 - patch >= stride else 0,
+            int(rng.integers(0, stride)) if c1 - c0 - patch >= stride else 0,
+        )
         rows = list(range(r0 + jr, r1 - patch + 1, stride)) or [r0]
         cols = list(range(c0 + jc, c1 - patch + 1, stride)) or [c0]
         for r in rows:
             for c in cols:
-                lab = label[r:r + patch, c:c + patch]
-                ok = (lab != NODATA) & finite[r:r + patch, c:c + patch]
+                lab = label[r : r + patch, c : c + patch]
+                ok = (lab != NODATA) & finite[r : r + patch, c : c + patch]
                 vf = float(ok.mean())
                 if vf < MIN_VALID_FRACTION:
                     continue
                 cf = float(((lab == 1) & ok).sum() / ok.sum())
-                out.append({"row": r, "col": c, "split": b.split, "block": b.key, "crack_fraction": cf,
-                            "valid_fraction": vf,
-                            "hardness": float(np.percentile(hard[r:r + patch, c:c + patch][ok], 99))})
+                out.append(
+                    {
+                        "row": r,
+                        "col": c,
+                        "split": b.split,
+                        "block": b.key,
+                        "crack_fraction": cf,
+                        "valid_fraction": vf,
+                        "hardness": float(np.percentile(hard[r : r + patch, c : c + patch][ok], 99)),
+                    }
+                )
     return out
 
 
@@ -158,18 +190,28 @@ def _eval_tiles(img: np.ndarray, label: np.ndarray, blocks, patch: int, buffer: 
         covered = np.zeros((r1 - r0, c1 - c0), bool)
         for r in _starts(r0, r1, patch):
             for c in _starts(c0, c1, patch):
-                lab = label[r:r + patch, c:c + patch].copy()
-                ok = (lab != NODATA) & finite[r:r + patch, c:c + patch]
-                seen = covered[r - r0:r - r0 + patch, c - c0:c - c0 + patch]
+                lab = label[r : r + patch, c : c + patch].copy()
+                ok = (lab != NODATA) & finite[r : r + patch, c : c + patch]
+                seen = covered[r - r0 : r - r0 + patch, c - c0 : c - c0 + patch]
                 lab[seen] = NODATA
                 ok &= ~seen
-                covered[r - r0:r - r0 + patch, c - c0:c - c0 + patch] = True
+                covered[r - r0 : r - r0 + patch, c - c0 : c - c0 + patch] = True
                 if not ok.any():
                     continue
                 cf = float(((lab == 1) & ok).sum() / ok.sum())
-                out.append({"row": r, "col": c, "split": b.split, "block": b.key, "crack_fraction": cf,
-                            "valid_fraction": float(ok.mean()), "hardness": float("nan"),
-                            "kind": "tile", "label": lab})
+                out.append(
+                    {
+                        "row": r,
+                        "col": c,
+                        "split": b.split,
+                        "block": b.key,
+                        "crack_fraction": cf,
+                        "valid_fraction": float(ok.mean()),
+                        "hardness": float("nan"),
+                        "kind": "tile",
+                        "label": lab,
+                    }
+                )
     return out
 
 
@@ -190,9 +232,16 @@ def _block_density(label: np.ndarray, blocks, buffer: int) -> dict[tuple[int, in
     return out
 
 
-def build_samples(scenes: list[SceneForSamples], out_dir: Path, patch: int = 128, seed: int = 0,
-                  max_per_scene: int = 64, block_size: int = 512, buffer: int = 64,
-                  force_split: str | None = None) -> SampleIndex:
+def build_samples(
+    scenes: list[SceneForSamples],
+    out_dir: Path,
+    patch: int = 128,
+    seed: int = 0,
+    max_per_scene: int = 64,
+    block_size: int = 512,
+    buffer: int = 64,
+    force_split: str | None = None,
+) -> SampleIndex:
     """Cut balanced, provenance-tracked patches from labelled scenes; write samples.npz + index.csv.
 
     ``max_per_scene`` is the training-patch budget per scene; validation and test blocks are tiled
@@ -208,21 +257,31 @@ def build_samples(scenes: list[SceneForSamples], out_dir: Path, patch: int = 128
     for s in scenes:
         img = s.image if s.image is not None else read_single_band(s.image_path)[0]
         if img.shape != s.label.shape:
-            raise InputError(s.image_path or s.scene_id,
-                             f"image shape {img.shape} differs from label shape {s.label.shape}")
+            raise InputError(
+                s.image_path or s.scene_id,
+                f"image shape {img.shape} differs from label shape {s.label.shape}",
+            )
         images[s.scene_id] = np.asarray(img, np.float32)
     groups = {s.scene_id: f"{s.region}:{s.year}" for s in scenes}
     shapes = {k: v.shape for k, v in images.items()}
     pre = assign_blocks(shapes, block_size, seed, groups=groups)  # block geometry for the density
     dens_sum: dict[tuple[str, int, int], list[float]] = {}
     for s in scenes:
-        for (r, c), d in _block_density(s.label, [b for b in pre if b.scene_id == s.scene_id], buffer).items():
+        for (r, c), d in _block_density(
+            s.label, [b for b in pre if b.scene_id == s.scene_id], buffer
+        ).items():
             dens_sum.setdefault((groups[s.scene_id], r, c), []).append(d)
     density = {k: float(np.mean(v)) for k, v in dens_sum.items()}
     # scenes whose group has mixed shapes fall back to their own id as group (see assign_blocks)
-    density.update({(s.scene_id, r, c): d for s in scenes
-                    for (r, c), d in _block_density(s.label, [b for b in pre if b.scene_id == s.scene_id],
-                                                    buffer).items()})
+    density.update(
+        {
+            (s.scene_id, r, c): d
+            for s in scenes
+            for (r, c), d in _block_density(
+                s.label, [b for b in pre if b.scene_id == s.scene_id], buffer
+            ).items()
+        }
+    )
     blocks = assign_blocks(shapes, block_size, seed, groups=groups, density=density)
     if force_split is not None:
         blocks = [replace(b, split=force_split) for b in blocks]
@@ -239,17 +298,32 @@ def build_samples(scenes: list[SceneForSamples], out_dir: Path, patch: int = 128
         chosen += _eval_tiles(img, label, [b for b in sblocks if b.split != "train"], patch, buffer)
         for c in chosen:
             r, cc = c["row"], c["col"]
-            xs.append(img[r:r + patch, cc:cc + patch])
-            ys.append(c["label"] if "label" in c else label[r:r + patch, cc:cc + patch])
-            rows.append({"patch": len(rows), "scene_id": s.scene_id, "region": s.region, "year": s.year,
-                         "row": r, "col": cc, "size": patch, "split": c["split"], "block": c["block"],
-                         "kind": c["kind"], "crack_fraction": round(c["crack_fraction"], 6),
-                         "valid_fraction": round(c["valid_fraction"], 4),
-                         "hardness": "" if np.isnan(c["hardness"]) else round(c["hardness"], 4),
-                         "label_source": s.label_source, "image_path": str(s.image_path or "")})
+            xs.append(img[r : r + patch, cc : cc + patch])
+            ys.append(c["label"] if "label" in c else label[r : r + patch, cc : cc + patch])
+            rows.append(
+                {
+                    "patch": len(rows),
+                    "scene_id": s.scene_id,
+                    "region": s.region,
+                    "year": s.year,
+                    "row": r,
+                    "col": cc,
+                    "size": patch,
+                    "split": c["split"],
+                    "block": c["block"],
+                    "kind": c["kind"],
+                    "crack_fraction": round(c["crack_fraction"], 6),
+                    "valid_fraction": round(c["valid_fraction"], 4),
+                    "hardness": "" if np.isnan(c["hardness"]) else round(c["hardness"], 4),
+                    "label_source": s.label_source,
+                    "image_path": str(s.image_path or ""),
+                }
+            )
     if not rows:
-        raise IceCrackError(f"no patch of {patch} px fits the valid, labelled area of the scenes "
-                            f"(block_size {block_size}, buffer {buffer})")
+        raise IceCrackError(
+            f"no patch of {patch} px fits the valid, labelled area of the scenes "
+            f"(block_size {block_size}, buffer {buffer})"
+        )
     x = np.stack(xs)[:, None].astype(np.float32)
     y = np.stack(ys)[:, None].astype(np.uint8)
     split = np.array([r["split"] for r in rows])
@@ -268,13 +342,30 @@ def build_samples(scenes: list[SceneForSamples], out_dir: Path, patch: int = 128
     with atomic_path(index_path) as tmp:
         tmp.write_text(text.getvalue())
     valid = y != NODATA
-    index = SampleIndex(count=len(rows), n_train=int((split == "train").sum()), n_val=int((split == "val").sum()),
-                        n_test=int((split == "test").sum()),
-                        crack_fraction=float((y == 1).sum() / max(valid.sum(), 1)),
-                        index_path=index_path, data_path=data_path, sha256=digest)
+    index = SampleIndex(
+        count=len(rows),
+        n_train=int((split == "train").sum()),
+        n_val=int((split == "val").sum()),
+        n_test=int((split == "test").sum()),
+        crack_fraction=float((y == 1).sum() / max(valid.sum(), 1)),
+        index_path=index_path,
+        data_path=data_path,
+        sha256=digest,
+    )
     with atomic_path(out_dir / "samples.json") as tmp:
-        tmp.write_text(json.dumps({**index.as_dict(), "patch": patch, "seed": seed, "block_size": block_size,
-                                   "buffer": buffer, "max_per_scene": max_per_scene}, indent=2))
+        tmp.write_text(
+            json.dumps(
+                {
+                    **index.as_dict(),
+                    "patch": patch,
+                    "seed": seed,
+                    "block_size": block_size,
+                    "buffer": buffer,
+                    "max_per_scene": max_per_scene,
+                },
+                indent=2,
+            )
+        )
     return index
 
 

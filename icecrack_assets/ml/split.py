@@ -60,10 +60,14 @@ def _split_sequence(n: int, fractions: tuple[float, float, float]) -> list[str]:
     return out
 
 
-def assign_blocks(scene_shapes: dict[str, tuple[int, int]], block_size: int, seed: int = 0,
-                  fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                  groups: dict[str, str] | None = None,
-                  density: dict[tuple[str, int, int], float] | None = None) -> list[SpatialBlock]:
+def assign_blocks(
+    scene_shapes: dict[str, tuple[int, int]],
+    block_size: int,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    groups: dict[str, str] | None = None,
+    density: dict[tuple[str, int, int], float] | None = None,
+) -> list[SpatialBlock]:
     """Cut scenes into blocks and assign each block *location* to train/val/test deterministically.
 
     ``groups`` maps scene ids to a grid key: scenes of one group (e.g. one region's season, whose
@@ -78,8 +82,10 @@ def assign_blocks(scene_shapes: dict[str, tuple[int, int]], block_size: int, see
     shapes_of: dict[str, set] = {}
     for sid, shape in scene_shapes.items():
         shapes_of.setdefault(groups.get(sid, sid), set()).add(tuple(shape))
-    group_of = {sid: (groups.get(sid, sid) if len(shapes_of[groups.get(sid, sid)]) == 1 else sid)
-                for sid in scene_shapes}
+    group_of = {
+        sid: (groups.get(sid, sid) if len(shapes_of[groups.get(sid, sid)]) == 1 else sid)
+        for sid in scene_shapes
+    }
     locs: list[tuple[str, int, int]] = []
     for g in sorted(set(group_of.values())):
         h, w = next(tuple(scene_shapes[s]) for s in sorted(scene_shapes) if group_of[s] == g)
@@ -89,7 +95,7 @@ def assign_blocks(scene_shapes: dict[str, tuple[int, int]], block_size: int, see
     run = max(3, int(round(1 / max(min(fractions[1], fractions[2]), 1e-3))))
     shuffled = []
     for i in range(0, len(order), run):
-        chunk = order[i:i + run]
+        chunk = order[i : i + run]
         shuffled += sorted(chunk, key=lambda k: _stable_rank("run:" + ":".join(map(str, k)), seed))
     split_of = dict(zip(shuffled, _split_sequence(len(shuffled), fractions)))
     out = []
@@ -97,8 +103,11 @@ def assign_blocks(scene_shapes: dict[str, tuple[int, int]], block_size: int, see
         g = group_of[sid]
         for r in range(0, h, block_size):
             for c in range(0, w, block_size):
-                out.append(SpatialBlock(sid, r, c, min(block_size, h - r), min(block_size, w - c),
-                                        split=split_of[(g, r, c)]))
+                out.append(
+                    SpatialBlock(
+                        sid, r, c, min(block_size, h - r), min(block_size, w - c), split=split_of[(g, r, c)]
+                    )
+                )
     return out
 
 

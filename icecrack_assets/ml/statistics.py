@@ -13,8 +13,17 @@ import pandas as pd
 
 from icecrack_assets.raster import atomic_path
 
-COLUMNS = ["region", "year", "crack_area_km2", "crack_length_km", "density_km_per_km2", "valid_area_km2",
-           "previous_year", "density_change", "density_change_relative"]
+COLUMNS = [
+    "region",
+    "year",
+    "crack_area_km2",
+    "crack_length_km",
+    "density_km_per_km2",
+    "valid_area_km2",
+    "previous_year",
+    "density_change",
+    "density_change_relative",
+]
 
 
 def statistics_table(records: list[dict]) -> pd.DataFrame:

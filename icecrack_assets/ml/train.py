@@ -92,12 +92,14 @@ def _load(sample_dirs: list[Path]) -> tuple[dict[str, np.ndarray], list[str]]:
     return data, hashes
 
 
-def _predict_patches(model: UNet, x: np.ndarray, norm: dict, device: torch.device, bs: int = 32) -> np.ndarray:
+def _predict_patches(
+    model: UNet, x: np.ndarray, norm: dict, device: torch.device, bs: int = 32
+) -> np.ndarray:
     model.eval()
     out = []
     with torch.inference_mode():
         for i in range(0, len(x), bs):
-            xb = torch.from_numpy(normalise(x[i:i + bs], norm)).to(device)
+            xb = torch.from_numpy(normalise(x[i : i + bs], norm)).to(device)
             out.append(torch.sigmoid(model(xb)).cpu().numpy())
     prob = np.concatenate(out) if out else np.zeros((0,) + x.shape[1:], np.float32)
     prob[~np.isfinite(x)] = np.nan
@@ -112,7 +114,7 @@ def _as_map(arrays: np.ndarray) -> np.ndarray:
     fill = np.nan if arrays.dtype.kind == "f" else NODATA
     out = np.full((p + 1, n * (p + 1)), fill, dtype=arrays.dtype)
     for i in range(n):
-        out[:p, i * (p + 1):i * (p + 1) + p] = arrays[i, 0]
+        out[:p, i * (p + 1) : i * (p + 1) + p] = arrays[i, 0]
     return out
 
 
@@ -123,8 +125,10 @@ def scores_at(prob: np.ndarray, y: np.ndarray, threshold: float, min_component: 
     pred = crack_mask(pm, threshold, min_component).astype(np.uint8)
     truth = np.where(valid, ym, NODATA)
     keep = ("precision", "recall", "f1", "iou", "oa", "crack_fraction")
-    return {name: {k: round(float(v), 5) for k, v in crack_metrics(pred, truth, tol).items() if k in keep}
-            for name, tol in (("strict", 0), ("tol1", 1))}
+    return {
+        name: {k: round(float(v), 5) for k, v in crack_metrics(pred, truth, tol).items() if k in keep}
+        for name, tol in (("strict", 0), ("tol1", 1))
+    }
 
 
 def _check_operating_point(operating_point: str) -> None:
@@ -136,8 +140,9 @@ def _objective(m: dict, operating_point: str) -> float:
     return min(m["precision"], m["recall"]) if operating_point == "break-even" else m["f1"]
 
 
-def candidate_counts(prob: np.ndarray, truth: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
-                     ) -> dict[tuple[float, int], dict[str, int]]:
+def candidate_counts(
+    prob: np.ndarray, truth: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
+) -> dict[tuple[float, int], dict[str, int]]:
     """Crack counts of one probability map at every (threshold, minimum component size) pair.
 
     Labelling the components once per threshold makes every size nearly free; counts (not
@@ -158,17 +163,21 @@ def candidate_counts(prob: np.ndarray, truth: np.ndarray, sizes: tuple[int, ...]
     return out
 
 
-def postprocess_candidates(prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
-                           ) -> list[tuple[float, int, dict]]:
+def postprocess_candidates(
+    prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
+) -> list[tuple[float, int, dict]]:
     """Validation metrics of every (threshold, minimum component size) pair, computed once."""
     pm, ym = _as_map(prob), _as_map(y)
     truth = np.where(np.isfinite(pm) & (ym != NODATA), ym, NODATA)
-    return [(thr, size, {**metrics_from_counts(c), **c})
-            for (thr, size), c in candidate_counts(pm, truth, sizes, tolerance).items()]
+    return [
+        (thr, size, {**metrics_from_counts(c), **c})
+        for (thr, size), c in candidate_counts(pm, truth, sizes, tolerance).items()
+    ]
 
 
-def pick_operating_point(candidates: list[tuple[float, int, dict]], operating_point: str
-                         ) -> tuple[float, int, float]:
+def pick_operating_point(
+    candidates: list[tuple[float, int, dict]], operating_point: str
+) -> tuple[float, int, float]:
     """``(threshold, size, objective)`` of the first candidate with the best objective."""
     _check_operating_point(operating_point)
     best = (0.5, 0, -1.0)
@@ -179,8 +188,13 @@ def pick_operating_point(candidates: list[tuple[float, int, dict]], operating_po
     return best
 
 
-def tune_postprocess(prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1,
-                     operating_point: str = "break-even") -> tuple[float, int, float]:
+def tune_postprocess(
+    prob: np.ndarray,
+    y: np.ndarray,
+    sizes: tuple[int, ...],
+    tolerance: int = 1,
+    operating_point: str = "break-even",
+) -> tuple[float, int, float]:
     """Threshold and minimum component size chosen on validation: ``(threshold, size, objective)``.
 
     ``break-even`` maximises min(precision, recall); ``f1`` maximises F1 (both at ``tolerance``).
@@ -203,20 +217,35 @@ def _initial_weights(model: UNet, config: TrainConfig, norm: dict) -> dict:
     something for the inputs they were trained on. Returns lineage about the starting point.
     """
     src = load_bundle(Path(config.init), device="cpu")
-    mine = UNetConfig(depth=config.depth, width=config.width, dropout=config.dropout, stem=config.stem).as_dict()
+    mine = UNetConfig(
+        depth=config.depth, width=config.width, dropout=config.dropout, stem=config.stem
+    ).as_dict()
     theirs = {k: src.config.get(k) for k in mine}
     if theirs != mine:
         diff = ", ".join(f"{k} {theirs[k]} vs {mine[k]}" for k in mine if theirs[k] != mine[k])
-        raise IceCrackError(f"{config.init}: cannot fine-tune from this bundle, its architecture differs ({diff})")
+        raise IceCrackError(
+            f"{config.init}: cannot fine-tune from this bundle, its architecture differs ({diff})"
+        )
     if src.normalisation != norm:
-        raise IceCrackError(f"{config.init}: cannot fine-tune from this bundle, its input normalisation "
-                            f"{src.normalisation} differs from {norm}")
+        raise IceCrackError(
+            f"{config.init}: cannot fine-tune from this bundle, its input normalisation "
+            f"{src.normalisation} differs from {norm}"
+        )
     model.load_state_dict(src.model.state_dict())
-    return {"init_bundle": str(src.path), "init_weights_sha256": read_bundle_json(src.path).get("weights_sha256")}
+    return {
+        "init_bundle": str(src.path),
+        "init_weights_sha256": read_bundle_json(src.path).get("weights_sha256"),
+    }
 
 
-def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, despeckle: dict,
-                 lineage: dict, log: Callable[[str], None] = print) -> TrainResult:
+def train_bundle(
+    sample_dirs: list[Path],
+    out_dir: Path,
+    config: TrainConfig,
+    despeckle: dict,
+    lineage: dict,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
     """Train the U-Net on sample directories and write a bundle under ``out_dir``."""
     t0 = time.time()
     _check_operating_point(config.operating_point)  # fail before training, not after
@@ -235,15 +264,18 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
         log("warning: no validation patches; choosing the threshold on training patches")
         va = tr
     norm = dict(config.normalisation)
-    model = UNet(UNetConfig(depth=config.depth, width=config.width, dropout=config.dropout,
-                            stem=config.stem)).to(device)
+    model = UNet(
+        UNetConfig(depth=config.depth, width=config.width, dropout=config.dropout, stem=config.stem)
+    ).to(device)
     init_lineage = _initial_weights(model, config, norm) if config.init else {}
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     steps_per_epoch = max(1, len(tr) // config.batch_size)
     total_steps = steps_per_epoch * max(1, config.epochs)
     step = 0
-    log(f"training U-Net depth={config.depth} width={config.width} stem={config.stem} on {device}: "
-        f"{len(tr)} train / {len(va)} val / {len(te)} test patches of {data['x'].shape[-1]} px")
+    log(
+        f"training U-Net depth={config.depth} width={config.width} stem={config.stem} on {device}: "
+        f"{len(tr)} train / {len(va)} val / {len(te)} test patches of {data['x'].shape[-1]} px"
+    )
     best = (-1.0, None, 0.5, 0)
     epochs_run = 0
     deadline = t0 + config.max_minutes * 60
@@ -254,7 +286,7 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
         order = rng.permutation(tr)
         losses = []
         for i in range(0, len(order), config.batch_size):
-            idx = order[i:i + config.batch_size]
+            idx = order[i : i + config.batch_size]
             if len(idx) < 2:
                 continue  # BatchNorm needs more than one sample
             if t_first is None:
@@ -276,15 +308,19 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
                 break
         epochs_run = epoch
         prob = _predict_patches(model, data["x"][va], norm, device)
-        thr, f1 = best_threshold(_as_map(prob), _as_map(data["y"][va]), config.threshold_tolerance, THRESHOLDS)
+        thr, f1 = best_threshold(
+            _as_map(prob), _as_map(data["y"][va]), config.threshold_tolerance, THRESHOLDS
+        )
         improved = f1 > best[0] + 1e-4
         if improved:
             best = (f1, {k: v.detach().clone() for k, v in model.state_dict().items()}, thr, epoch)
             stale = 0
         else:
             stale += 1
-        log(f"epoch {epoch}/{config.epochs} loss {np.mean(losses) if losses else float('nan'):.4f} "
-            f"val F1 {f1:.4f} @ {thr:.2f}{' *' if improved else ''} ({time.time() - t0:.0f} s)")
+        log(
+            f"epoch {epoch}/{config.epochs} loss {np.mean(losses) if losses else float('nan'):.4f} "
+            f"val F1 {f1:.4f} @ {thr:.2f}{' *' if improved else ''} ({time.time() - t0:.0f} s)"
+        )
         if stale >= config.patience:
             log(f"early stop: no validation F1 gain for {config.patience} epochs")
             break
@@ -295,28 +331,61 @@ def train_bundle(sample_dirs: list[Path], out_dir: Path, config: TrainConfig, de
     model.load_state_dict(state)
     val_prob = _predict_patches(model, data["x"][va], norm, device)
     points = {}
-    candidates = postprocess_candidates(val_prob, data["y"][va], tuple(config.min_components),
-                                        config.threshold_tolerance)
+    candidates = postprocess_candidates(
+        val_prob, data["y"][va], tuple(config.min_components), config.threshold_tolerance
+    )
     for rule in dict.fromkeys((config.operating_point, "f1")):
         t, c, _ = pick_operating_point(candidates, rule)
         points[rule] = {"threshold": t, "min_component": c, "val": scores_at(val_prob, data["y"][va], t, c)}
-    thr, min_comp = points[config.operating_point]["threshold"], points[config.operating_point]["min_component"]
+    thr, min_comp = (
+        points[config.operating_point]["threshold"],
+        points[config.operating_point]["min_component"],
+    )
     test_prob = _predict_patches(model, data["x"][te], norm, device) if len(te) else None
     for p in points.values():
         if test_prob is not None:
             p["test"] = scores_at(test_prob, data["y"][te], p["threshold"], p["min_component"])
-    metrics = {"best_epoch": best_epoch, "threshold": thr, "min_component": min_comp,
-               "operating_point": config.operating_point, **{k: v for k, v in points[config.operating_point].items()
-                                                             if k in ("val", "test")},
-               "operating_points": points}
-    full_lineage = {**lineage, **init_lineage, "sample_dirs": [str(d) for d in sample_dirs], "sample_sha256": hashes,
-                    "code_version": __version__, "train_config": asdict(config),
-                    "n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te))}
-    bundle_dir = save_bundle(Path(out_dir), model.cpu(), norm, despeckle, thr, full_lineage, metrics,
-                             extra={"postprocess": {"min_component": int(min_comp)}})
+    metrics = {
+        "best_epoch": best_epoch,
+        "threshold": thr,
+        "min_component": min_comp,
+        "operating_point": config.operating_point,
+        **{k: v for k, v in points[config.operating_point].items() if k in ("val", "test")},
+        "operating_points": points,
+    }
+    full_lineage = {
+        **lineage,
+        **init_lineage,
+        "sample_dirs": [str(d) for d in sample_dirs],
+        "sample_sha256": hashes,
+        "code_version": __version__,
+        "train_config": asdict(config),
+        "n_train": int(len(tr)),
+        "n_val": int(len(va)),
+        "n_test": int(len(te)),
+    }
+    bundle_dir = save_bundle(
+        Path(out_dir),
+        model.cpu(),
+        norm,
+        despeckle,
+        thr,
+        full_lineage,
+        metrics,
+        extra={"postprocess": {"min_component": int(min_comp)}},
+    )
     digest = read_bundle_json(bundle_dir)["weights_sha256"]
     seconds = time.time() - t0
-    log(f"bundle {bundle_dir.name}: threshold {thr:.2f}, min component {min_comp} px, val F1 {metrics['val']['strict']['f1']:.3f} "
-        f"(tol1 {metrics['val']['tol1']['f1']:.3f}) after {epochs_run} epochs, {seconds:.0f} s")
-    return TrainResult(bundle_dir=bundle_dir, metrics=metrics, threshold=thr, epochs_run=epochs_run,
-                       seconds=seconds, sha256=digest)
+    log(
+        f"bundle {bundle_dir.name}: threshold {thr:.2f}, min component {min_comp} px, "
+        f"val F1 {metrics['val']['strict']['f1']:.3f} "
+        f"(tol1 {metrics['val']['tol1']['f1']:.3f}) after {epochs_run} epochs, {seconds:.0f} s"
+    )
+    return TrainResult(
+        bundle_dir=bundle_dir,
+        metrics=metrics,
+        threshold=thr,
+        epochs_run=epochs_run,
+        seconds=seconds,
+        sha256=digest,
+    )

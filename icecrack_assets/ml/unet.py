@@ -30,7 +30,6 @@ class UNetConfig:
     dropout: float = 0.0  # in the bottleneck; enables MC-dropout spread maps
     stem: int = 1  # space-to-depth factor: the trunk runs at 1/stem resolution, output is full-res
 
-
     def as_dict(self) -> dict:
         return asdict(self)
 

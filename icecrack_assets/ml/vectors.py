@@ -24,13 +24,13 @@ def skeleton_segments(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p = np.pad(skel, 1)
     core = p[1:-1, 1:-1]
     for dr, dc in _ORTHO:
-        nb = p[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]
+        nb = p[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
         r, c = np.nonzero(core & nb)
         segs.append(np.stack([r, c, r + dr, c + dc], 1))
     for dr, dc in _DIAG:
-        nb = p[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]
-        via1 = p[1 + dr:1 + dr + h, 1:1 + w]  # (r+dr, c)
-        via2 = p[1:1 + h, 1 + dc:1 + dc + w]  # (r, c+dc)
+        nb = p[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
+        via1 = p[1 + dr : 1 + dr + h, 1 : 1 + w]  # (r+dr, c)
+        via2 = p[1 : 1 + h, 1 + dc : 1 + dc + w]  # (r, c+dc)
         r, c = np.nonzero(core & nb & ~via1 & ~via2)
         segs.append(np.stack([r, c, r + dr, c + dc], 1))
     return np.concatenate(segs).astype(np.int64), skel
@@ -63,4 +63,6 @@ def polygons(mask: np.ndarray, transform: Affine) -> list:
     from shapely.geometry import shape
 
     m = mask.astype(np.uint8)
-    return [shape(geom) for geom, val in shapes(m, mask=m == 1, transform=transform, connectivity=8) if val == 1]
+    return [
+        shape(geom) for geom, val in shapes(m, mask=m == 1, transform=transform, connectivity=8) if val == 1
+    ]

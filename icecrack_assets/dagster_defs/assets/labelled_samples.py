@@ -1,0 +1,95 @@
+"""labelled_samples: representative crack/background patches with masks, split by spatial blocks."""
+
+import dagster as dg
+import numpy as np
+import rasterio
+
+from icecrack_assets.dagster_defs.assets.common import partition_of
+from icecrack_assets.dagster_defs.lineage import data_version_of, read_json
+from icecrack_assets.dagster_defs.partitions import year_region_partitions
+from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
+from icecrack_assets.ml.labels import load_labels_for_scene
+from icecrack_assets.ml.samples import SceneForSamples, build_samples
+
+
+class SamplesConfig(dg.Config):
+    """Patch size, training patches per scene, and the spatial blocks that split train/val/test."""
+
+    patch: int = 96
+    max_per_scene: int = 192  # training patches per scene; val/test blocks are tiled whole
+    block_size: int = 384
+    buffer: int = 32
+    seed: int = 0
+
+
+@dg.asset(
+    partitions_def=year_region_partitions,
+    deps=["despeckled_scenes"],
+    code_version="samples-2",
+    group_name="ml",
+    kinds={"numpy"},
+    description="Balanced crack/background patches with masks (user annotations in data/labels/ when "
+    "they cover a scene, else the simulator's truth), train/val/test split by spatial "
+    "blocks with a buffer, and a sample index with provenance.",
+)
+def labelled_samples(
+    context: dg.AssetExecutionContext, config: SamplesConfig, data: DataRoot, grid: ProcessingGrid
+) -> dg.MaterializeResult:
+    year, region = partition_of(context, grid)
+    desp_dir = data.partition_dir("despeckled", region.name, year)
+    raw_dir = data.partition_dir("raw", region.name, year)
+    manifest = read_json(desp_dir / "manifest.json")
+    scenes, sources = [], {}
+    for scene in manifest["scenes"]:
+        image = desp_dir / scene["path"]
+        with rasterio.open(image) as ds:
+            transform, shape, crs = ds.transform, ds.shape, ds.crs
+        label = load_labels_for_scene(data.labels, region, transform, shape, crs)
+        source = "annotation"
+        if label is None and scene.get("truth"):
+            with rasterio.open(raw_dir / scene["truth"]) as ds:
+                label = ds.read(1).astype(np.uint8)
+            source = "simulator"
+        if label is None:
+            context.log.warning(f"{scene['scene_id']}: no labels (no annotations, no truth); not sampled")
+            continue
+        sources[scene["scene_id"]] = source
+        scenes.append(
+            SceneForSamples(
+                scene_id=scene["scene_id"],
+                region=region.name,
+                year=year,
+                image_path=image,
+                label=label,
+                label_source=source,
+            )
+        )
+    if not scenes:
+        raise dg.Failure(
+            f"no labelled scenes for {region.name} {year}: add annotations under "
+            f"{data.labels} or use simulated scenes with truth"
+        )
+    out_dir = data.partition_dir("samples", region.name, year)
+    index = build_samples(
+        scenes,
+        out_dir,
+        patch=config.patch,
+        seed=config.seed,
+        max_per_scene=config.max_per_scene,
+        block_size=config.block_size,
+        buffer=config.buffer,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(out_dir)),
+            "count": index.count,
+            "train": index.n_train,
+            "val": index.n_val,
+            "test": index.n_test,
+            "crack_fraction": float(index.crack_fraction),
+            "label_sources": dg.MetadataValue.json(sources),
+            "scene_ids": dg.MetadataValue.json([s.scene_id for s in scenes]),
+            "index": dg.MetadataValue.path(str(index.index_path)),
+        },
+        data_version=data_version_of({"samples": index.sha256}),
+    )

@@ -1,0 +1,119 @@
+"""raw_scenes: the season's acquisitions over the AOI, calibrated sigma0 on the region grid."""
+
+import time
+
+import dagster as dg
+
+from icecrack_assets.catalog.base import usable_items
+from icecrack_assets.dagster_defs import checks
+from icecrack_assets.dagster_defs.assets.common import md_table, partition_of
+from icecrack_assets.dagster_defs.lineage import (
+    data_version_of,
+    file_sha256,
+    png_markdown,
+    prune_partition_dir,
+    write_json_atomic,
+)
+from icecrack_assets.dagster_defs.partitions import year_region_partitions
+from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid, SceneCatalogResource
+from icecrack_assets.errors import IceCrackError
+from icecrack_assets.regions import get_region
+from icecrack_assets.sar.quicklook import write_quicklook
+from icecrack_assets.sar.sentinel1.ingest import ingest_mask_to_region, ingest_to_region
+
+RAW = "raw_scenes"
+
+
+@dg.asset(
+    partitions_def=year_region_partitions,
+    code_version="raw-1",
+    group_name="sar",
+    kinds={"sentinel1", "geotiff"},
+    check_specs=checks.specs(RAW, checks.GRID, checks.NOT_EMPTY),
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
+    description="Season's Sentinel-1 acquisitions over the AOI from the scene catalog, as linear "
+    "sigma0 on the region grid, with a manifest of scene ids, times and footprints.",
+)
+def raw_scenes(
+    context: dg.AssetExecutionContext,
+    data: DataRoot,
+    grid: ProcessingGrid,
+    scene_catalog: SceneCatalogResource,
+) -> dg.MaterializeResult:
+    year, region = partition_of(context, grid)
+    catalog = scene_catalog.build(data)
+    start, end = region.season(year)
+    # catalogues match against the published AOI, whatever the processing spacing
+    usable, refused = usable_items(catalog.search(get_region(region.name), start, end))
+    for bad in refused:
+        context.log.warning(
+            f"refused catalogue item {bad.href}: id {bad.scene_id!r} is not a Sentinel-1 "
+            "product name (it would not be a safe file name)"
+        )
+    items = sorted(usable, key=lambda it: it.acquired)
+    if not items:
+        raise dg.Failure(
+            f"no Sentinel-1 {region.mode} scenes for {region.name} {year} "
+            f"({start:%Y-%m-%d}..{end:%Y-%m-%d}) in the {scene_catalog.kind} catalog"
+        )
+    out_dir = data.partition_dir("raw", region.name, year)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scenes, keep, t0 = [], {"manifest.json"}, time.perf_counter()
+    for item in items:
+        local = catalog.fetch(item, data.landing)
+        dst = out_dir / f"{item.scene_id}.tif"
+        try:
+            info = ingest_to_region(local, region, dst, polarisation=region.polarisation)
+        except IceCrackError as exc:
+            context.log.warning(f"skipping {item.scene_id}: {exc}")
+            continue
+        entry = {
+            "scene_id": item.scene_id,
+            "acquired": item.acquired.isoformat(),
+            "mode": item.mode,
+            "product": item.product,
+            "footprint": [list(p) for p in item.footprint],
+            "source": item.source,
+            "href": item.href,
+            "path": dst.name,
+            "looks": float(info.get("looks", region.looks)),
+            "sha256": file_sha256(dst),
+        }
+        keep.add(dst.name)
+        if item.truth_href:
+            truth = out_dir / f"{item.scene_id}.truth.tif"
+            ingest_mask_to_region(item.truth_href, region, truth)
+            entry["truth"] = truth.name
+            keep.add(truth.name)
+        scenes.append(entry)
+        context.log.info(f"ingested {item.scene_id} ({len(scenes)}/{len(items)})")
+    if not scenes:
+        raise dg.Failure(f"none of the {len(items)} scenes for {region.name} {year} could be ingested")
+    manifest = {
+        "region": region.name,
+        "year": year,
+        "crs": region.crs,
+        "bounds": region.bounds,
+        "pixel_size": region.pixel_size,
+        "catalog": scene_catalog.kind,
+        "scenes": scenes,
+    }
+    write_json_atomic(out_dir / "manifest.json", manifest)
+    paths = [out_dir / s["path"] for s in scenes]
+    preview = write_quicklook(paths[:1], out_dir / "preview.png")
+    keep.add(preview.name)
+    removed = prune_partition_dir(out_dir, keep)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(out_dir)),
+            "scene_count": len(scenes),
+            "scene_ids": dg.MetadataValue.json([s["scene_id"] for s in scenes]),
+            "scenes": md_table(scenes, ["scene_id", "acquired", "product", "looks"]),
+            "catalog": scene_catalog.kind,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "stale_files_removed": len(removed),
+            "preview": png_markdown(preview, f"{scenes[0]['scene_id']} (dB)"),
+        },
+        data_version=data_version_of([s["sha256"] for s in scenes]),
+        check_results=[checks.check_grid(paths, region), checks.check_not_empty(paths)],
+    )

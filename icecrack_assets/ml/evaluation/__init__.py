@@ -1,0 +1,1 @@
+"""Research evaluations of the model: suites, the Lai fracture masks, the ridge baseline."""

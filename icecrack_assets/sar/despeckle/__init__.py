@@ -1,0 +1,1 @@
+"""Speckle filters: PPB (Deledalle 2009), its kernels and torch path, classical baselines, looks."""

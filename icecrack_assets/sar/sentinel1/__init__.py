@@ -1,0 +1,1 @@
+"""Reading Sentinel-1: product names, SAFE, calibration, thermal noise, geocoding, ingest."""

@@ -1,0 +1,276 @@
+"""Bring any scene onto a region's grid: the one entry point for simulator, GeoTIFF and SAFE input.
+
+Everything downstream (despeckling, crack detection) sees the same thing: a float32 linear sigma0
+COG on the region's polar stereographic grid, NaN where there is no data, tagged with the scene id,
+polarisation, equivalent number of looks and processing history. Resampling happens on intensity
+(never on dB), because averaging dB values biases the mean low.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window, from_bounds
+
+from icecrack_assets.errors import InputError
+from icecrack_assets.raster import float_profile, open_single_band, write_raster_atomic
+from icecrack_assets.regions import Region
+from icecrack_assets.sar.sentinel1.naming import parse_name
+
+DB_UNITS = {"db", "decibel", "decibels", "db_sigma0", "sigma0_db"}
+LINEAR_UNITS = {"linear", "lin", "power", "intensity", "sigma0", "linear_sigma0", "sigma0_linear"}
+MASK_NODATA = 255
+
+
+def is_safe_product(src: Path) -> bool:
+    """A SAFE product: a ``.SAFE`` folder, a folder holding ``manifest.safe``, or a ``.zip``."""
+    return src.is_dir() or src.suffix.lower() == ".zip"
+
+
+def region_profile(region: Region, dtype: str = "float32", nodata: float | None = np.nan) -> dict:
+    """The output profile for a region's processing grid."""
+    base = dict(
+        driver="GTiff", width=region.width, height=region.height, crs=region.crs, transform=region.transform
+    )
+    return float_profile(base, dtype=dtype, nodata=nodata)
+
+
+def normalise_units(units: str | None, path: Path) -> str | None:
+    """``"linear"`` or ``"db"`` from a user's or a tag's spelling; None when not declared."""
+    if units is None or str(units).strip() == "":
+        return None
+    u = str(units).strip().lower()
+    if u in DB_UNITS:
+        return "db"
+    if u in LINEAR_UNITS:
+        return "linear"
+    raise InputError(path, f"unknown units {units!r}; use 'linear' or 'db'")
+
+
+def history_of(tags: dict[str, str]) -> list[str]:
+    """Processing steps already recorded in a raster's ICECRACK_HISTORY tag (JSON list or text)."""
+    raw = tags.get("ICECRACK_HISTORY")
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    except ValueError:
+        return [raw]
+
+
+def _on_region_grid(ds: rasterio.io.DatasetReader, region: Region) -> bool:
+    return (
+        ds.crs is not None
+        and ds.crs == rasterio.crs.CRS.from_user_input(region.crs)
+        and ds.width == region.width
+        and ds.height == region.height
+        and ds.transform.almost_equals(region.transform, precision=1e-6)
+    )
+
+
+def _source_window(ds: rasterio.io.DatasetReader, region: Region, margin: int = 2) -> Window | None:
+    """The part of the source that covers the region AOI (plus a margin for bilinear), or None."""
+    try:
+        left, bottom, right, top = transform_bounds(region.crs, ds.crs, *region.bounds, densify_pts=51)
+    except Exception:
+        return None
+    b = ds.bounds
+    if right <= b.left or left >= b.right or top <= b.bottom or bottom >= b.top:
+        return None
+    win = from_bounds(left, bottom, right, top, transform=ds.transform)
+    col0 = max(int(np.floor(win.col_off)) - margin, 0)
+    row0 = max(int(np.floor(win.row_off)) - margin, 0)
+    col1 = min(int(np.ceil(win.col_off + win.width)) + margin, ds.width)
+    row1 = min(int(np.ceil(win.row_off + win.height)) + margin, ds.height)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def _read_window(ds: rasterio.io.DatasetReader, window: Window, path: Path) -> np.ndarray:
+    try:
+        arr = ds.read(1, window=window).astype(np.float32)
+    except (RasterioIOError, RasterioError) as exc:
+        raise InputError(path, f"truncated or corrupt pixels ({str(exc).splitlines()[0][:100]})") from None
+    nodata = ds.nodata
+    if nodata is not None and not np.isnan(nodata):
+        arr[arr == nodata] = np.nan
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
+
+
+def _to_linear(arr: np.ndarray, units: str | None, path: Path) -> np.ndarray:
+    if units == "db":
+        with np.errstate(over="ignore"):
+            return (10.0 ** (arr / 10.0)).astype(np.float32)
+    finite = arr[np.isfinite(arr)]
+    if finite.size and (finite < 0).mean() > 0.01:
+        raise InputError(
+            path,
+            f"{(finite < 0).mean():.0%} of pixels are negative, so this is not linear "
+            "sigma0; if it is in dB, say so (--units db or a UNITS=dB tag)",
+        )
+    return arr
+
+
+def ingest_to_region(
+    src: str | Path,
+    region: Region,
+    dst: str | Path,
+    polarisation: str | None = None,
+    units: str | None = None,
+) -> dict[str, Any]:
+    """Write ``src`` (GeoTIFF or SAFE product) as a linear sigma0 COG on ``region``'s grid at ``dst``.
+
+    Returns what was done: scene_id, polarisation, looks, valid_fraction, units_in, history, path.
+    Raises :class:`InputError` (and writes nothing) on any bad input.
+    """
+    src, dst = Path(src), Path(dst)
+    if not src.exists():
+        raise InputError(src, "file does not exist")
+    if is_safe_product(src):
+        from icecrack_assets.sar.sentinel1.safe_ingest import ingest_safe  # heavy path, imported on demand
+
+        return ingest_safe(src, region, dst, polarisation=polarisation)
+    return _ingest_geotiff(src, region, dst, polarisation, units)
+
+
+def _ingest_geotiff(
+    src: Path, region: Region, dst: Path, polarisation: str | None, units: str | None
+) -> dict[str, Any]:
+    with open_single_band(src) as ds:
+        tags = ds.tags()
+        declared = normalise_units(units, src) or normalise_units(tags.get("UNITS"), src)
+        if _on_region_grid(ds, region):
+            out = _to_linear(_read_window(ds, Window(0, 0, ds.width, ds.height), src), declared, src)
+            step = "ingest: already on the region grid, copied"
+        else:
+            window = _source_window(ds, region)
+            if window is None:
+                raise InputError(src, f"does not overlap the {region.name} AOI")
+            arr = _to_linear(_read_window(ds, window, src), declared, src)
+            out = np.full((region.height, region.width), np.nan, dtype=np.float32)
+            reproject(
+                arr,
+                out,
+                src_transform=ds.window_transform(window),
+                src_crs=ds.crs,
+                src_nodata=np.nan,
+                dst_transform=region.transform,
+                dst_crs=region.crs,
+                dst_nodata=np.nan,
+                resampling=Resampling.bilinear,
+            )
+            res = abs(ds.transform.a)
+            step = (
+                f"ingest: reprojected {ds.crs.to_string()} {res:g} m -> {region.crs} "
+                f"{region.pixel_size:g} m (bilinear on intensity)"
+            )
+    if declared == "db":
+        step += "; converted dB to linear"
+    return _write_scene(src, region, dst, out, tags, polarisation, step, declared or "linear")
+
+
+def _write_scene(
+    src: Path,
+    region: Region,
+    dst: Path,
+    out: np.ndarray,
+    tags: dict[str, str],
+    polarisation: str | None,
+    step: str,
+    units_in: str,
+) -> dict[str, Any]:
+    valid = float(np.isfinite(out).mean()) if out.size else 0.0
+    if valid == 0.0:
+        raise InputError(src, f"has no valid pixels inside the {region.name} AOI")
+    name = parse_name(src.name)
+    scene_id = tags.get("SCENE_ID") or (str(name) if name else src.name.split(".")[0])
+    pol = (
+        polarisation
+        or tags.get("POLARISATION")
+        or (name.polarisations[0] if name and len(name.polarisations) == 1 else region.polarisation)
+    )
+    pol = pol.upper()
+    looks = float(tags["LOOKS"]) if tags.get("LOOKS") else region.looks
+    history = history_of(tags) + [step, f"region {region.name}"]
+    out_tags = {k: v for k, v in tags.items() if k.startswith("ICECRACK_") and k != "ICECRACK_HISTORY"}
+    out_tags.update(
+        SCENE_ID=scene_id,
+        POLARISATION=pol,
+        LOOKS=f"{looks:g}",
+        UNITS="linear",
+        REGION=region.name,
+        ICECRACK_HISTORY=json.dumps(history),
+    )
+    write_raster_atomic(dst, out.astype(np.float32), region_profile(region), tags=out_tags, cog=True)
+    return dict(
+        path=str(dst),
+        scene_id=scene_id,
+        polarisation=pol,
+        looks=looks,
+        valid_fraction=valid,
+        units_in=units_in,
+        region=region.name,
+        history=history,
+    )
+
+
+def ingest_mask_to_region(src: str | Path, region: Region, dst: str | Path) -> dict[str, Any]:
+    """Put a simulator truth mask on the region grid: nearest resampling, uint8, 255 = nodata."""
+    src, dst = Path(src), Path(dst)
+    with open_single_band(src) as ds:
+        tags = ds.tags()
+        if _on_region_grid(ds, region):
+            window = Window(0, 0, ds.width, ds.height)
+        else:
+            window = _source_window(ds, region, margin=1)
+            if window is None:
+                raise InputError(src, f"does not overlap the {region.name} AOI")
+        try:
+            arr = ds.read(1, window=window)
+        except (RasterioIOError, RasterioError) as exc:
+            raise InputError(src, f"truncated or corrupt pixels ({str(exc).splitlines()[0][:100]})") from None
+        nodata = ds.nodata
+        invalid = ~np.isfinite(arr) if arr.dtype.kind == "f" else np.zeros(arr.shape, bool)
+        if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+            invalid |= arr == nodata
+        mask = np.where(invalid, MASK_NODATA, np.clip(np.nan_to_num(arr), 0, 254)).astype(np.uint8)
+        if _on_region_grid(ds, region):
+            out = mask
+        else:
+            out = np.full((region.height, region.width), MASK_NODATA, dtype=np.uint8)
+            reproject(
+                mask,
+                out,
+                src_transform=ds.window_transform(window),
+                src_crs=ds.crs,
+                src_nodata=MASK_NODATA,
+                dst_transform=region.transform,
+                dst_crs=region.crs,
+                dst_nodata=MASK_NODATA,
+                resampling=Resampling.nearest,
+            )
+    history = history_of(tags) + [f"ingest mask: nearest resampling to {region.name} grid"]
+    out_tags = {k: v for k, v in tags.items() if k.startswith("ICECRACK_") and k != "ICECRACK_HISTORY"}
+    out_tags.update(REGION=region.name, ICECRACK_HISTORY=json.dumps(history))
+    if tags.get("SCENE_ID"):
+        out_tags["SCENE_ID"] = tags["SCENE_ID"]
+    profile = region_profile(region, dtype="uint8", nodata=MASK_NODATA)
+    write_raster_atomic(dst, out, profile, tags=out_tags, cog=True)
+    valid = out != MASK_NODATA
+    return dict(
+        path=str(dst),
+        valid_fraction=float(valid.mean()),
+        positive_fraction=float((out[valid] > 0).mean()) if valid.any() else 0.0,
+        region=region.name,
+        history=history,
+    )

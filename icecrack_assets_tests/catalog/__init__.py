@@ -1,0 +1,1 @@
+"""Tests of the catalogue clients against local servers."""

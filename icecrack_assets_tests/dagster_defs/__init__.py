@@ -1,0 +1,1 @@
+"""Tests of the Dagster layer: definitions, partitions, sensors, schedules, checks, the pipeline."""

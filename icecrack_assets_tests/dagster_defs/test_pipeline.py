@@ -1,0 +1,117 @@
+"""The whole chain materialises through Dagster on tiny partitions (coarse processing grid)."""
+
+import json
+
+import dagster as dg
+import geopandas as gpd
+import pytest
+import rasterio
+
+from icecrack_assets.dagster_defs.partitions import partition_key
+from icecrack_assets.dagster_defs.resources import ProcessingGrid
+from icecrack_assets.definitions import build_defs
+from icecrack_assets.simulator.scenes import simulate_season
+
+PIXEL = 200.0  # metres: Jakobshavn becomes 200 x 150 px, Thwaites 400 x 300 px
+FAST = {
+    "despeckled_scenes": {"config": {"iterations": 1, "hw": 5, "hd": 2}},
+    "labelled_samples": {"config": {"patch": 64, "max_per_scene": 24, "block_size": 100, "buffer": 8}},
+    "crack_model": {"config": {"epochs": 2, "max_minutes": 1.0, "width": 8, "depth": 3, "batch_size": 8}},
+}
+
+
+def run(job, instance, assets, key=None):
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=key,
+        raise_on_error=True,
+        asset_selection=[dg.AssetKey(a) for a in assets],
+        run_config={"ops": {a: FAST[a] for a in assets if a in FAST}},
+    )
+    assert result.success
+    return result
+
+
+def checks_of(result):
+    return {
+        (e.asset_check_evaluation_data.asset_check_key.name): e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+@pytest.mark.slow
+def test_whole_chain_on_two_tiny_partitions(tmp_path):
+    grid = ProcessingGrid(pixel_size=PIXEL)
+    simulate_season(grid.region("jakobshavn"), 2024, 2, 0, tmp_path / "landing")
+    simulate_season(grid.region("thwaites"), 2024, 1, 7, tmp_path / "landing")
+    defs = build_defs(data_root=str(tmp_path), pixel_size=PIXEL)
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = [partition_key(2024, "jakobshavn"), partition_key(2024, "thwaites")]
+    with dg.instance_for_test() as instance:
+        for key in keys:
+            raw = run(job, instance, ["raw_scenes"], key)
+            assert checks_of(raw) == {"matches_region_grid": True, "not_all_nodata": True}
+            desp = run(job, instance, ["despeckled_scenes"], key)
+            assert checks_of(desp)["despeckling_preserves_mean"] is True
+            run(job, instance, ["labelled_samples"], key)
+        run(job, instance, ["crack_model"])
+        for key in keys:
+            maps = run(job, instance, ["crack_maps"], key)
+            assert checks_of(maps)["crack_maps_valid"] is True
+            assert checks_of(maps)["matches_region_grid"] is True
+        run(job, instance, ["crack_statistics"])
+
+        # lineage: the crack map records the model's and the despeckled scenes' data versions
+        event = instance.get_latest_materialization_event(dg.AssetKey("crack_maps"))
+        tags = event.asset_materialization.tags
+        model = instance.get_latest_materialization_event(dg.AssetKey("crack_model"))
+        assert (
+            tags["dagster/input_data_version/crack_model"]
+            == model.asset_materialization.tags["dagster/data_version"]
+        )
+        assert "dagster/input_data_version/despeckled_scenes" in tags
+        assert tags["dagster/code_version"] == "maps-2"
+        model_keys = model.asset_materialization.metadata["partition_keys"].value
+        assert sorted(model_keys) == ["jakobshavn|2024", "thwaites|2024"]
+
+    maps = tmp_path / "maps" / "jakobshavn" / "2024"
+    with rasterio.open(maps / "jakobshavn_2024_probability.tif") as ds:
+        assert ds.crs.to_epsg() == 3413 and ds.shape == (150, 200)
+    with rasterio.open(tmp_path / "maps" / "thwaites" / "2024" / "thwaites_2024_mask.tif") as ds:
+        assert ds.crs.to_epsg() == 3031 and ds.dtypes[0] == "uint8"
+    polygons = gpd.read_file(maps / "jakobshavn_2024_cracks.gpkg", layer="polygons")
+    assert polygons.crs.to_epsg() == 3413
+    stats = (tmp_path / "stats" / "crack_statistics.csv").read_text().splitlines()
+    assert len(stats) == 3 and stats[0].startswith("region,year")
+    manifest = json.loads((tmp_path / "raw" / "jakobshavn" / "2024" / "manifest.json").read_text())
+    assert len(manifest["scenes"]) == 2 and all(s["scene_id"].startswith("S1") for s in manifest["scenes"])
+
+
+@pytest.mark.slow
+def test_rematerialising_a_partition_is_idempotent(tmp_path):
+    grid = ProcessingGrid(pixel_size=500.0)
+    landing = tmp_path / "landing"
+    simulate_season(grid.region("kangerdlussuaq"), 2019, 2, 3, landing)
+    defs = build_defs(data_root=str(tmp_path), pixel_size=500.0)
+    job = defs.resolve_implicit_global_asset_job_def()
+    key = partition_key(2019, "kangerdlussuaq")
+    folder = tmp_path / "raw" / "kangerdlussuaq" / "2019"
+    with dg.instance_for_test() as instance:
+        run(job, instance, ["raw_scenes", "despeckled_scenes"], key)
+        first = {p.name: p.read_bytes() for p in folder.iterdir()}
+        v1 = instance.get_latest_materialization_event(
+            dg.AssetKey("despeckled_scenes")
+        ).asset_materialization.tags
+        # a scene withdrawn from the landing zone disappears from the partition on re-run
+        withdrawn = sorted(landing.glob("*.tif"))[0]
+        run(job, instance, ["raw_scenes", "despeckled_scenes"], key)
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == first
+        v2 = instance.get_latest_materialization_event(
+            dg.AssetKey("despeckled_scenes")
+        ).asset_materialization.tags
+        assert v1["dagster/data_version"] == v2["dagster/data_version"]
+        withdrawn.unlink()
+        run(job, instance, ["raw_scenes"], key)
+        assert not any(withdrawn.stem in p.name for p in folder.iterdir())
+        assert not any(p.name.endswith(".part") for p in tmp_path.rglob("*"))

@@ -1,0 +1,1 @@
+"""Test helpers: builders of tiny products, local servers, the small pipeline."""

@@ -1,0 +1,80 @@
+"""Crack metrics on hand-built arrays, strict and with a 1-pixel tolerance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from icecrack_assets.ml.metrics import (
+    best_threshold,
+    crack_counts,
+    crack_metrics,
+    metrics_from_counts,
+    pool_counts,
+)
+
+
+def test_perfect_prediction_scores_one():
+    truth = np.zeros((8, 8), np.uint8)
+    truth[3, 1:7] = 1
+    m = crack_metrics(truth.copy(), truth)
+    assert m["precision"] == m["recall"] == m["f1"] == m["iou"] == m["oa"] == 1.0
+
+
+def test_hand_counted_strict_scores():
+    truth = np.zeros((4, 5), np.uint8)
+    truth[1, :] = 1  # 5 crack pixels
+    pred = np.zeros_like(truth)
+    pred[1, :3] = 1  # 3 hits
+    pred[3, 0] = 1  # 1 false alarm
+    m = crack_metrics(pred, truth)
+    assert m["precision"] == pytest.approx(3 / 4)
+    assert m["recall"] == pytest.approx(3 / 5)
+    assert m["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+    assert m["iou"] == pytest.approx(3 / (3 + 1 + 2))
+    assert m["oa"] == pytest.approx(1 - 3 / 20)
+
+
+def test_one_pixel_shift_is_wrong_strictly_but_right_with_tolerance():
+    truth = np.zeros((10, 10), np.uint8)
+    truth[5, 2:8] = 1
+    pred = np.roll(truth, 1, axis=0)
+    assert crack_metrics(pred, truth)["f1"] == 0.0
+    tol = crack_metrics(pred, truth, tolerance=1)
+    assert tol["precision"] == tol["recall"] == tol["oa"] == 1.0
+    # two pixels off is still wrong at tolerance 1
+    assert crack_metrics(np.roll(truth, 2, axis=0), truth, tolerance=1)["f1"] == 0.0
+
+
+def test_nodata_in_truth_is_ignored():
+    truth = np.zeros((4, 4), np.uint8)
+    truth[0, 0] = 1
+    truth[2:, :] = 255
+    pred = np.zeros_like(truth)
+    pred[0, 0] = 1
+    pred[3, 3] = 1  # would be a false alarm, but lies in nodata
+    m = crack_metrics(pred, truth)
+    assert m["n_valid"] == 8
+    assert m["precision"] == 1.0 and m["oa"] == 1.0
+
+
+def test_pooling_weights_pixels_not_scenes():
+    t1 = np.zeros((10, 10), np.uint8)
+    t1[0, :] = 1  # 10 crack pixels, all found
+    t2 = np.zeros((10, 10), np.uint8)
+    t2[0, 0] = 1  # 1 crack pixel, missed
+    c = pool_counts([crack_counts(t1, t1), crack_counts(np.zeros_like(t2), t2)])
+    assert metrics_from_counts(c)["recall"] == pytest.approx(10 / 11)
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError):
+        crack_metrics(np.zeros((3, 3)), np.zeros((3, 4)))
+
+
+def test_best_threshold_finds_the_separating_value():
+    truth = np.zeros((20, 20), np.uint8)
+    truth[:, 10] = 1
+    prob = np.where(truth == 1, 0.7, 0.3).astype(np.float32)
+    thr, f1 = best_threshold(prob, truth)
+    assert 0.3 < thr <= 0.7 and f1 == 1.0

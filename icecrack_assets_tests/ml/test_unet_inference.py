@@ -1,0 +1,202 @@
+"""U-Net on any input size; tiled, blended inference without seams; window-by-window equals whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from icecrack_assets.errors import IceCrackError, InputError
+from icecrack_assets.ml.bundle import latest_bundle, load_bundle, save_bundle
+from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
+from icecrack_assets.ml.inference import (
+    hann_weight,
+    predict_file,
+    predict_probability,
+    predict_with_spread,
+    tile_starts,
+)
+from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION, normalise
+from icecrack_assets.ml.unet import UNet, UNetConfig
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(depth=2, width=4))
+    with torch.no_grad():  # non-trivial BatchNorm statistics so eval mode is not the identity
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    d = save_bundle(
+        tmp_path_factory.mktemp("models"),
+        model,
+        DEFAULT_NORMALISATION,
+        {"filter": "none"},
+        0.5,
+        {"test": True},
+        {"val": {}},
+    )
+    return load_bundle(d, "cpu")
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 33, 47), (2, 1, 64, 64), (1, 1, 17, 100), (1, 1, 5, 3)])
+def test_unet_accepts_any_size(shape):
+    model = UNet(UNetConfig(depth=4, width=4)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(shape))
+    assert out.shape == shape
+
+
+def test_tile_starts_cover_and_end_flush():
+    for n in (10, 256, 257, 1000):
+        starts = tile_starts(n, 256, 64)
+        covered = np.zeros(n, bool)
+        for s in starts:
+            covered[s : s + 256] = True
+        assert covered.all()
+        assert starts[-1] + min(256, n) == n
+
+
+def test_hann_weight_positive_and_peaks_in_centre():
+    w = hann_weight(32, 32)
+    assert (w > 0).all() and w[16, 16] > 10 * w[0, 0]
+
+
+def test_tiled_equals_whole_away_from_edges(tiny_bundle):
+    img, _, _ = synthetic_scene((200, 230), seed=3, nodata_corner=False)
+    whole = predict_probability(tiny_bundle, img, tile=1024, overlap=0)
+    tiled = predict_probability(tiny_bundle, img, tile=64, overlap=24)
+    inner = (slice(16, -16), slice(16, -16))
+    assert np.abs(tiled - whole)[inner].max() < 0.02
+    assert np.abs(tiled - whole)[inner].mean() < 2e-3
+    # no seams: the difference along tile borders is no larger than elsewhere
+    diff = np.abs(tiled - whole)
+    borders = [s + 64 for s in tile_starts(230, 64, 24)[:-1]]
+    assert diff[16:-16, borders].mean() < 3 * diff[inner].mean() + 1e-4
+
+
+def test_probability_nan_at_nodata_and_odd_sizes(tiny_bundle):
+    img, _, _ = synthetic_scene((71, 93), seed=1)
+    p = predict_probability(tiny_bundle, img, tile=32, overlap=8)
+    assert p.shape == img.shape and p.dtype == np.float32
+    assert np.isnan(p[np.isnan(img)]).all()
+    assert np.isfinite(p[np.isfinite(img)]).all()
+    assert ((p[np.isfinite(p)] >= 0) & (p[np.isfinite(p)] <= 1)).all()
+
+
+def test_spread_map_is_non_negative(tiny_bundle):
+    img, _, _ = synthetic_scene((64, 64), seed=2, nodata_corner=False)
+    mean, spread = predict_with_spread(tiny_bundle, img, tile=64, overlap=0)
+    assert mean.shape == spread.shape == img.shape
+    assert (spread >= 0).all() and spread.max() > 0
+
+
+def test_predict_file_windowed_equals_in_memory(tiny_bundle, tiny_raster, tmp_path):
+    img, _, _ = synthetic_scene((150, 170), seed=4)
+    src = tiny_raster(img, name="in.tif", epsg=3031, nodata=float("nan"))
+    res = predict_file(
+        tiny_bundle,
+        src,
+        tmp_path / "mask.tif",
+        tmp_path / "prob.tif",
+        despeckled=True,
+        block=64,
+        tile=48,
+        overlap=16,
+    )
+    ref = predict_probability(tiny_bundle, img, tile=48, overlap=16)
+    with rasterio.open(tmp_path / "prob.tif") as ds:
+        prob = ds.read(1)
+        assert ds.crs.to_epsg() == 3031
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+    np.testing.assert_allclose(prob, ref, atol=1e-5)
+    with rasterio.open(tmp_path / "mask.tif") as ds:
+        mask = ds.read(1)
+        assert ds.dtypes[0] == "uint8" and ds.nodata == 255
+    assert (mask[np.isnan(img)] == 255).all()
+    assert set(np.unique(mask)) <= {0, 1, 255}
+    np.testing.assert_array_equal(mask[np.isfinite(img)], (ref[np.isfinite(img)] >= 0.5).astype(np.uint8))
+    assert res["valid_pixels"] == int(np.isfinite(img).sum())
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_normalise_fixed_range():
+    x = normalise(np.array([1e-6, 1e-3, 1.0, 10**0.5, 100.0, np.nan], np.float32))
+    np.testing.assert_allclose(x[:5], [-1, -1 + 2 * 0 / 35, 2 * 30 / 35 - 1, 1, 1], atol=1e-6)
+    assert x[5] == 0.0
+
+
+def test_bundle_errors_are_one_line(tmp_path, tiny_bundle):
+    with pytest.raises(InputError, match="does not exist"):
+        load_bundle(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="not a model bundle"):
+        load_bundle(tmp_path / "empty")
+    with pytest.raises(IceCrackError, match="no model bundle"):
+        latest_bundle(tmp_path / "empty")
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bundle.path, broken)
+    (broken / "weights.pt").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="checksum"):
+        load_bundle(broken)
+    (broken / "bundle.json").write_text("{not json")
+    with pytest.raises(InputError, match="corrupt"):
+        load_bundle(broken)
+    assert latest_bundle(tiny_bundle.path.parent) == tiny_bundle.path
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 33, 47), (2, 1, 64, 64), (1, 1, 5, 3)])
+def test_space_to_depth_unet_keeps_full_resolution(shape):
+    model = UNet(UNetConfig(depth=2, width=4, stem=2)).eval()
+    assert model.multiple == 8
+    with torch.no_grad():
+        out = model(torch.randn(shape))
+    assert out.shape == shape
+    # a single bright pixel moves the output at full resolution, not per 2x2 block
+    x = torch.zeros(1, 1, 32, 32)
+    x2 = x.clone()
+    x2[0, 0, 16, 16] = 5.0
+    with torch.no_grad():
+        d = (model(x2) - model(x)).abs()[0, 0]
+    assert d[16, 16] > 0 and not torch.allclose(d[16, 16], d[16, 17])
+
+
+def test_small_components_removed_edges_optionally_kept():
+    from icecrack_assets.ml.postprocess import crack_mask, remove_small_components
+
+    m = np.zeros((20, 20), bool)
+    m[5, 5:15] = True  # a 10-px line
+    m[10, 10] = m[11, 11] = True  # a 2-px diagonal speck (8-connected)
+    m[0, 0] = True  # a 1-px speck on the border
+    out = remove_small_components(m, 5)
+    assert out[5, 5:15].all() and not out[10, 10] and not out[0, 0] and out.sum() == 10
+    assert remove_small_components(m, 5, keep_edge=True)[0, 0]
+    assert (remove_small_components(m, 0) == m).all()
+    prob = np.where(m, 0.9, 0.1).astype(np.float32)
+    prob[19, 19] = np.nan
+    cm = crack_mask(prob, 0.5, 3)
+    assert (cm <= (prob >= 0.5)).all() and cm.sum() == 10 and not cm[19, 19]
+
+
+def test_predict_file_applies_min_component_only_removing(tiny_bundle, tiny_raster, tmp_path):
+    img, _, _ = synthetic_scene((96, 96), seed=2)
+    src = tiny_raster(img, name="in.tif", epsg=3031, nodata=float("nan"))
+    ref = predict_probability(tiny_bundle, img, tile=48, overlap=16)
+    thr = float(np.nanquantile(ref, 0.8))
+    import dataclasses
+
+    b = dataclasses.replace(tiny_bundle, threshold=thr, min_component=6, _runners={})
+    predict_file(b, src, tmp_path / "m.tif", None, despeckled=True, block=256, tile=48, overlap=16)
+    with rasterio.open(tmp_path / "m.tif") as ds:
+        mask = ds.read(1)
+    raw = np.isfinite(ref) & (np.nan_to_num(ref) >= thr)
+    from icecrack_assets.ml.postprocess import remove_small_components
+
+    np.testing.assert_array_equal(mask == 1, remove_small_components(raw, 6))
+    assert (mask == 1).sum() < raw.sum()  # something was removed
+    assert ((mask == 255) == np.isnan(img)).all()

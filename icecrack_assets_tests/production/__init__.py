@@ -1,0 +1,1 @@
+"""Production paths for real: PostgreSQL, dask, Chromium, faults."""

@@ -1,0 +1,168 @@
+"""PPB: the fast numba kernels against a direct per-pixel implementation, and the h / looks tools.
+
+``direct_ppb`` below is the reference semantics written the obvious way (float64, every patch of
+every candidate compared pixel by pixel, O(N·W²·D²)); the fast path must match it to float32
+rounding, borders and nodata included. The speed benchmark imports it for the speed-up ratio.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from icecrack_assets.sar.despeckle import looks as looks_mod
+from icecrack_assets.sar.despeckle.ppb import halo_for, ppb, schedule
+from icecrack_assets.sar.despeckle.ppb_kernels import exp_neg_vec, log_vec
+from icecrack_assets_tests.helpers.ppb_reference import direct_ppb
+
+
+def _scene(h: int, w: int, seed: int = 0, L: float = 1.0) -> np.ndarray:
+    """A small piecewise-constant scene with an edge, a bright line and a ramp, under gamma speckle."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    clean = np.where(xx < w // 2, 1.0, 4.0) + 0.05 * yy
+    clean[h // 3, :] = 20.0
+    return (clean * rng.gamma(L, 1.0 / L, size=(h, w))).astype(np.float32)
+
+
+def _close(fast: np.ndarray, ref: np.ndarray) -> None:
+    assert np.array_equal(np.isnan(fast), np.isnan(ref))
+    ok = ~np.isnan(ref)
+    rel = np.abs(fast[ok] - ref[ok]) / np.abs(ref[ok])
+    assert rel.max() < 2e-4, f"max relative difference {rel.max():.2e}"
+
+
+def test_polynomial_exp_and_log_are_accurate() -> None:
+    e = np.linspace(0.0, 80.0, 100_001).astype(np.float32)
+    ref = np.exp(-e.astype(np.float64))
+    assert np.max(np.abs(exp_neg_vec(e) / ref - 1.0)) < 3e-7
+    q = np.geomspace(1.0, 1e12, 100_001).astype(np.float32)
+    assert np.max(np.abs(log_vec(q) - np.log(q.astype(np.float64)))) < 2e-6
+
+
+def test_fast_matches_direct_two_iterations_with_borders() -> None:
+    img = _scene(23, 31, seed=1)
+    fast = ppb(img, 1.0, hw=3, hd=1, iterations=2)
+    _close(fast, direct_ppb(img, 1.0, hw=3, hd=1, iterations=2))
+
+
+def test_fast_matches_direct_at_default_windows() -> None:
+    img = _scene(30, 26, seed=2, L=4.4)
+    fast = ppb(img, 4.4, iterations=2)
+    _close(fast, direct_ppb(img, 4.4, iterations=2))
+
+
+def test_fast_matches_direct_across_column_tiles() -> None:
+    img = _scene(20, 530, seed=3, L=2.0)  # wider than one 512-column tile
+    _close(
+        ppb(img, 2.0, hw=2, hd=2, T=0.4, iterations=2), direct_ppb(img, 2.0, hw=2, hd=2, T=0.4, iterations=2)
+    )
+
+
+def test_fast_matches_direct_with_small_ragged_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tile seams in both directions (ragged last tiles), with nodata straddling a seam."""
+    import icecrack_assets.sar.despeckle.ppb as ppb_mod
+
+    monkeypatch.setattr(ppb_mod, "_tiles", lambda H, W: (7, 20))
+    img = _scene(23, 45, seed=10)
+    img[6:9, 18:23] = np.nan
+    _close(ppb(img, 1.0, hw=3, hd=1, iterations=2), direct_ppb(img, 1.0, hw=3, hd=1, iterations=2))
+
+
+def test_fast_matches_direct_with_nodata() -> None:
+    img = _scene(26, 29, seed=4)
+    img[5:9, 3:12] = np.nan
+    img[0:4, 20:] = 0.0  # zero = nodata when no mask is given
+    img[18, 7] = -1.0
+    fast = ppb(img, 1.0, hw=3, hd=1, iterations=2)
+    ref = direct_ppb(img, 1.0, hw=3, hd=1, iterations=2)
+    _close(fast, ref)
+    assert np.isnan(fast[6, 5]) and np.isnan(fast[1, 25]) and np.isnan(fast[18, 7])
+
+
+def test_explicit_valid_mask_and_isolated_pixel() -> None:
+    img = _scene(21, 21, seed=5)
+    valid = np.ones_like(img, bool)
+    valid[:, 15:] = False
+    valid[10, 10] = True
+    valid[8:13, 8:13] = False
+    valid[10, 10] = True  # a lone valid pixel: no valid candidate, keeps its own value
+    fast = ppb(img, 1.0, hw=2, hd=1, iterations=2, valid=valid)
+    _close(fast, direct_ppb(img, 1.0, hw=2, hd=1, iterations=2, valid=valid))
+    assert np.isnan(fast[:, 15:]).all()
+
+
+def test_staged_schedule_matches_direct() -> None:
+    img = _scene(22, 24, seed=6)
+    assert [(s.hw, s.hd, s.iterations) for s in schedule(4, 2, 2, staged=True)] == [
+        (1, 0, 1),
+        (3, 1, 2),
+        (4, 2, 2),
+    ]
+    _close(
+        ppb(img, 1.0, hw=4, hd=2, iterations=2, staged=True),
+        direct_ppb(img, 1.0, hw=4, hd=2, iterations=2, staged=True),
+    )
+
+
+def test_non_iterative_ppb_with_infinite_T() -> None:
+    img = _scene(20, 22, seed=7, L=3.0)
+    _close(
+        ppb(img, 3.0, hw=3, hd=1, alpha=0.88, T=math.inf, iterations=1),
+        direct_ppb(img, 3.0, hw=3, hd=1, alpha=0.88, T=math.inf, iterations=1),
+    )
+
+
+def test_constant_image_is_preserved_and_speckle_is_reduced() -> None:
+    const = np.full((40, 40), 0.03, np.float32)
+    assert np.allclose(ppb(const, 1.0, hw=3, hd=1, iterations=2), 0.03, rtol=1e-5)
+    rng = np.random.default_rng(8)
+    noisy = (0.03 * rng.gamma(1.0, 1.0, size=(96, 96))).astype(np.float32)
+    out = ppb(noisy, 1.0, hw=5, hd=2, iterations=3)
+    assert out.var() < noisy.var() / 10  # strong smoothing of pure speckle
+    assert abs(out.mean() / noisy.mean() - 1) < 0.1  # and the radiometry is kept
+
+
+def test_halo_accounts_for_every_stage() -> None:
+    assert halo_for(schedule(10, 3, 4)) == 52
+    assert halo_for(schedule(10, 3, 4, staged=True)) == 1 * 1 + 2 * 4 + 3 * 7 + 4 * 13
+
+
+def test_bad_parameters_raise() -> None:
+    img = np.ones((8, 8), np.float32)
+    for kw in (
+        {"looks": 0.0},
+        {"looks": 1.0, "alpha": 1.0},
+        {"looks": 1.0, "T": 0.0},
+        {"looks": 1.0, "iterations": 0},
+    ):
+        with pytest.raises(ValueError):
+            ppb(img, **kw)
+
+
+def test_h_monte_carlo_reproduces_the_table() -> None:
+    for L, D in ((1.0, 3), (4.4, 5)):
+        table = looks_mod.h_white(L, D, 0.92)
+        mc = looks_mod.h_monte_carlo(L, D, 0.92, pairs=100_000)
+        assert abs(mc / table - 1) < 0.03, (L, D, mc, table)
+    # any real L: monotone in L, and deterministic (seeded)
+    a = looks_mod.h_white(2.7, 3, 0.92)
+    assert looks_mod.h_white(3.0, 3, 0.92) < a < looks_mod.h_white(2.0, 3, 0.92)
+    assert looks_mod.h_monte_carlo.__wrapped__(2.7, 3, 0.92) == a
+
+
+def test_enl_and_scene_h_on_white_and_correlated_speckle() -> None:
+    rng = np.random.default_rng(9)
+    L = 3.0
+    white = rng.gamma(L, 1.0 / L, size=(512, 512)) * np.where(np.arange(512) < 256, 1.0, 5.0)
+    assert abs(looks_mod.estimate_enl(white) / L - 1) < 0.1
+    h_scene = looks_mod.h_from_scene(white, 7, 0.92)
+    assert abs(h_scene / looks_mod.h_white(L, 7, 0.92) - 1) < 0.12
+    # correlated speckle (2x2 box average of 1-look speckle): wider statistic, larger h
+    s = rng.gamma(1.0, 1.0, size=(513, 513))
+    corr = 0.25 * (s[:-1, :-1] + s[1:, :-1] + s[:-1, 1:] + s[1:, 1:])
+    enl = looks_mod.estimate_enl(corr)
+    assert 3.0 < enl < 5.0
+    assert looks_mod.h_from_scene(corr, 7, 0.92) > 1.3 * looks_mod.h_white(enl, 7, 0.92)
