@@ -87,7 +87,7 @@ def _despeckle(src: str, dst: str, filt: str, iterations: int, block: int, out: 
     from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle_file
 
     settings = DespeckleSettings(filter=filt, looks=4.0, iterations=iterations)
-    out.update(despeckle_file(Path(src), Path(dst), settings, block=block))
+    out.update(despeckle_file(Path(src), Path(dst), settings, block=block).as_dict())
 
 
 def _predict(bundle: str, src: str, mask: str, prob: str, block: int, out: dict) -> None:

@@ -63,7 +63,7 @@ def progress(f):
         last[0] = int(f * 20)
         print(f"  {100 * f:5.1f}%", file=sys.stderr, flush=True)
 stats = despeckle_file(src, dst, DespeckleSettings(looks=1.0, iterations=iters), block=1024,
-                       progress=progress)
+                       progress=progress).as_dict()
 stats["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(stats))
 """

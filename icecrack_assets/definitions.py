@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from icecrack_assets import layout
 from icecrack_assets.dagster_defs.assets.crack_maps import crack_maps
 from icecrack_assets.dagster_defs.assets.crack_model import crack_model
 from icecrack_assets.dagster_defs.assets.crack_statistics import crack_statistics
@@ -17,9 +18,8 @@ from icecrack_assets.dagster_defs.resources import (
     DataRoot,
     ProcessingGrid,
     SceneCatalogResource,
-    default_data_root,
 )
-from icecrack_assets.dagster_defs.schedules import antarctic_season_schedule, greenland_season_schedule
+from icecrack_assets.dagster_defs.schedules import SEASON_SCHEDULES
 from icecrack_assets.dagster_defs.sensors import new_acquisition_sensor
 
 ALL_ASSETS = [raw_scenes, despeckled_scenes, labelled_samples, crack_model, crack_maps, crack_statistics]
@@ -32,7 +32,7 @@ def build_defs(
     return dg.Definitions(
         assets=ALL_ASSETS,
         jobs=[season_job, train_job, statistics_job, distributed_season_job],
-        schedules=[greenland_season_schedule, antarctic_season_schedule],
+        schedules=list(SEASON_SCHEDULES.values()),
         sensors=[
             new_acquisition_sensor,
             dg.AutomationConditionSensorDefinition(
@@ -43,7 +43,7 @@ def build_defs(
             ),
         ],
         resources={
-            "data": DataRoot(root=data_root or default_data_root()),
+            "data": DataRoot(root=str(layout.data_root(data_root))),
             "scene_catalog": catalog or SceneCatalogResource(),
             "compute": ComputeResource(),
             "grid": ProcessingGrid(pixel_size=pixel_size),

@@ -16,3 +16,12 @@ class InputError(IceCrackError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class OutputError(IceCrackError):
+    """An output that cannot be written (read-only folder, full disk): names the output, not a temp file."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

@@ -7,8 +7,12 @@ killed run leaves the previous good file or nothing, never a half-written one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,31 +24,135 @@ import rasterio.shutil
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from icecrack_assets.errors import InputError
+from icecrack_assets.errors import InputError, OutputError
+
+# uint8 masks (truth, crack masks, ice masks): 0 no, 1 yes, 255 unknown / nodata. Defined once here.
+MASK_NODATA = 255
 
 Profile = dict[str, Any]
 
 
+STALE_FOREIGN_SECONDS = 24 * 3600  # a temp file of another host (or an older format) this old is abandoned
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:24] or "host"
+_OUTPUT_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EFBIG: "file too large for the file system",
+}
+
+
+def temp_name(target: Path) -> str:
+    """The prefix of ``target``'s temporary files: host and pid say whether the writer is still alive."""
+    return f".{target.name}.{_HOST}-{os.getpid()}."
+
+
+def _temp_owner(target: Path, name: str) -> tuple[str, int] | None:
+    m = re.fullmatch(
+        re.escape(f".{target.name}.") + r"([A-Za-z0-9-]+)-(\d+)\.[^.]+\.part(?:\.aux\.xml)?", name
+    )
+    return (m[1], int(m[2])) if m else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def is_stale_temp(target: Path, path: Path, now: float | None = None) -> bool:
+    """Whether ``path`` is an abandoned temporary file of ``target`` (its writer died).
+
+    A temp of a live process on this host is never stale, whatever its age: another run may be
+    writing the same output right now (issue 15, defect 13). Temps of other hosts, or of the old
+    name format without an owner, count as abandoned after a day.
+    """
+    name = path.name
+    if not (
+        name.startswith(f".{target.name}.") and (name.endswith(".part") or name.endswith(".part.aux.xml"))
+    ):
+        return False
+    owner = _temp_owner(target, name)
+    if owner is not None and owner[0] == _HOST:
+        return owner[1] != os.getpid() and not _pid_alive(owner[1])
+    try:
+        age = (now or time.time()) - path.lstat().st_mtime
+    except OSError:
+        return False
+    return age > STALE_FOREIGN_SECONDS
+
+
+def remove_stale_temps(target: str | Path) -> list[Path]:
+    """Delete the abandoned temporary files of ``target`` (left by a SIGKILL or a power cut)."""
+    target = Path(target)
+    removed = []
+    try:
+        siblings = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for path in siblings:
+        if is_stale_temp(target, path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def output_error(target: Path, exc: BaseException) -> OutputError | None:
+    """A one-line OutputError naming ``target`` for an I/O failure of writing it, else None."""
+    if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
+        return OutputError(target, f"cannot write: {_OUTPUT_ERRNOS[exc.errno]}")
+    if isinstance(exc, rasterio.errors.RasterioError):
+        text = str(exc)
+        for code, why in _OUTPUT_ERRNOS.items():
+            if os.strerror(code).lower() in text.lower():
+                return OutputError(target, f"cannot write: {why}")
+        if "no space" in text.lower():
+            return OutputError(target, "cannot write: no space left on device")
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
+
+    I/O failures (read-only folder, full disk) become one OutputError naming ``target``, never
+    the temporary name; the temporary file is always removed, and a success also removes the
+    abandoned temporaries of earlier killed runs of the same output.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=temp_name(target), suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise (
+            output_error(target, exc) or OutputError(target, f"cannot write: {exc.strerror or exc}")
+        ) from None
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # writers (GDAL, torch) want to create the file themselves
     try:
-        yield tmp
-        if not tmp.exists():
-            raise RuntimeError(f"{target}: writer produced no file")
-        os.replace(tmp, target)
+        try:
+            yield tmp
+            if not tmp.exists():
+                raise RuntimeError(f"{target}: writer produced no file")
+            os.replace(tmp, target)
+        except (OSError, rasterio.errors.RasterioError) as exc:
+            mapped = output_error(target, exc)
+            if mapped is None:
+                raise
+            raise mapped from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
-        aux = tmp.with_name(tmp.name + ".aux.xml")
-        if aux.exists():
-            aux.unlink()
+        for leftover in (tmp, tmp.with_name(tmp.name + ".aux.xml")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    remove_stale_temps(target)
 
 
 def open_single_band(path: str | Path) -> rasterio.io.DatasetReader:

@@ -28,11 +28,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="equivalent number of looks of the input intensity (e.g. from metadata)",
     )
     p.add_argument("--filter", choices=FILTERS, default=d.filter)
-    p.add_argument("--iterations", type=int, default=d.iterations)
-    p.add_argument("--hw", type=int, default=d.hw, help="search window half-width")
-    p.add_argument("--hd", type=int, default=d.hd, help="patch half-width")
-    p.add_argument("--alpha", type=float, default=d.alpha, help="quantile that sets h")
-    p.add_argument("--T", type=float, default=d.T, help="refinement strength (inf: none)")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="PPB with Deledalle's single-look defaults (hW=10, hD=3, alpha=0.92, T=0.2, 4 iterations) "
+        "instead of the parameters calibrated for --looks",
+    )
+    rule = "default: from the calibrated rule for --looks (sar/despeckle/settings.py)"
+    p.add_argument("--iterations", type=int, default=None, help=rule)
+    p.add_argument("--hw", type=int, default=None, help=f"search window half-width; {rule}")
+    p.add_argument("--hd", type=int, default=None, help=f"patch half-width; {rule}")
+    p.add_argument("--alpha", type=float, default=None, help=f"quantile that sets h; {rule}")
+    p.add_argument("--T", type=float, default=None, help=f"refinement strength (inf: none); {rule}")
     p.add_argument("--staged", action="store_true", help="growing-window schedule of the reference")
     p.add_argument("--window", type=int, default=d.window, help="window of the baseline filters")
     p.add_argument(
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     settings = DespeckleSettings(
         filter=args.filter,
         looks=args.looks,
+        preset="reference" if args.reference else "looks",
         hw=args.hw,
         hd=args.hd,
         alpha=args.alpha,
@@ -83,5 +91,5 @@ def run(args: argparse.Namespace) -> int:
     )
     if show and tty:
         print(file=sys.stderr)
-    print(json.dumps(stats, sort_keys=True))
+    print(json.dumps(stats.as_dict(), sort_keys=True))
     return 0

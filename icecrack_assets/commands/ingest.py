@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     region = get_region(args.region) if args.region else _pick_region(args.product)
     info = ingest_to_region(args.product, region, args.output, polarisation=args.pol, units=args.units)
     print(
-        f"{info['path']}: {info['scene_id']} {info['polarisation']} on {region.name} grid "
+        f"{info.path}: {info.scene_id} {info.polarisation} on {region.name} grid "
         f"({region.width}x{region.height} px, {region.pixel_size:g} m), "
-        f"{info['valid_fraction']:.1%} valid, looks {info['looks']:g}"
+        f"{info.valid_fraction:.1%} valid, looks {info.looks:g}"
     )
     return 0

@@ -179,10 +179,3 @@ distributed_season_job = dg.define_asset_job(
     "run in parallel on the cluster's workers.",
     tags={"icecrack/kind": "season", "icecrack/executor": "dask"},
 )
-
-
-def distributed_season_job_def() -> dg.JobDefinition:
-    """The job as the code location resolves it; a module-level target for ``dg.reconstructable``."""
-    from icecrack_assets.definitions import defs
-
-    return defs.resolve_job_def(DISTRIBUTED_JOB)

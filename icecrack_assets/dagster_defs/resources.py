@@ -3,46 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from icecrack_assets.catalog.base import SceneCatalog
+from icecrack_assets.layout import DataLayout
 from icecrack_assets.regions import Region, get_region
 
 
-def default_data_root() -> str:
-    return os.environ.get("ICECRACK_DATA_ROOT", "data")
-
-
 class DataRoot(dg.ConfigurableResource):
-    """The folder every asset writes under; one layout for all assets (see data/README.md)."""
+    """The folder every asset writes under; the layout inside it is ``icecrack_assets.layout``'s."""
 
     root: str = "data"
 
     @property
-    def base(self) -> Path:
-        return Path(self.root).resolve()
-
-    @property
-    def landing(self) -> Path:
-        return self.base / "landing"
-
-    @property
-    def labels(self) -> Path:
-        return self.base / "labels"
-
-    @property
-    def models(self) -> Path:
-        return self.base / "models"
-
-    def partition_dir(self, stage: str, region: str, year: int) -> Path:
-        """``<root>/<stage>/<region>/<year>``: one folder per asset partition."""
-        return self.base / stage / region / str(year)
-
-    def stats_dir(self) -> Path:
-        return self.base / "stats"
+    def layout(self) -> DataLayout:
+        return DataLayout(Path(self.root).resolve())
 
 
 class SceneCatalogResource(dg.ConfigurableResource):
@@ -57,7 +34,7 @@ class SceneCatalogResource(dg.ConfigurableResource):
     landing_dir: str = ""  # default: <data root>/landing
 
     def build(self, data: DataRoot) -> SceneCatalog:
-        landing = Path(self.landing_dir) if self.landing_dir else data.landing
+        landing = Path(self.landing_dir) if self.landing_dir else data.layout.landing
         if self.kind == "landing":
             from icecrack_assets.catalog.landing import LandingZoneCatalog
 

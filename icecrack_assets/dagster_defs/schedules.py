@@ -1,4 +1,8 @@
-"""Seasonal schedules: after each hemisphere's season closes, one run per region of that season."""
+"""Seasonal schedules: after each ice sheet's season closes, one run per region of that season.
+
+Built from ``regions.py``: one schedule per ice sheet, due at 06:00 UTC on the day after its regions'
+season ends, so a new region joins its ice sheet's schedule (or brings a new one) with no edit here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import dagster as dg
 
 from icecrack_assets.dagster_defs.jobs import season_job
 from icecrack_assets.dagster_defs.partitions import partition_key
-from icecrack_assets.regions import ANTARCTIC_REGIONS, GREENLAND_REGIONS
+from icecrack_assets.regions import Region, ice_sheets
 
 
 def season_run_requests(schedule: str, year: int, regions: tuple[str, ...]) -> list[dg.RunRequest]:
@@ -20,23 +24,34 @@ def season_run_requests(schedule: str, year: int, regions: tuple[str, ...]) -> l
     ]
 
 
-@dg.schedule(
-    job=season_job,
-    cron_schedule="0 6 1 9 *",
-    execution_timezone="UTC",
-    description="1 September: map the Greenland glaciers' July-August season just ended.",
-)
-def greenland_season_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-    year = context.scheduled_execution_time.year
-    return season_run_requests("greenland_season_schedule", year, GREENLAND_REGIONS)
+def _season_schedule(ice_sheet: str, regions: tuple[Region, ...]) -> dg.ScheduleDefinition:
+    closes = {r.season_close for r in regions}
+    if len(closes) != 1:
+        raise ValueError(f"regions of {ice_sheet} close their seasons on different days: {sorted(closes)}")
+    ((month, day),) = closes
+    name = f"{ice_sheet}_season_schedule"
+    names = tuple(r.name for r in regions)
+    first = regions[0]
+    s0, s1 = first.season(2001)
+
+    @dg.schedule(
+        name=name,
+        job=season_job,
+        cron_schedule=f"0 6 {day} {month} *",
+        execution_timezone="UTC",
+        description=(
+            f"{day} {s1.replace(month=month, day=day):%B}: map the {ice_sheet.title()} regions' "
+            f"{s0:%B}-{s1:%B} season just ended ({', '.join(names)}), one run per region."
+        ),
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        return season_run_requests(name, context.scheduled_execution_time.year, names)
+
+    return _schedule
 
 
-@dg.schedule(
-    job=season_job,
-    cron_schedule="0 6 1 3 *",
-    execution_timezone="UTC",
-    description="1 March: map the Antarctic ice shelves' January-February season just ended.",
-)
-def antarctic_season_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-    year = context.scheduled_execution_time.year
-    return season_run_requests("antarctic_season_schedule", year, ANTARCTIC_REGIONS)
+SEASON_SCHEDULES: dict[str, dg.ScheduleDefinition] = {
+    sheet: _season_schedule(sheet, regions) for sheet, regions in ice_sheets().items()
+}
+greenland_season_schedule = SEASON_SCHEDULES["greenland"]
+antarctic_season_schedule = SEASON_SCHEDULES["antarctic"]

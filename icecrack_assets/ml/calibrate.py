@@ -113,19 +113,19 @@ def scenes_from_files(
     annotation file is burnt onto every scene's grid. A scene no annotation overlaps is an error,
     not a silent all-background truth.
     """
-    from icecrack_assets.ml.inference import _despeckler, _scene_looks
+    from icecrack_assets.ml.inference import despeckler_for, scene_looks
     from icecrack_assets.ml.labels import rasterise_annotations
 
     xs, ys = [], []
     for path in images:
         with open_single_band(path) as ds:
-            transform, crs, shape, file_looks = ds.transform, ds.crs, (ds.height, ds.width), _scene_looks(ds)
+            transform, crs, shape, file_looks = ds.transform, ds.crs, (ds.height, ds.width), scene_looks(ds)
         truth = rasterise_annotations(annotations, transform, shape, crs, line_width_m)
         if truth is None:
             raise InputError(path, "no annotation overlaps this scene")
         arr, _ = read_single_band(path)
         if not despeckled:
-            fn, _ = _despeckler(bundle.despeckle, looks if looks is not None else file_looks)
+            fn, _ = despeckler_for(bundle.despeckle, looks if looks is not None else file_looks)
             if fn is not None:
                 arr = fn(arr).astype(np.float32)
         truth = np.where(np.isfinite(arr), truth, NODATA).astype(np.uint8)

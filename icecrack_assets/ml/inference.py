@@ -24,9 +24,8 @@ from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle
 from icecrack_assets.ml.normalise import normalise
 from icecrack_assets.ml.postprocess import crack_mask
-from icecrack_assets.raster import atomic_path, float_profile, iter_blocks, open_single_band
+from icecrack_assets.raster import MASK_NODATA, atomic_path, float_profile, iter_blocks, open_single_band
 
-MASK_NODATA = 255
 TILE, OVERLAP = 512, 32  # large tiles, small overlap: ~13 % recomputation instead of 78 % at 256/64
 
 
@@ -166,41 +165,33 @@ def _span(starts: list[int], size: int, lo: int, hi: int) -> tuple[list[int], in
 
 
 def settings_from_dict(settings: dict, looks: float | None = None):
-    """Rebuild the SAR core's DespeckleSettings from a bundle dict; ``looks`` fills a per-scene value."""
+    """Rebuild the SAR core's DespeckleSettings from a bundle dict; ``looks`` fills a per-scene value
+    (PPB parameters that follow the looks are re-resolved for it: DespeckleSettings.from_dict)."""
     from icecrack_assets.sar.despeckle.files import DespeckleSettings
 
-    known = DespeckleSettings.__dataclass_fields__
-    kw = {k: v for k, v in settings.items() if k in known}
-    if kw.get("T") == "inf":
-        kw["T"] = math.inf
-    if looks is not None:
-        kw["looks"] = float(looks)
-    elif kw.get("looks") in (None, "scene") and kw.get("filter") not in ("none", "boxcar"):
+    d = dict(settings)
+    if looks is None and d.get("looks") in (None, "scene") and d.get("filter") not in ("none", "boxcar"):
         raise IceCrackError(
             "the bundle's despeckling takes the number of looks from each scene; "
             "the input has no LOOKS tag, so pass --looks"
         )
-    if kw.get("looks") in (None, "scene"):
-        kw.pop("looks", None)
-    return DespeckleSettings(**kw)
+    if d.get("looks") in (None, "scene"):
+        d.pop("looks", None)
+    return DespeckleSettings.from_dict(d, looks)
 
 
-def _despeckler(settings: dict, looks: float | None):
+def despeckler_for(settings: dict, looks: float | None):
     """A function applying the bundle's despeckling and its halo, or (None, 0) for ``none``."""
     if not settings or settings.get("filter", "none") == "none":
         return None, 0
-    try:
-        from icecrack_assets.sar.despeckle.files import despeckle
-    except ImportError as exc:  # pragma: no cover - the SAR core ships with the package
-        raise IceCrackError(
-            f"the bundle needs despeckling {settings.get('filter')!r} but "
-            f"icecrack_assets.sar.despeckle.files is unavailable ({exc})"
-        ) from None
+    from icecrack_assets.sar.despeckle.files import despeckle
+
     s = settings_from_dict(settings, looks)
     return (lambda arr: despeckle(arr, s, valid=np.isfinite(arr))), int(s.halo())
 
 
-def _scene_looks(ds) -> float | None:
+def scene_looks(ds) -> float | None:
+    """The number of looks a raster declares in its tags (LOOKS, ENL), or None."""
     for key in ("LOOKS", "ENL", "looks"):
         val = ds.tags().get(key)
         if val:
@@ -248,8 +239,8 @@ def predict_file(
         if despeckled:
             despeckle_fn, halo = None, 0
         else:
-            despeckle_fn, halo = _despeckler(
-                bundle.despeckle, looks if looks is not None else _scene_looks(ds)
+            despeckle_fn, halo = despeckler_for(
+                bundle.despeckle, looks if looks is not None else scene_looks(ds)
             )
         h, w = ds.height, ds.width
         rows_all, cols_all = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)

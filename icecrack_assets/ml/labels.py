@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from icecrack_assets.errors import InputError
+from icecrack_assets.raster import MASK_NODATA as NODATA
 
 LABEL_SUFFIXES = (".gpkg", ".shp")
-NODATA = 255
 EXTENT_KINDS = {"extent", "aoi", "annotated"}
 BACKGROUND_KINDS = {"background", "not_crack", "no_crack", "negative"}
 

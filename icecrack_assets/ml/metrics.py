@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-NODATA = 255
+from icecrack_assets.raster import MASK_NODATA as NODATA
+
 COUNT_KEYS = ("n_valid", "n_pred", "n_truth", "pred_matched", "truth_matched", "tp_strict")
 
 

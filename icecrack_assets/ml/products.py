@@ -15,9 +15,7 @@ from icecrack_assets.ml.density import density_orientation
 from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.ml.preview import write_preview
 from icecrack_assets.ml.vectors import centrelines, polygons
-from icecrack_assets.raster import atomic_path, float_profile, write_raster_atomic
-
-MASK_NODATA = 255
+from icecrack_assets.raster import MASK_NODATA, atomic_path, float_profile, write_raster_atomic
 
 
 def _write_gpkg(path: Path, layers: dict[str, list], crs) -> Path:

@@ -28,9 +28,9 @@ from scipy import ndimage
 
 from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.ml.split import assign_blocks
+from icecrack_assets.raster import MASK_NODATA as NODATA
 from icecrack_assets.raster import atomic_path, read_single_band
 
-NODATA = 255
 MIN_CRACK_FRACTION = 0.002  # a patch with fewer crack pixels is not a positive example
 MIN_VALID_FRACTION = 0.5
 INDEX_FIELDS = (

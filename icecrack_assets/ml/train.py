@@ -37,8 +37,8 @@ from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION, normalise
 from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.ml.samples import load_samples
 from icecrack_assets.ml.unet import UNet, UNetConfig
+from icecrack_assets.raster import MASK_NODATA as NODATA
 
-NODATA = 255
 THRESHOLDS = np.round(np.r_[0.01, 0.02, 0.03, np.arange(0.05, 0.951, 0.05)], 2)
 OPERATING_POINTS = ("break-even", "f1")
 MIN_COMPONENTS = (0, 4, 8, 12, 16, 24, 32, 48)  # candidate minimum crack component sizes (px)

@@ -36,18 +36,6 @@ CLASS_NAMES = {
 }
 HARD_NEGATIVES = (ROCK, RIFT, STREAM, ICEBERG, CLIFF)
 
-# Approximate direction of ice flow in each region's map grid (degrees counter-clockwise from +x).
-# Greenland values follow the fjord axes; Antarctic values point seaward from the pole at the AOI.
-FLOW_ANGLE_DEG = {
-    "jakobshavn": 180.0,
-    "kangerdlussuaq": 290.0,
-    "amery": 18.0,
-    "fimbul": 90.0,
-    "nickerson": 235.0,
-    "shackleton": 350.0,
-    "thwaites": 197.0,
-}
-
 
 @dataclass
 class Layout:
@@ -97,8 +85,8 @@ def build_layout(region: Region, shape: tuple[int, int], rng: np.random.Generato
     """Draw the season's geometry for ``region`` on a window of ``shape`` pixels."""
     h, w = shape
     S = math.sqrt(h * w)
-    north = region.hemisphere == "north"
-    theta = math.radians(FLOW_ANGLE_DEG.get(region.name, 0.0) + rng.normal(0.0, 6.0))
+    north = region.kind == "glacier"  # outlet glacier in a fjord; otherwise a floating shelf
+    theta = math.radians(region.flow_deg + rng.normal(0.0, 6.0))
     rows = np.arange(h, dtype=np.float32)[:, None]
     cols = np.arange(w, dtype=np.float32)[None, :]
     X, Y = cols - (w - 1) / 2.0, (h - 1) / 2.0 - rows

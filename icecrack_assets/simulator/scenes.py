@@ -21,6 +21,7 @@ import numpy as np
 from affine import Affine
 
 from icecrack_assets.errors import IceCrackError
+from icecrack_assets.raster import MASK_NODATA as TRUTH_NODATA
 from icecrack_assets.raster import float_profile, write_raster_atomic
 from icecrack_assets.regions import FIRST_SENTINEL1_YEAR, Region
 from icecrack_assets.sar.sentinel1.naming import build_name
@@ -31,7 +32,6 @@ from icecrack_assets.simulator.surface import Surface, build_surface, draw_look,
 
 SIMULATOR_VERSION = "1.0"
 PRODUCT_SECONDS = 25  # duration of one GRD slice in the product name
-TRUTH_NODATA = 255
 MIN_SIDE = 16
 MAX_SEASON_COUNT = 500
 

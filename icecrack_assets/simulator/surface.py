@@ -34,9 +34,6 @@ from icecrack_assets.simulator.layout import (
     Layout,
 )
 
-# melt-prone Antarctic shelves see some January surface melt
-_MELTING_SHELVES = ("amery", "shackleton")
-
 
 @dataclass
 class Surface:
@@ -128,7 +125,7 @@ def draw_look(region: Region, acquired: dt.datetime, rng: np.random.Generator) -
             np.clip(0.55 + 0.45 * math.cos(2 * math.pi * (doy - 206) / 70.0) + rng.normal(0.0, 0.1), 0.0, 1.0)
         )
     else:
-        top = 0.35 if region.name in _MELTING_SHELVES else 0.1
+        top = 0.35 if region.summer_melt else 0.1
         wetness = float(rng.uniform(0.0, top)) * (1.0 if doy < 45 else 0.5)
     return Look(
         passdir,

@@ -172,4 +172,4 @@ def test_stac_to_landing_to_cog_end_to_end(shared_data: Path, tmp_path: Path) ->
     info = ingest_to_region(landed, AMERY, tmp_path / "out.tif")
     with rasterio.open(tmp_path / "out.tif") as ds:
         assert ds.tags()["SCENE_ID"] == sid and ds.crs.to_epsg() == 3031
-    assert 0 < info["valid_fraction"] < 1
+    assert 0 < info.valid_fraction < 1

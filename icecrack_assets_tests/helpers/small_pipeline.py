@@ -77,6 +77,14 @@ def season_job_def() -> dg.JobDefinition:
 INGEST = [dg.AssetKey(a) for a in ("raw_scenes", "despeckled_scenes", "labelled_samples")]
 
 
+def distributed_season_job_def() -> dg.JobDefinition:
+    """The job as the code location resolves it; a module-level target for ``dg.reconstructable``."""
+    from icecrack_assets.dagster_defs.executors import DISTRIBUTED_JOB
+    from icecrack_assets.definitions import defs
+
+    return defs.resolve_job_def(DISTRIBUTED_JOB)
+
+
 def launch_distributed_run(
     region: str, scheduler: str, dagster_home: str, data_root: str, assets: list[str]
 ) -> tuple[str, bool]:
@@ -85,8 +93,6 @@ def launch_distributed_run(
     Module level so a ``spawn`` process pool can call it (one process per concurrent run, like
     the daemon's run launcher).
     """
-    from icecrack_assets.dagster_defs.executors import distributed_season_job_def
-
     ops = tuple(a for a in ("despeckled_scenes", "labelled_samples") if a in assets)
     cfg = run_config(Path(data_root), ops=ops)
     cfg["execution"] = {"config": {"cluster": {"existing": {"address": scheduler}}}}

@@ -140,7 +140,7 @@ def test_blockwise_file_equals_whole_image(tiny_raster, tmp_path) -> None:
     src = tiny_raster(img, name="in.tif", nodata=float("nan"))
     s = DespeckleSettings(hw=3, hd=1, iterations=2)  # halo 2 * (3 + 1) = 8
     stats = despeckle_file(src, tmp_path / "out.tif", s, block=24)
-    assert stats["blocks"] == 12 and stats["halo"] == 8
+    assert stats.blocks == 12 and stats.halo == 8
     with rasterio.open(tmp_path / "out.tif") as ds:
         got = ds.read(1)
         assert ds.crs.to_epsg() == 3413 and ds.transform == rasterio.open(src).transform
@@ -150,7 +150,7 @@ def test_blockwise_file_equals_whole_image(tiny_raster, tmp_path) -> None:
     assert np.array_equal(np.isnan(got), np.isnan(whole))
     ok = np.isfinite(whole)
     assert np.max(np.abs(got[ok] - whole[ok]) / whole[ok]) < 1e-5
-    assert 0.5 < stats["mean_ratio"] < 1.5 and stats["n_valid"] == int(ok.sum())
+    assert 0.5 < stats.mean_ratio < 1.5 and stats.n_valid == int(ok.sum())
 
 
 @pytest.mark.slow

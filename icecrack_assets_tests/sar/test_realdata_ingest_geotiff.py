@@ -50,7 +50,7 @@ def test_on_grid_linear_is_copied_losslessly_with_tags(tiny_raster, tmp_path: Pa
     assert tags["POLARISATION"] == "HH" and float(tags["LOOKS"]) == 3.5 and tags["UNITS"] == "linear"
     hist = json.loads(tags["ICECRACK_HISTORY"])
     assert hist[0] == "simulated" and "copied" in hist[1]
-    assert info["looks"] == 3.5 and info["valid_fraction"] == pytest.approx(np.isfinite(arr).mean())
+    assert info.looks == 3.5 and info.valid_fraction == pytest.approx(np.isfinite(arr).mean())
 
 
 def test_db_declared_by_tag_or_option_is_converted(tiny_raster, tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_db_declared_by_tag_or_option_is_converted(tiny_raster, tmp_path: Path) 
     for name in ("a.tif", "b.tif"):
         with rasterio.open(tmp_path / name) as ds:
             np.testing.assert_allclose(ds.read(1), lin, rtol=1e-5)
-    assert ingest_to_region(plain, JAK, tmp_path / "b.tif", units="db")["units_in"] == "db"
+    assert ingest_to_region(plain, JAK, tmp_path / "b.tif", units="db").units_in == "db"
 
 
 def test_undeclared_db_is_refused_not_misread(tiny_raster, tmp_path: Path) -> None:
@@ -97,9 +97,9 @@ def test_reprojection_from_utm_keeps_constant_field_and_masks_outside(tiny_raste
         assert ds.tags()["POLARISATION"] == "HV"
     finite = got[np.isfinite(got)]
     np.testing.assert_allclose(finite, 0.25, rtol=1e-6)
-    assert 0.2 < info["valid_fraction"] < 0.8
+    assert 0.2 < info.valid_fraction < 0.8
     assert np.isnan(got[:, -5:]).all(), "the eastern edge is outside the footprint"
-    assert "reprojected" in info["history"][0]
+    assert "reprojected" in info.history[0]
 
 
 def test_scene_outside_aoi_is_refused(tiny_raster, tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_mask_nearest_uint8(tiny_raster, tmp_path: Path) -> None:
     with rasterio.open(tmp_path / "m.tif") as ds:
         assert ds.dtypes[0] == "uint8" and ds.nodata == 255
         np.testing.assert_array_equal(ds.read(1), mask)
-    assert info["positive_fraction"] == pytest.approx(mask.mean())
+    assert info.positive_fraction == pytest.approx(mask.mean())
 
 
 def test_real_pyrosar_db_crop_is_refused_outside_polar_regions(shared_data: Path, tmp_path: Path) -> None:

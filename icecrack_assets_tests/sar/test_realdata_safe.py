@@ -121,7 +121,7 @@ def test_tiny_ew_product_geocodes_where_it_should(shared_data: Path, tmp_path: P
     xb, yb = tiny.xy(250, 5)
     assert np.isnan(out[int((AMERY.bounds[3] - yb) // 40), int((xb - AMERY.bounds[0]) // 40)])
     expected_valid = (lines * 40 * (samples - 21) * 40) / (AMERY.width * AMERY.height * 1600)
-    assert info["valid_fraction"] == pytest.approx(expected_valid, rel=0.03)
+    assert info.valid_fraction == pytest.approx(expected_valid, rel=0.03)
     assert tags["SCENE_ID"] == tiny.path.name.split(".")[0] and tags["LOOKS"] == "10.7"
     assert "range+azimuth" in tags["ICECRACK_HISTORY"]
 
@@ -138,8 +138,8 @@ def test_old_noise_format_iw_zip_ingests(shared_data: Path, tmp_path: Path) -> N
         zipped=True,
     )
     info = ingest_to_region(tiny.path, JAK, tmp_path / "out.tif", polarisation="VV")
-    assert info["polarisation"] == "VV" and info["looks"] == 4.4 and info["valid_fraction"] > 0
-    assert any("range-only" in h for h in info["history"])
+    assert info.polarisation == "VV" and info.looks == 4.4 and info.valid_fraction > 0
+    assert any("range-only" in h for h in info.history)
 
 
 # ---- bad input: one line naming the product and the problem, no output ------------------------

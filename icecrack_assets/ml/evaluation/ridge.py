@@ -10,8 +10,7 @@ from skimage.filters import sato
 
 from icecrack_assets.ml.metrics import best_threshold
 from icecrack_assets.ml.normalise import normalise
-
-NODATA = 255
+from icecrack_assets.raster import MASK_NODATA as NODATA
 
 
 def ridge_response(intensity: np.ndarray, sigmas: tuple[float, ...] = (1.0, 2.0)) -> np.ndarray:

@@ -64,12 +64,8 @@ class EvalConfig:
 # ----------------------------------------------------------------------------------- helpers
 def despeckle_settings(filter_name: str, looks: float | None) -> dict:
     """The settings dict stored in bundles; ``looks=None`` means "the LOOKS of each scene"."""
-    try:
-        from icecrack_assets.sar.despeckle.files import DespeckleSettings
-    except ImportError:
-        raise IceCrackError(
-            f"despeckling {filter_name!r} needs icecrack_assets.sar.despeckle.files"
-        ) from None
+    from icecrack_assets.sar.despeckle.files import DespeckleSettings
+
     d = DespeckleSettings(filter=filter_name, looks=looks or 1.0).as_dict()
     if looks is None and "looks" in d:
         d["looks"] = "scene"

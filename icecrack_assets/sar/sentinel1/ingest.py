@@ -9,8 +9,8 @@ polarisation, equivalent number of looks and processing history. Resampling happ
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import rasterio
@@ -20,26 +20,18 @@ from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from icecrack_assets.errors import InputError
-from icecrack_assets.raster import float_profile, open_single_band, write_raster_atomic
+from icecrack_assets.raster import MASK_NODATA, open_single_band, write_raster_atomic
 from icecrack_assets.regions import Region
-from icecrack_assets.sar.sentinel1.naming import parse_name
+from icecrack_assets.sar.sentinel1.safe_ingest import ingest_safe
+from icecrack_assets.sar.sentinel1.scene_file import IngestResult, history_of, region_profile, write_scene
 
 DB_UNITS = {"db", "decibel", "decibels", "db_sigma0", "sigma0_db"}
 LINEAR_UNITS = {"linear", "lin", "power", "intensity", "sigma0", "linear_sigma0", "sigma0_linear"}
-MASK_NODATA = 255
 
 
 def is_safe_product(src: Path) -> bool:
     """A SAFE product: a ``.SAFE`` folder, a folder holding ``manifest.safe``, or a ``.zip``."""
     return src.is_dir() or src.suffix.lower() == ".zip"
-
-
-def region_profile(region: Region, dtype: str = "float32", nodata: float | None = np.nan) -> dict:
-    """The output profile for a region's processing grid."""
-    base = dict(
-        driver="GTiff", width=region.width, height=region.height, crs=region.crs, transform=region.transform
-    )
-    return float_profile(base, dtype=dtype, nodata=nodata)
 
 
 def normalise_units(units: str | None, path: Path) -> str | None:
@@ -52,18 +44,6 @@ def normalise_units(units: str | None, path: Path) -> str | None:
     if u in LINEAR_UNITS:
         return "linear"
     raise InputError(path, f"unknown units {units!r}; use 'linear' or 'db'")
-
-
-def history_of(tags: dict[str, str]) -> list[str]:
-    """Processing steps already recorded in a raster's ICECRACK_HISTORY tag (JSON list or text)."""
-    raw = tags.get("ICECRACK_HISTORY")
-    if not raw:
-        return []
-    try:
-        value = json.loads(raw)
-        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-    except ValueError:
-        return [raw]
 
 
 def _on_region_grid(ds: rasterio.io.DatasetReader, region: Region) -> bool:
@@ -127,7 +107,7 @@ def ingest_to_region(
     dst: str | Path,
     polarisation: str | None = None,
     units: str | None = None,
-) -> dict[str, Any]:
+) -> IngestResult:
     """Write ``src`` (GeoTIFF or SAFE product) as a linear sigma0 COG on ``region``'s grid at ``dst``.
 
     Returns what was done: scene_id, polarisation, looks, valid_fraction, units_in, history, path.
@@ -137,15 +117,13 @@ def ingest_to_region(
     if not src.exists():
         raise InputError(src, "file does not exist")
     if is_safe_product(src):
-        from icecrack_assets.sar.sentinel1.safe_ingest import ingest_safe  # heavy path, imported on demand
-
         return ingest_safe(src, region, dst, polarisation=polarisation)
     return _ingest_geotiff(src, region, dst, polarisation, units)
 
 
 def _ingest_geotiff(
     src: Path, region: Region, dst: Path, polarisation: str | None, units: str | None
-) -> dict[str, Any]:
+) -> IngestResult:
     with open_single_band(src) as ds:
         tags = ds.tags()
         declared = normalise_units(units, src) or normalise_units(tags.get("UNITS"), src)
@@ -176,55 +154,21 @@ def _ingest_geotiff(
             )
     if declared == "db":
         step += "; converted dB to linear"
-    return _write_scene(src, region, dst, out, tags, polarisation, step, declared or "linear")
+    return write_scene(src, region, dst, out, tags, polarisation, step, declared or "linear")
 
 
-def _write_scene(
-    src: Path,
-    region: Region,
-    dst: Path,
-    out: np.ndarray,
-    tags: dict[str, str],
-    polarisation: str | None,
-    step: str,
-    units_in: str,
-) -> dict[str, Any]:
-    valid = float(np.isfinite(out).mean()) if out.size else 0.0
-    if valid == 0.0:
-        raise InputError(src, f"has no valid pixels inside the {region.name} AOI")
-    name = parse_name(src.name)
-    scene_id = tags.get("SCENE_ID") or (str(name) if name else src.name.split(".")[0])
-    pol = (
-        polarisation
-        or tags.get("POLARISATION")
-        or (name.polarisations[0] if name and len(name.polarisations) == 1 else region.polarisation)
-    )
-    pol = pol.upper()
-    looks = float(tags["LOOKS"]) if tags.get("LOOKS") else region.looks
-    history = history_of(tags) + [step, f"region {region.name}"]
-    out_tags = {k: v for k, v in tags.items() if k.startswith("ICECRACK_") and k != "ICECRACK_HISTORY"}
-    out_tags.update(
-        SCENE_ID=scene_id,
-        POLARISATION=pol,
-        LOOKS=f"{looks:g}",
-        UNITS="linear",
-        REGION=region.name,
-        ICECRACK_HISTORY=json.dumps(history),
-    )
-    write_raster_atomic(dst, out.astype(np.float32), region_profile(region), tags=out_tags, cog=True)
-    return dict(
-        path=str(dst),
-        scene_id=scene_id,
-        polarisation=pol,
-        looks=looks,
-        valid_fraction=valid,
-        units_in=units_in,
-        region=region.name,
-        history=history,
-    )
+@dataclass(frozen=True)
+class MaskIngestResult:
+    """What a truth-mask ingest wrote: the mask file and its valid and positive fractions."""
+
+    path: str
+    valid_fraction: float
+    positive_fraction: float
+    region: str
+    history: list[str]
 
 
-def ingest_mask_to_region(src: str | Path, region: Region, dst: str | Path) -> dict[str, Any]:
+def ingest_mask_to_region(src: str | Path, region: Region, dst: str | Path) -> MaskIngestResult:
     """Put a simulator truth mask on the region grid: nearest resampling, uint8, 255 = nodata."""
     src, dst = Path(src), Path(dst)
     with open_single_band(src) as ds:
@@ -267,7 +211,7 @@ def ingest_mask_to_region(src: str | Path, region: Region, dst: str | Path) -> d
     profile = region_profile(region, dtype="uint8", nodata=MASK_NODATA)
     write_raster_atomic(dst, out, profile, tags=out_tags, cog=True)
     valid = out != MASK_NODATA
-    return dict(
+    return MaskIngestResult(
         path=str(dst),
         valid_fraction=float(valid.mean()),
         positive_fraction=float((out[valid] > 0).mean()) if valid.any() else 0.0,

@@ -204,12 +204,12 @@ def read_product(path: str | Path) -> ProductInfo:
     """Describe a SAFE product (folder or zip) from its manifest and first annotation."""
     src = SafeSource(path)
     try:
-        return _read(src)
+        return read_info(src)
     finally:
         src.close()
 
 
-def _read(src: SafeSource) -> ProductInfo:
+def read_info(src: SafeSource) -> ProductInfo:
     p = src.path
     manifest = src.xml("manifest.safe")
     family = _first(manifest, "familyName")
@@ -296,7 +296,7 @@ def _read(src: SafeSource) -> ProductInfo:
 
 def region_fit(info: ProductInfo) -> tuple[list, list[str]]:
     """The regions a product serves, and, when none, every reason why (for ``inspect`` and sensors)."""
-    from icecrack_assets.regions import REGIONS, regions_for
+    from icecrack_assets.regions import REGIONS
 
     reasons = []
     if info.product_type != "GRD":
@@ -306,12 +306,14 @@ def region_fit(info: ProductInfo) -> tuple[list, list[str]]:
         )
     if info.mission[:2] != "S1":
         reasons.append(f"mission {info.mission} is not Sentinel-1")
-    hits = regions_for(list(info.footprint), info.start, info.mode)
+    footprint = list(info.footprint)
+    in_aoi = [r for r in REGIONS.values() if r.overlaps_footprint(footprint)]
+    hits = [r for r in in_aoi if not r.fit_problems(info.start, info.mode)]
     if hits and not reasons:
         return hits, []
     if hits:
         return [], reasons + [f"(it lies in {', '.join(r.name for r in hits)} in season)"]
-    anywhere = regions_for(list(info.footprint), info.start, None)
+    anywhere = [r for r in in_aoi if r.in_season(info.start)]
     if anywhere:
         names = ", ".join(r.name for r in anywhere)
         modes = ", ".join(sorted({r.mode for r in anywhere}))
@@ -319,21 +321,11 @@ def region_fit(info: ProductInfo) -> tuple[list, list[str]]:
             f"wrong mode: it is {info.mode}, but {names} use{'s' if len(anywhere) == 1 else ''} {modes}"
         )
         return [], reasons
-    # Where would it fit, ignoring the season?
-    in_aoi = []
-    for region in REGIONS.values():
-        start, end = region.season(info.start.year)
-        probe = start + (end - start) / 2
-        if regions_for(list(info.footprint), probe, None).count(region):
-            in_aoi.append(region)
-    if in_aoi:
-        for r in in_aoi:
-            s0, s1 = r.season(info.start.year)
-            reasons.append(
-                f"outside the {r.name} season ({s0:%d %b}-{s1:%d %b}; acquired {info.start:%d %b %Y})"
-            )
-            if r.mode != info.mode:
-                reasons.append(f"and wrong mode for {r.name}: {info.mode}, region uses {r.mode}")
-    else:
+    for r in in_aoi:
+        s0, s1 = r.season(info.start.year)
+        reasons.append(f"outside the {r.name} season ({s0:%d %b}-{s1:%d %b}; acquired {info.start:%d %b %Y})")
+        if r.mode != info.mode:
+            reasons.append(f"and wrong mode for {r.name}: {info.mode}, region uses {r.mode}")
+    if not in_aoi:
         reasons.append("footprint overlaps no region's AOI")
     return [], reasons

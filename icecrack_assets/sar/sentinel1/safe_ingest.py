@@ -9,50 +9,27 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import rasterio
-from pyproj import Transformer
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
-from shapely.geometry import Polygon, box
 
 from icecrack_assets.errors import InputError
-from icecrack_assets.regions import Region
+from icecrack_assets.regions import GRD_LOOKS, Region
 from icecrack_assets.sar.sentinel1.calibration import calibrate, interpolate_lut, parse_calibration
 from icecrack_assets.sar.sentinel1.geocode import covering_window, image_coords, parse_gcps, sample_bilinear
 from icecrack_assets.sar.sentinel1.noise import UnknownNoiseFormat, noise_power, parse_noise
-from icecrack_assets.sar.sentinel1.safe import ImageFiles, ProductInfo, SafeSource, _read
+from icecrack_assets.sar.sentinel1.safe import ImageFiles, ProductInfo, SafeSource, read_info
+from icecrack_assets.sar.sentinel1.scene_file import IngestResult, write_scene
 
-# Equivalent number of looks of the GRD products (ESA Sentinel-1 product definition).
-ENL = {("IW", "GRDH"): 4.4, ("IW", "GRDM"): 81.8, ("EW", "GRDH"): 2.7, ("EW", "GRDM"): 10.7}
 BORDER_SEARCH = 0.05  # fraction of the swath width searched for old-IPF border noise at each side
 
 
 def check_fits(info: ProductInfo, region: Region) -> None:
-    """Refuse, with the reason, a product that cannot serve ``region``."""
-    p = info.path
-    if info.product_type != "GRD":
-        raise InputError(
-            p,
-            f"is an {info.product_type} product; only GRD products can be ingested "
-            "(SLC needs burst merging, detection and multilooking first)",
-        )
-    if info.mode != region.mode:
-        raise InputError(
-            p,
-            f"is an {info.mode} product, but region {region.name} uses {region.mode} "
-            f"({region.product}) acquisitions",
-        )
-    if not region.in_season(info.start):
-        s0, s1 = region.season(info.start.year)
-        raise InputError(
-            p, f"acquired {info.start:%Y-%m-%d}, outside the {region.name} season ({s0:%d %b}-{s1:%d %b})"
-        )
-    to_polar = Transformer.from_crs(4326, region.epsg, always_xy=True)
-    ring = [to_polar.transform(lon, lat) for lon, lat in info.footprint]
-    if not Polygon(ring).buffer(0).intersects(box(*region.bounds)):
-        raise InputError(p, f"footprint does not overlap the {region.name} AOI")
+    """Refuse, with the reason, a product that cannot serve ``region`` (the test is the region's)."""
+    problems = region.fit_problems(info.start, info.mode, info.product_type, list(info.footprint))
+    if problems:
+        raise InputError(info.path, problems[0])
 
 
 def _parse(src: SafeSource, name: str, what: str, parser):
@@ -99,20 +76,18 @@ def _ipf_number(ipf: str) -> float:
         return 0.0
 
 
-def ingest_safe(path: Path, region: Region, dst: Path, polarisation: str | None = None) -> dict[str, Any]:
+def ingest_safe(path: Path, region: Region, dst: Path, polarisation: str | None = None) -> IngestResult:
     """Calibrated, noise-removed, border-masked sigma0 of one polarisation on the region grid."""
-    from icecrack_assets.sar.sentinel1.ingest import _write_scene  # shared writer (tags, COG, atomic)
-
     src = SafeSource(path)
     try:
-        info = _read(src)
+        info = read_info(src)
         check_fits(info, region)
         pol = (polarisation or region.polarisation).upper()
         image = info.image(pol)
         out, steps = _geocoded_sigma0(src, info, image, region)
     finally:
         src.close()
-    looks = ENL.get((info.mode, info.product), region.looks)
+    looks = GRD_LOOKS.get((info.mode, info.product), region.looks)
     tags = {
         "SCENE_ID": info.scene_id,
         "POLARISATION": pol,
@@ -124,7 +99,7 @@ def ingest_safe(path: Path, region: Region, dst: Path, polarisation: str | None 
     }
     src_name = Path(info.scene_id + ".SAFE")
     try:
-        return _write_scene(
+        return write_scene(
             src_name,
             region,
             dst,
@@ -133,7 +108,7 @@ def ingest_safe(path: Path, region: Region, dst: Path, polarisation: str | None 
             pol,
             f"geocoded to {region.crs} {region.pixel_size:g} m (bilinear on intensity)",
             "linear",
-        ) | {"scene_id": info.scene_id}
+        )
     except InputError as exc:
         raise InputError(path, exc.problem) from None
 
