@@ -1,0 +1,301 @@
+"""Training the shipped default model: a streaming multi-source run, checkpointed and resumable.
+
+Unlike ``train.train_bundle`` (fixed sample files, epochs), batches here are drawn fresh from the
+``MixedSampler`` (randomised simulator + speckled Lai train tiles), so the model never sees the
+same patch twice. The learning rate follows warm-up + cosine over the wall-clock budget.
+
+Every ``checkpoint_minutes`` the model, optimiser, sampler state and elapsed time are written
+atomically to ``checkpoint.pt``; the same command run again resumes from it (the budget counts the
+time already spent), so a killed or rebooted run loses at most one interval. Validation tiles are
+fixed (their own seed) and drawn from Lai's *valid* split, never train; the best validation F1
+snapshot is kept. At the end the threshold and minimum component are tuned on the validation
+tiles predicted whole, as maps are, and the bundle is written.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from icecrack_assets import __version__
+from icecrack_assets.errors import IceCrackError
+from icecrack_assets.ml.bundle import save_bundle
+from icecrack_assets.ml.device import set_threads
+from icecrack_assets.ml.losses import bce_dice_loss
+from icecrack_assets.ml.metrics import metrics_from_counts, pool_counts
+from icecrack_assets.ml.multisource import (
+    IGNORE,
+    LaiSource,
+    MixConfig,
+    MixedSampler,
+    SimulatorSource,
+    TrainTile,
+    fixed_tiles,
+)
+from icecrack_assets.ml.normalise import ROBUST_NORMALISATION
+from icecrack_assets.ml.train import MIN_COMPONENTS, _lr_factor, candidate_counts, pick_operating_point
+from icecrack_assets.ml.unet import UNet, UNetConfig
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    minutes: float = 70.0  # wall-clock training budget (resumed runs count time already spent)
+    batch_size: int = 16
+    lr: float = 2e-3
+    warmup: float = 0.03
+    depth: int = 4
+    width: int = 16
+    stem: int = 2
+    pos_weight: float = 5.0
+    seed: int = 0
+    checkpoint_minutes: float = 4.0
+    val_every_minutes: float = 6.0
+    val_tiles: int = 24
+    pixel_size: float = 20.0  # nominal training spacing (m): the simulator's IW grid
+    pixel_size_range: tuple[float, float] = (20.0, 40.0)  # inputs outside are resampled into it
+    despeckle: str = "none"  # the model's input filter (see docs/model.md, the ablation)
+    mix: MixConfig = field(default_factory=MixConfig)
+    lai_root: str | None = None
+    init: str | None = None  # a bundle whose weights start this run
+    workers: int = 1  # data-drawing processes beside training (0 = draw in the training process)
+
+
+def _sources(cfg: PretrainConfig, split: str) -> dict:
+    out: dict = {"simulator": SimulatorSource(cfg.mix.families, cfg.mix.exclude)}
+    if cfg.mix.weights.get("lai", 0) > 0:
+        if not cfg.lai_root:
+            raise IceCrackError("the training mix has Lai tiles but no lai_root was given")
+        out["lai"] = LaiSource(Path(cfg.lai_root), split)
+    return out
+
+
+class _Stream(torch.utils.data.IterableDataset):
+    """Endless batches from a MixedSampler, seeded per worker and per resume."""
+
+    def __init__(self, cfg: PretrainConfig, seed: int) -> None:
+        self.cfg, self.seed = cfg, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info else 0
+        torch.set_num_threads(1)
+        s = MixedSampler(_sources(self.cfg, "train"), self.cfg.mix, seed=self.seed * 1000 + wid)
+        while True:
+            x, y = s.batch(self.cfg.batch_size)
+            yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
+
+
+def _model(cfg: PretrainConfig) -> UNet:
+    return UNet(UNetConfig(depth=cfg.depth, width=cfg.width, stem=cfg.stem))
+
+
+def predict_tile(model: UNet, x: np.ndarray) -> np.ndarray:
+    """Probability of one normalised tile (whole, no tiling: validation tiles are small)."""
+    model.eval()
+    with torch.inference_mode():
+        return torch.sigmoid(model(torch.from_numpy(x[None, None]))).numpy()[0, 0]
+
+
+def _val_inputs(tiles: list[TrainTile], norm: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    from icecrack_assets.ml.normalise import normalise, scene_stats
+
+    out = []
+    for t in tiles:
+        x = normalise(t.sigma0, norm, scene_stats(t.sigma0, norm))
+        y = np.where(np.isfinite(t.sigma0), t.truth, IGNORE).astype(np.uint8)
+        out.append((x, y))
+    return out
+
+
+def _val_candidates(model: UNet, val: list, sizes: tuple[int, ...]) -> dict:
+    counts = [candidate_counts(predict_tile(model, x), y, sizes, 1) for x, y in val]
+    return {k: pool_counts([c[k] for c in counts]) for k in counts[0]}
+
+
+def _val_f1(model: UNet, val: list) -> tuple[float, float]:
+    pooled = _val_candidates(model, val, (0,))
+    best = max(pooled.items(), key=lambda kv: metrics_from_counts(kv[1])["f1"])
+    return metrics_from_counts(best[1])["f1"], best[0][0]
+
+
+def _same_run(config: dict) -> dict:
+    """The settings a resumed run must share (the budget and the intervals may change)."""
+    return {
+        k: v for k, v in config.items() if k not in ("minutes", "checkpoint_minutes", "val_every_minutes")
+    }
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def pretrain(
+    cfg: PretrainConfig,
+    models_dir: Path,
+    checkpoint_dir: Path,
+    name: str | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Train (or resume) the default model and write its bundle under ``models_dir``."""
+    set_threads()
+    checkpoint_dir = Path(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    ck_path = checkpoint_dir / CHECKPOINT
+    torch.manual_seed(cfg.seed)
+    model = _model(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    norm = dict(ROBUST_NORMALISATION)
+    state = {"elapsed": 0.0, "step": 0, "best": (-1.0, None, 0.5), "families": {}, "resumes": 0, "log": []}
+    if ck_path.is_file():
+        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+        if _same_run(ck["config"]) != _same_run(asdict(cfg)):
+            raise IceCrackError(
+                f"{ck_path}: checkpoint of a different configuration; delete it or use another --checkpoint-dir"
+            )
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        state = ck["state"]
+        state["resumes"] += 1
+        log(f"resuming from {ck_path}: step {state['step']}, {state['elapsed'] / 60:.1f} min done")
+    elif cfg.init:
+        from icecrack_assets.ml.bundle import load_bundle
+
+        src = load_bundle(Path(cfg.init), device="cpu")
+        model.load_state_dict(src.model.state_dict())
+        log(f"starting from {cfg.init}")
+    val_sampler = MixedSampler(_sources(cfg, "val"), replace(cfg.mix, resample_prob=0.3), seed=cfg.seed)
+    val = _val_inputs(fixed_tiles(val_sampler, cfg.val_tiles, 10_000 + cfg.seed), norm)
+    stream = _Stream(cfg, cfg.seed + 7919 * state["resumes"])
+    loader = torch.utils.data.DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=cfg.workers,
+        prefetch_factor=4 if cfg.workers else None,
+        persistent_workers=False,
+    )
+    budget = cfg.minutes * 60
+    t_start = time.time() - state["elapsed"]
+    t_ck = t_val = time.time()
+    losses: list[float] = []
+    log(
+        f"default model: U-Net depth={cfg.depth} width={cfg.width} stem={cfg.stem}, "
+        f"batch {cfg.batch_size} x {cfg.mix.patch}px, mix {cfg.mix.weights}, budget {cfg.minutes} min"
+    )
+    for xb, yb, fams in loader:
+        elapsed = time.time() - t_start
+        if elapsed >= budget:
+            break
+        model.train()
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * _lr_factor(elapsed / budget, cfg.warmup)
+        valid = yb != IGNORE
+        loss = bce_dice_loss(model(xb), yb == 1, valid, pos_weight=cfg.pos_weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.item()))
+        state["step"] += 1
+        state["families"] = fams
+        now = time.time()
+        if now - t_val >= cfg.val_every_minutes * 60:
+            f1, thr = _val_f1(model, val)
+            if f1 > state["best"][0]:
+                state["best"] = (f1, {k: v.detach().clone() for k, v in model.state_dict().items()}, thr)
+            line = (
+                f"step {state['step']} ({(now - t_start) / 60:.1f} min) loss {np.mean(losses):.4f} "
+                f"val F1 {f1:.3f} @ {thr:.2f}{' *' if state['best'][0] == f1 else ''}"
+            )
+            log(line)
+            state["log"].append(line)
+            losses = []
+            t_val = time.time()
+        if now - t_ck >= cfg.checkpoint_minutes * 60:
+            state["elapsed"] = time.time() - t_start
+            _save_checkpoint(
+                ck_path,
+                {"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(), "state": state},
+            )
+            t_ck = time.time()
+    state["elapsed"] = time.time() - t_start
+    _save_checkpoint(
+        ck_path, {"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(), "state": state}
+    )
+    f1, thr = _val_f1(model, val)
+    log(f"final: step {state['step']} val F1 {f1:.3f} @ {thr:.2f}")
+    if f1 < state["best"][0]:
+        model.load_state_dict(state["best"][1])
+        log(f"keeping the best snapshot (val F1 {state['best'][0]:.3f})")
+    return write_default_bundle(model, cfg, val, state, models_dir, name, log)
+
+
+def write_default_bundle(
+    model: UNet, cfg: PretrainConfig, val: list, state: dict, models_dir: Path, name: str | None, log
+) -> Path:
+    """Tune the operating point on the validation tiles and write the bundle."""
+    from icecrack_assets.ml.evaluation.suites import despeckle_settings
+
+    pooled = _val_candidates(model, val, MIN_COMPONENTS)
+    cands = [(t, s, {**metrics_from_counts(c), **c}) for (t, s), c in pooled.items()]
+    points = {}
+    for rule in ("break-even", "f1"):
+        t, s, _ = pick_operating_point(cands, rule)
+        m = metrics_from_counts(pooled[(t, s)])
+        points[rule] = {
+            "threshold": t,
+            "min_component": s,
+            "val": {"tol1": {k: round(float(v), 4) for k, v in m.items()}},
+        }
+    thr, size = points["break-even"]["threshold"], points["break-even"]["min_component"]
+    metrics = {
+        "threshold": thr,
+        "min_component": size,
+        "operating_point": "break-even",
+        **points["break-even"],
+        "operating_points": points,
+    }
+    lineage = {
+        "source": "default-model",
+        "command": "icecrack train --default-model",
+        "code_version": __version__,
+        "pretrain_config": asdict(cfg),
+        "steps": state["step"],
+        "minutes": round(state["elapsed"] / 60, 1),
+        "resumes": state["resumes"],
+        "families_drawn": state["families"],
+        "simulator": "randomised" if SimulatorSource().module is not None else "legacy",
+        "validation": f"{cfg.val_tiles} fixed tiles (simulator + Lai valid split), seed {10_000 + cfg.seed}",
+        "progress": state["log"],
+    }
+    out = save_bundle(
+        Path(models_dir),
+        model.cpu(),
+        dict(ROBUST_NORMALISATION),
+        despeckle_settings(cfg.despeckle, None),
+        thr,
+        lineage,
+        metrics,
+        name=name,
+        extra={
+            "postprocess": {"min_component": int(size)},
+            "pixel_size": {
+                "nominal_m": cfg.pixel_size,
+                "min_m": cfg.pixel_size_range[0],
+                "max_m": cfg.pixel_size_range[1],
+            },
+        },
+    )
+    log(
+        f"bundle {out}: threshold {thr:.2f}, min component {size} px, val {points['break-even']['val']['tol1']}"
+    )
+    return out
