@@ -1,0 +1,130 @@
+"""The ice mask of one region and season: which pixels of the region grid are ice.
+
+Precedence (first that applies):
+
+1. an explicit outline GeoPackage (``outline=``, e.g. the assets' ``ice_outline`` setting);
+2. ``<masks_dir>/<region>.gpkg`` (``data/masks/``), the per-region override;
+3. simulated scenes: the SAR rule (``sar_classes.py``), because the simulator's geography is not the
+   real one and a real coastline would cut its glacier;
+4. Antarctic regions: the committed Greene et al. (2022) coastline ice, epoch nearest the season;
+5. Greenland regions: the SAR rule on the season's despeckled scenes.
+
+Outlines are polygons of ice in any CRS; they are reprojected to the region CRS and rasterised
+(pixel centres inside are ice).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from shapely.geometry.base import BaseGeometry
+
+from icecrack_assets.errors import IceCrackError, InputError
+from icecrack_assets.masks.coastline import coastline_ice, nearest_epoch
+from icecrack_assets.masks.sar_classes import classify_surface
+from icecrack_assets.regions import Region
+
+MASK_VERSION = "icemask-1"
+
+
+@dataclass(frozen=True, eq=False)
+class IceMask:
+    """Ice pixels on a region grid, where they came from, and their area."""
+
+    ice: np.ndarray  # bool (height, width) on the region grid
+    source: str  # "outline" | "override" | "coastline" | "sar"
+    detail: str  # file, epoch or rule
+    pixel_size: float
+
+    @property
+    def ice_km2(self) -> float:
+        return float(self.ice.sum()) * (self.pixel_size / 1000.0) ** 2
+
+    def describe(self) -> dict:
+        return {
+            "mask_source": self.source,
+            "mask_detail": self.detail,
+            "mask_version": MASK_VERSION,
+            "ice_km2": round(self.ice_km2, 3),
+        }
+
+
+def rasterise(geom: BaseGeometry, region: Region) -> np.ndarray:
+    """Pixels of ``region``'s grid whose centre lies in ``geom`` (region CRS)."""
+    from rasterio.features import rasterize
+
+    shape = (region.height, region.width)
+    if geom.is_empty:
+        return np.zeros(shape, bool)
+    out = rasterize([(geom, 1)], out_shape=shape, transform=region.transform, fill=0, dtype="uint8")
+    return out.astype(bool)
+
+
+def read_outline(path: Path, region: Region) -> BaseGeometry:
+    """Union of an outline file's polygons in the region CRS; one-line InputError when unusable."""
+    import geopandas as gpd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "ice outline not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gdf = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputError(path, f"not a readable vector file ({type(exc).__name__})") from None
+    if gdf.crs is None:
+        raise InputError(path, "ice outline has no CRS")
+    polys = gdf[gdf.geometry.notna() & gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if polys.empty:
+        raise InputError(path, "ice outline holds no polygons")
+    return polys.to_crs(region.crs).geometry.make_valid().union_all()
+
+
+def resolve_ice_mask(
+    region: Region,
+    year: int,
+    *,
+    masks_dir: Path | None = None,
+    outline: Path | None = None,
+    scenes: list[tuple[np.ndarray, str]] | None = None,
+    simulated: bool = False,
+) -> IceMask:
+    """The ice mask of ``region`` in ``year`` by the precedence in the module docstring.
+
+    ``scenes`` are the season's despeckled (linear intensity, pass direction) on the region grid;
+    the SAR rule needs them.
+    """
+    if outline:
+        return IceMask(
+            rasterise(read_outline(Path(outline), region), region), "outline", str(outline), region.pixel_size
+        )
+    override = Path(masks_dir) / f"{region.name}.gpkg" if masks_dir else None
+    if override is not None and override.is_file():
+        return IceMask(
+            rasterise(read_outline(override, region), region), "override", str(override), region.pixel_size
+        )
+    if region.hemisphere == "south" and not simulated:
+        epoch = nearest_epoch(year)
+        ice = rasterise(coastline_ice(region.name, year), region)
+        return IceMask(ice, "coastline", f"Greene et al. 2022 coastline {epoch}", region.pixel_size)
+    if not scenes:
+        raise IceCrackError(
+            f"{region.name} {year}: no ice outline (data/masks/{region.name}.gpkg) and no scenes to classify"
+        )
+    shape = (region.height, region.width)
+    for img, _ in scenes:
+        if img.shape != shape:
+            raise IceCrackError(f"{region.name}: scene shape {img.shape} is not the region grid {shape}")
+    classes = classify_surface(scenes)
+    return IceMask(classes.ice, "sar", classes.rule, region.pixel_size)
+
+
+def mask_outline(ice: np.ndarray) -> np.ndarray:
+    """One-pixel boundary of the ice (inside edge), for previews."""
+    from scipy import ndimage
+
+    return ice & ~ndimage.binary_erosion(ice, border_value=1)

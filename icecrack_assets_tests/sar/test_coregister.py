@@ -1,0 +1,72 @@
+"""Season co-registration: phase correlation recovers known shifts; the 1-pixel rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from icecrack_assets.sar import coregister as co
+
+
+def _scene(seed: int = 0, n: int = 256) -> np.ndarray:
+    """Despeckled-like linear intensity with structure at several scales (ice texture, crevasses)."""
+    rng = np.random.default_rng(seed)
+    db = -9 + 2.0 * ndimage.gaussian_filter(rng.normal(size=(n, n)), 4) * 4
+    db += 3.0 * (ndimage.gaussian_filter(rng.normal(size=(n, n)), 1.2) > 0.15)
+    return (10 ** (db / 10)).astype(np.float32)
+
+
+def _fourier_shift(img: np.ndarray, dr: float, dc: float) -> np.ndarray:
+    f = ndimage.fourier_shift(np.fft.fft2(img.astype(np.float64)), (dr, dc))
+    return np.real(np.fft.ifft2(f)).astype(np.float32)
+
+
+@pytest.mark.parametrize("dr,dc", [(0.3, -0.45), (-0.8, 0.25), (2.6, 1.2)])
+def test_phase_correlation_recovers_a_known_shift(dr: float, dc: float) -> None:
+    ref = _scene()
+    moved = _fourier_shift(ref, dr, dc)
+    row, col, corr, overlap = co.measure_offset(co.to_db(ref), co.to_db(np.maximum(moved, 1e-6)))
+    # the measured shift moves the scene back onto the reference
+    assert abs(row + dr) < 0.1 and abs(col + dc) < 0.1
+    assert overlap == 1.0 and corr > 0.9
+
+
+def test_sub_pixel_offset_is_corrected_and_recorded() -> None:
+    ref = _scene(1)
+    moved = np.maximum(_fourier_shift(ref, 0.5, -0.4), 1e-6)
+    offset, image = co.register_scene("S1B_x", co.to_db(ref), moved)
+    assert offset.status == co.CORRECTED and image is not None
+    assert offset.row_px == pytest.approx(-0.5, abs=0.1) and offset.col_px == pytest.approx(0.4, abs=0.1)
+    inner = (slice(8, -8), slice(8, -8))
+    before = np.abs(co.to_db(moved) - co.to_db(ref))[inner].mean()
+    after = np.abs(co.to_db(image) - co.to_db(ref))[inner].mean()
+    assert after < 0.5 * before
+    assert offset.as_dict()["magnitude_px"] == pytest.approx(0.64, abs=0.1)
+
+
+def test_scene_three_pixels_off_is_rejected() -> None:
+    ref = _scene(2)
+    moved = np.roll(ref, (3, 0), axis=(0, 1))
+    offset, image = co.register_scene("S1A_far", co.to_db(ref), moved)
+    assert image is None and offset.status == co.REJECTED
+    assert offset.row_px == pytest.approx(-3.0, abs=0.1) and "exceeds 1 px" in offset.reason
+
+
+def test_aligned_scene_is_accepted_unchanged_and_no_overlap_rejected() -> None:
+    ref = _scene(3)
+    offset, image = co.register_scene("same", co.to_db(ref), ref.copy())
+    assert offset.status == co.ACCEPTED and np.array_equal(image, ref)
+    empty = np.full_like(ref, np.nan)
+    offset, image = co.register_scene("empty", co.to_db(ref), empty)
+    assert offset.status == co.REJECTED and image is None and "overlap" in offset.reason
+    other_area = _scene(4)
+    offset, image = co.register_scene("elsewhere", co.to_db(ref), other_area)
+    assert offset.status == co.REJECTED and image is None and "correlate weakly" in offset.reason
+
+
+def test_shift_image_keeps_nan_out() -> None:
+    img = np.ones((20, 20), np.float32)
+    img[10, 10] = np.nan
+    out = co.shift_image(img, 0.5, 0.0)
+    assert np.isnan(out[10:12, 10]).all() and np.isnan(out[0, :]).all() and np.isfinite(out[5, 5])
