@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
+import math
 from pathlib import Path
 
 from icecrack_assets.errors import InputError
+from icecrack_assets.layout import DataLayout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", type=Path, help="linear sigma0 GeoTIFF (raw, speckled)")
     p.add_argument("output", type=Path, help="crack mask GeoTIFF to write (uint8: 1 crack, 0, 255 nodata)")
     p.add_argument(
-        "--model", type=Path, default=None, help="bundle directory (default: newest under DATA_ROOT/models)"
+        "--model",
+        type=Path,
+        default=None,
+        help="bundle directory (default: newest under DATA_ROOT/models, else the shipped default model)",
     )
     p.add_argument("--probabilities", type=Path, default=None, help="also write the probability map as a COG")
     p.add_argument(
@@ -26,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="equivalent number of looks of the input (default: its LOOKS tag, else the bundle's)",
     )
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        help="input pixel spacing in metres (default: from its projected CRS); used to resample it to the model's",
+    )
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--overlap", type=int, default=32)
     p.add_argument("--block", type=int, default=2048, help="pixels per processing window (bounds memory)")
@@ -34,9 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from icecrack_assets.ml.bundle import latest_bundle, load_bundle
+    from icecrack_assets.ml.bundle import load_bundle
     from icecrack_assets.ml.device import set_threads
-    from icecrack_assets.ml.inference import predict_file
+    from icecrack_assets.ml.scaled import predict_scene
+    from icecrack_assets.ml.shipped import resolve_model
     from icecrack_assets.raster import open_single_band
 
     if args.tile < 16 or not (0 <= args.overlap < args.tile):
@@ -48,14 +59,17 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(out, "output would overwrite the input")
     open_single_band(args.input).close()  # validate before loading the model
     set_threads()
-    model = args.model or latest_bundle(Path(os.environ.get("ICECRACK_DATA_ROOT", "data")) / "models")
+    if args.pixel_size is not None and not (args.pixel_size > 0 and math.isfinite(args.pixel_size)):
+        raise InputError("--pixel-size", f"must be a positive number of metres, got {args.pixel_size}")
+    model = resolve_model(args.model, DataLayout.at().models)
     bundle = load_bundle(model, args.device)
-    res = predict_file(
+    res = predict_scene(
         bundle,
         args.input,
         args.output,
         args.probabilities,
         despeckled=args.despeckled,
+        pixel_size=args.pixel_size,
         block=args.block,
         tile=args.tile,
         overlap=args.overlap,
@@ -65,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
         f"{args.output}: {res['crack_pixels']} crack pixels ({100 * res['crack_fraction']:.2f} % of "
         f"{res['valid_pixels']} valid), threshold {res['threshold']:.2f}, model {Path(model).name}, "
         f"{res['mpix_per_s']:.2f} Mpix/s"
+        + (
+            f"; predicted at {res['predicted_at_m']:.0f} m, written on the input's {res['pixel_size_m']:.0f} m grid"
+            if res.get("predicted_at_m") != res.get("pixel_size_m")
+            else ""
+        )
         + (f"; probabilities {args.probabilities}" if args.probabilities else "")
     )
     return 0

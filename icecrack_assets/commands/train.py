@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from icecrack_assets.errors import IceCrackError
+from icecrack_assets.layout import DataLayout
 
 
 def _defaults():
@@ -62,14 +62,47 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fine-tune: start from this bundle's weights (same depth/width/stem and normalisation)",
     )
     p.add_argument("--device", default="auto")
+    g = p.add_argument_group("the shipped default model (multi-source, resumable; see docs/model.md)")
+    g.add_argument(
+        "--default-model",
+        action="store_true",
+        help="train the default model (randomised simulator + speckled Lai); run again to resume",
+    )
+    g.add_argument("--minutes", type=float, default=70.0, help="wall-clock budget of --default-model")
+    g.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="checkpoints of --default-model (default DATA_ROOT/work/default-model)",
+    )
+    g.add_argument("--lai", type=Path, default=None, help="Lai et al. 2020 folder (read in place)")
     p.set_defaults(func=run)
+
+
+def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
+    from icecrack_assets.commands.evaluate import DEFAULT_LAI
+    from icecrack_assets.ml.pretrain import PretrainConfig, pretrain
+    from icecrack_assets.ml.shipped import DEFAULT_MODEL_DIR
+
+    lai = args.lai or DEFAULT_LAI
+    if not lai.is_dir():
+        raise IceCrackError(f"{lai}: Lai et al. 2020 folder not found; pass --lai PATH")
+    cfg = PretrainConfig(minutes=args.minutes, seed=args.seed, lai_root=str(lai.resolve()))
+    out = args.out or DEFAULT_MODEL_DIR.parent
+    name = None if args.out else DEFAULT_MODEL_DIR.name
+    ck = args.checkpoint_dir or data_root / "work" / "default-model"
+    bundle = pretrain(cfg, out, ck, name=name)
+    print(f"bundle: {bundle}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from icecrack_assets.ml.evaluation.suites import EvalConfig, despeckle_settings, train_on_simulated
     from icecrack_assets.ml.train import TrainConfig, train_bundle
 
-    data_root = Path(os.environ.get("ICECRACK_DATA_ROOT", "data"))
+    data_root = DataLayout.at().root
+    if args.default_model:
+        return run_default_model(args, data_root)
     out = args.out or data_root / "models"
     cfg = TrainConfig(
         epochs=args.epochs,
