@@ -256,9 +256,10 @@ def _rock(db, classes, look, rng, shape) -> None:
     elev = fractal_noise(rng, shape, (0.15 * n, 0.04 * n, 4.0), 0.5) * rng.uniform(5.0, 25.0)
     g_row, g_col = np.gradient(elev)
     slope = -(g_col * look[0] + g_row * look[1])  # > 0: facing the radar
-    shade = np.clip(slope * rng.uniform(1.0, 3.0), -8.0, 6.0)
-    lay = slope > rng.uniform(1.0, 2.5)
-    shadow = slope < -rng.uniform(1.0, 2.5)
+    steep = float(np.percentile(np.abs(slope[mask]), 100.0 - rng.uniform(2.0, 12.0)))
+    shade = np.clip(slope / (steep + 1e-6) * rng.uniform(2.0, 5.0), -8.0, 6.0)
+    lay = slope > steep  # slopes steeper than the incidence angle: layover (bright) ...
+    shadow = slope < -steep * rng.uniform(0.8, 1.5)  # ... and radar shadow behind ridges
     rock = rng.uniform(-10.0, -3.0) + shade + 1.5 * smooth_noise(rng, shape, 2.0)
     rock = np.where(lay, rock + rng.uniform(4.0, 10.0), rock)
     rock = np.where(shadow, np.minimum(rock, rng.uniform(-25.0, -18.0)), rock)

@@ -17,7 +17,15 @@ import numpy as np
 from icecrack_assets.simulator.fields import band, smooth_noise, smoothstep
 
 TABLE = 4096  # per-trace / per-segment random tables (indices wrap)
-FAINT_DB = 1.0  # cracks whose rendered contrast is below this are "unknown" (255) in the truth
+FAINT_DB = 1.0  # cracks rendered fainter than this (dB) are "unknown" (255) in the truth ...
+FAINT_SPECKLE_DB = 2.5  # ... or fainter than this / sqrt(ENL): below ~2.5 dB a 1-look crack is not seen
+
+
+def faint_threshold_db(enl: float) -> float:
+    """Contrast (dB) under which a crack counts as unknown: 1 dB, raised for very speckled products."""
+    return max(FAINT_DB, FAINT_SPECKLE_DB / math.sqrt(max(enl, 1e-3)))
+
+
 FULL_COVER = 0.5  # a pixel is crack when the crack bands cover at least half of it
 PARTIAL_COVER = 0.2  # partly covered pixels (PARTIAL_COVER .. FULL_COVER) are "unknown" (255)
 
@@ -36,7 +44,7 @@ class CrackLayer:
     """Result of rendering every crack set of a scene (dense, float32/bool)."""
 
     factor: np.ndarray  # linear multiplier on the background sigma0 (1 = no crack)
-    strong: np.ndarray  # bool: covered >= FULL_COVER by a crack at least FAINT_DB strong
+    strong: np.ndarray  # bool: covered >= FULL_COVER by a crack at least faint_threshold_db strong
     unknown: np.ndarray  # bool: partly covered, or a faint crack (truth 255)
     peak_db: np.ndarray  # float32: |dB| change of the strongest crack band covering the pixel
 
@@ -158,6 +166,7 @@ def render_set(
     rng: np.random.Generator,
     look: tuple[float, float],
     visibility_floor: float,
+    faint_db: float,
     allowed: np.ndarray,
     layer: CrackLayer,
 ) -> None:
@@ -233,7 +242,7 @@ def render_set(
     layer.factor[:] = np.where(stronger, factor, layer.factor)
     layer.peak_db[:] = np.where(stronger, peak, layer.peak_db)
     full = cover >= FULL_COVER
-    visible = peak >= FAINT_DB
+    visible = peak >= faint_db
     layer.strong |= full & visible
     layer.unknown |= (cover >= PARTIAL_COVER) & ~(full & visible)
 

@@ -7,7 +7,8 @@ places things and draws per-crack values inside the style's ranges: the same (st
 always gives a bit-identical scene. Today's region renderer (``scenes.simulate_scene``) is the
 "legacy" family.
 
-Truth: 1 where crack bands cover >= half a pixel and the crack is at least ``FAINT_DB`` strong there;
+Truth: 1 where crack bands cover >= half a pixel and the crack is at least ``faint_threshold_db(ENL)``
+(1 dB, more for products under 6 looks) strong there;
 255 (unknown) for partly covered pixels, sub-threshold faint (snow-bridged) cracks, narrow rift tips
 and nodata; 0 elsewhere, including every hard negative.
 """
@@ -24,7 +25,7 @@ import numpy as np
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.simulator import random_background as rb
 from icecrack_assets.simulator import random_sensor as rs
-from icecrack_assets.simulator.random_cracks import empty_layer, family_sets, render_set
+from icecrack_assets.simulator.random_cracks import empty_layer, faint_threshold_db, family_sets, render_set
 
 RANDOM_SIMULATOR_VERSION = "1.0"
 TRUTH_UNKNOWN = 255
@@ -42,6 +43,7 @@ CRACK_FAMILIES = (
 )
 FAMILIES: tuple[str, ...] = ("legacy", *CRACK_FAMILIES)
 RADIOMETRY = ("lit-far", "lit-near", "bright", "dark")
+FAINT_FAMILY_SHARE = 0.12  # families whose contrast centre is 0.6-1.5 dB (else 1.5-8 dB)
 
 # per-family geometry ranges: spacing (px, log-uniform), segment length (px, log-uniform),
 # presence (fraction of each trace drawn), family angle (deg; chevron/marginal/crossing/en-echelon)
@@ -202,7 +204,10 @@ def sample_family(rng: np.random.Generator, family: str) -> CrackFamilyStyle:
     w_lo = _log_uniform(rng, 0.5, 1.2 if dense else 4.0)
     w_hi = min(1.6 if dense else 6.0, w_lo * rng.uniform(1.0, 2.5))
     radiometry = str(rng.choice(RADIOMETRY, p=[0.45, 0.15, 0.2, 0.2]))
-    centre = _log_uniform(rng, 1.0 if dense else 0.7, 5.0 if dense else 8.0)
+    if rng.random() < FAINT_FAMILY_SHARE:  # a faint family: mostly under the visibility threshold
+        centre = _log_uniform(rng, 0.6, 1.5)
+    else:
+        centre = _log_uniform(rng, 1.5, 5.0 if dense else 8.0)
     contrast = (max(0.5, centre / rng.uniform(1.1, 1.6)), min(10.0, centre * rng.uniform(1.1, 1.6)))
     return CrackFamilyStyle(
         family=family,
@@ -349,6 +354,7 @@ def render_scene(style: SceneStyle, shape: tuple[int, int], seed: int) -> Random
     bg = rb.render_background(style.background, look, shape, r_bg, tip)
     allowed = bg.classes == rb.BACKGROUND
     layer = empty_layer(shape)
+    faint = faint_threshold_db(se.enl)
     zone = np.zeros(shape, np.float32)
     field_db = np.zeros(shape, np.float32)
     for i, st in enumerate(style.cracks):
@@ -357,7 +363,7 @@ def render_scene(style: SceneStyle, shape: tuple[int, int], seed: int) -> Random
             z = np.clip(cs.zone, 0.0, 1.0) * allowed
             np.maximum(zone, z, out=zone)
             np.maximum(field_db, z * np.float32(st.field_db), out=field_db)
-            render_set(cs, st, r_fam[2 * i + 1], look, se.visibility_floor, allowed, layer)
+            render_set(cs, st, r_fam[2 * i + 1], look, se.visibility_floor, faint, allowed, layer)
     db = bg.db + field_db
     db = rs.radiometric_trends(db, se, look, r_trend)
     clean = (np.power(10.0, db / 10.0) * layer.factor).astype(np.float32)
