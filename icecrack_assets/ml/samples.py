@@ -63,6 +63,18 @@ class SceneForSamples:
     label: np.ndarray  # uint8: 1 crack, 0 background, 255 nodata/unlabelled
     label_source: str  # "simulator" | "annotation:<file>"
     image: np.ndarray | None = None  # optional in-memory intensity (NaN nodata), same grid
+    ice: np.ndarray | None = None  # optional bool ice mask, same grid: labels off the ice become nodata
+
+    def masked_label(self) -> np.ndarray:
+        """The label with everything off the ice mask set to nodata: no patch is scored or sampled there."""
+        if self.ice is None:
+            return self.label
+        if self.ice.shape != self.label.shape:
+            raise InputError(
+                self.image_path or self.scene_id,
+                f"ice mask shape {self.ice.shape} differs from label shape {self.label.shape}",
+            )
+        return np.where(self.ice, self.label, NODATA).astype(np.uint8)
 
 
 @dataclass
@@ -253,6 +265,7 @@ def build_samples(
     if block_size < patch + buffer:
         raise IceCrackError(f"block_size {block_size} must be at least patch + buffer ({patch + buffer})")
     out_dir = Path(out_dir)
+    scenes = [replace(s, label=s.masked_label(), ice=None) for s in scenes]
     images: dict[str, np.ndarray] = {}
     for s in scenes:
         img = s.image if s.image is not None else read_single_band(s.image_path)[0]

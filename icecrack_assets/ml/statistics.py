@@ -3,6 +3,12 @@
 One implementation for the ``crack_statistics`` asset and scripts: the year-over-year change is
 taken against the region's previous year *with data* (a missed season does not break the series),
 and written as a CSV table and a PNG plot, both atomically.
+
+Densities are per km² of mapped ice (the region's ice mask, ``masks/icemask.py``). A change is only
+computed between co-registered maps: both seasons' scenes were co-registered before compositing
+(``coregistered`` in the record) and the two seasons' mean backscatter images (``backscatter``)
+are within ``MAX_CORRECT_PX`` of each other by phase correlation. Otherwise the change is left empty
+and ``change_basis`` says why.
 """
 
 from __future__ import annotations
@@ -20,10 +26,30 @@ COLUMNS = [
     "crack_length_km",
     "density_km_per_km2",
     "valid_area_km2",
+    "ice_km2",
+    "mask_source",
     "previous_year",
+    "year_offset_px",
+    "change_basis",
     "density_change",
     "density_change_relative",
 ]
+
+
+def year_offset(previous: dict, current: dict) -> tuple[float, str]:
+    """Offset (px) between two seasons' maps and whether a change may be computed between them."""
+    from icecrack_assets.sar.coregister import MAX_CORRECT_PX, map_offset
+
+    for rec in (previous, current):
+        if rec.get("coregistered") not in (True, 1):  # missing keys come back from pandas as NaN
+            return float("nan"), f"{rec.get('year')}: scenes not co-registered; no change computed"
+        path = rec.get("backscatter")
+        if not isinstance(path, str) or not Path(path).is_file():
+            return float("nan"), f"{rec.get('year')}: no season backscatter to register; no change computed"
+    offset = map_offset(Path(previous["backscatter"]), Path(current["backscatter"]))
+    if not offset <= MAX_CORRECT_PX:
+        return offset, f"maps {offset:.2f} px apart (> {MAX_CORRECT_PX:g} px); no change computed"
+    return offset, f"co-registered ({offset:.2f} px)"
 
 
 def statistics_table(records: list[dict]) -> pd.DataFrame:
@@ -36,7 +62,20 @@ def statistics_table(records: list[dict]) -> pd.DataFrame:
     by_region = df.groupby("region")
     previous = by_region["density_km_per_km2"].shift()
     df["previous_year"] = by_region["year"].shift().astype("Int64")
-    df["density_change"] = df["density_km_per_km2"] - previous
+    offsets, basis = [], []
+    rows = df.to_dict("records")
+    for i, row in enumerate(rows):
+        if i == 0 or rows[i - 1]["region"] != row["region"]:
+            offsets.append(float("nan"))
+            basis.append("first season")
+            continue
+        off, why = year_offset(rows[i - 1], row)
+        offsets.append(off)
+        basis.append(why)
+    df["year_offset_px"] = offsets
+    df["change_basis"] = basis
+    ok = df["change_basis"].str.startswith("co-registered")
+    df["density_change"] = (df["density_km_per_km2"] - previous).where(ok)
     df["density_change_relative"] = df["density_change"] / previous.where(previous != 0)
     return df[COLUMNS]
 

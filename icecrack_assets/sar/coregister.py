@@ -24,6 +24,7 @@ are recorded for every scene.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -120,3 +121,37 @@ def register_scene(
 
 def reference_offset(scene_id: str) -> SceneOffset:
     return SceneOffset(scene_id, 0.0, 0.0, 1.0, 1.0, REFERENCE)
+
+
+def season_backscatter(images: list[np.ndarray]) -> np.ndarray:
+    """Mean dB of a season's co-registered scenes: the image later seasons are registered against."""
+    total = count = None
+    for img in images:
+        db = to_db(img)
+        ok = np.isfinite(db)
+        if total is None or count is None:
+            total, count = np.zeros(db.shape), np.zeros(db.shape, np.int32)
+        total[ok] += db[ok]
+        count[ok] += 1
+    if total is None or count is None:
+        raise ValueError("season_backscatter needs at least one image")
+    out = np.full(total.shape, np.nan, np.float32)
+    out[count > 0] = (total[count > 0] / count[count > 0]).astype(np.float32)
+    return out
+
+
+def map_offset(previous: Path, current: Path) -> float:
+    """Offset (px, Euclidean) between two seasons' mean-backscatter GeoTIFFs (dB) on one grid.
+
+    NaN when their grids differ or they overlap too little to measure.
+    """
+    from icecrack_assets.raster import read_single_band
+
+    a, pa = read_single_band(previous)
+    b, pb = read_single_band(current)
+    if a.shape != b.shape or pa.get("transform") != pb.get("transform"):
+        return float("nan")
+    row, col, corr, _ = measure_offset(a, b)
+    if not np.isfinite(row) or corr < MIN_CORRELATION:
+        return float("nan")
+    return float(np.hypot(row, col))

@@ -260,11 +260,14 @@ def test_orientation_of_a_straight_line():
     assert dens[0, 0] == pytest.approx(length / 0.25)
 
 
-def test_density_change_is_against_the_previous_year_with_data(tmp_path):
+def test_density_change_is_against_the_previous_year_with_data(tmp_path, tiny_raster):
+    rng = np.random.default_rng(0)
+    db = (-9 + 3 * rng.normal(size=(64, 64))).astype(np.float32)  # season backscatter, dB
+    same = {"coregistered": True, "backscatter": str(tiny_raster(db, name="bs.tif", epsg=3031))}
     recs = [
-        {"region": "amery", "year": 2021, "density_km_per_km2": 0.5},
-        {"region": "amery", "year": 2019, "density_km_per_km2": 0.4},
-        {"region": "fimbul", "year": 2020, "density_km_per_km2": 0.2},
+        {"region": "amery", "year": 2021, "density_km_per_km2": 0.5, **same},
+        {"region": "amery", "year": 2019, "density_km_per_km2": 0.4, **same},
+        {"region": "fimbul", "year": 2020, "density_km_per_km2": 0.2, **same},
     ]
     df, csv_path, png_path = write_statistics(recs, tmp_path)
     amery = df[df["region"] == "amery"].to_dict("records")

@@ -1,0 +1,85 @@
+"""The ice mask and co-registration where they are used: the sampler and the year-over-year change."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
+from icecrack_assets.ml.samples import SceneForSamples, build_samples, load_samples
+from icecrack_assets.ml.statistics import statistics_table
+from icecrack_assets.sar.coregister import season_backscatter
+from icecrack_assets_tests.helpers.rasters import write_tiny_raster
+
+
+def test_sampler_never_samples_or_scores_off_the_ice(tmp_path):
+    scenes = []
+    for s in range(2):
+        _, clean, truth = synthetic_scene((320, 320), seed=s)
+        ice = np.zeros(truth.shape, bool)
+        ice[:, :160] = True  # the right half is rock/ocean
+        scenes.append(
+            SceneForSamples(f"syn{s}", "thwaites", 2020, None, truth, "simulator", image=clean, ice=ice)
+        )
+    idx = build_samples(scenes, tmp_path / "s", patch=48, seed=1, max_per_scene=20, block_size=96, buffer=16)
+    data = load_samples(tmp_path / "s")
+    rows = list(csv.DictReader(open(idx.index_path)))
+    assert idx.count > 0
+    for r, y in zip(rows, data["y"][:, 0]):
+        c0 = int(r["col"])
+        off_ice = np.arange(c0, c0 + 48) >= 160
+        assert (y[:, off_ice] == 255).all()  # labels off the ice are nodata
+        assert (y != 255).any()  # every patch scores some ice
+        if r["kind"] != "tile":  # training patches are at least half on the ice
+            assert float(r["valid_fraction"]) >= 0.5 and c0 <= 160 - 24
+    with pytest.raises(Exception, match="ice mask shape"):
+        bad = SceneForSamples(
+            "b",
+            "thwaites",
+            2020,
+            None,
+            scenes[0].label,
+            "simulator",
+            image=scenes[0].image,
+            ice=np.ones((3, 3), bool),
+        )
+        build_samples([bad], tmp_path / "t", patch=48, block_size=96, buffer=16)
+
+
+def _backscatter(tmp_path, name: str, shift_px: int = 0) -> str:
+    rng = np.random.default_rng(0)
+    from scipy import ndimage
+
+    lin = 10 ** ((-9 + 4 * ndimage.gaussian_filter(rng.normal(size=(128, 128)), 2) * 3) / 10)
+    db = season_backscatter([np.roll(lin, shift_px, axis=1).astype(np.float32)])
+    return str(write_tiny_raster(tmp_path / name, db, epsg=3031, nodata=float("nan")))
+
+
+def _rec(year, density, **kw):
+    return {"region": "amery", "year": year, "density_km_per_km2": density, "ice_km2": 100.0, **kw}
+
+
+def test_change_only_between_co_registered_maps(tmp_path):
+    a = _backscatter(tmp_path, "a.tif")
+    b = _backscatter(tmp_path, "b.tif")
+    far = _backscatter(tmp_path, "far.tif", shift_px=3)
+    recs = [
+        _rec(2019, 0.4, coregistered=True, backscatter=a),
+        _rec(2020, 0.5, coregistered=True, backscatter=b),
+        _rec(2021, 0.7, coregistered=True, backscatter=far),  # 3 px off 2020: refused
+        _rec(2022, 0.9, coregistered=False, backscatter=far),  # scenes not co-registered: refused
+        _rec(2023, 1.0),  # no registration recorded (an old map): refused
+    ]
+    df = statistics_table(recs).set_index("year")
+    assert df.loc[2019, "change_basis"] == "first season" and np.isnan(df.loc[2019, "density_change"])
+    assert df.loc[2020, "change_basis"].startswith("co-registered")
+    assert df.loc[2020, "year_offset_px"] < 0.1
+    assert df.loc[2020, "density_change"] == pytest.approx(0.1)
+    assert df.loc[2020, "density_change_relative"] == pytest.approx(0.25)
+    assert df.loc[2021, "year_offset_px"] == pytest.approx(3.0, abs=0.1)
+    assert "no change computed" in df.loc[2021, "change_basis"] and np.isnan(df.loc[2021, "density_change"])
+    assert "not co-registered" in df.loc[2022, "change_basis"] and np.isnan(df.loc[2022, "density_change"])
+    assert "not co-registered" in df.loc[2023, "change_basis"] and np.isnan(df.loc[2023, "density_change"])
+    assert df.loc[2020, "ice_km2"] == 100.0
