@@ -153,6 +153,9 @@ class DespeckledScene:
     sha256: str
     looks: float
     truth: str | None = None  # the raw partition's truth file name, passed along for sampling
+    enl_input: float | None = None  # ENL measured on homogeneous blocks of the input
+    enl_output: float | None = None  # the same blocks after filtering
+    settings_fingerprint: str = ""
 
 
 @dataclass(frozen=True)

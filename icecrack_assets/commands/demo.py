@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from icecrack_assets.errors import IceCrackError
+from icecrack_assets.layout import DataLayout
 from icecrack_assets.regions import FIRST_SENTINEL1_YEAR, get_region
 
 DEFAULT_REGIONS = "jakobshavn,thwaites"
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="simulate two regions' season and run the whole chain through Dagster")
     p.add_argument(
         "--data-root",
-        default=os.environ.get("ICECRACK_DATA_ROOT", "data"),
+        default=str(DataLayout.at().root),
         help="folder for all outputs (default: data)",
     )
     p.add_argument("--regions", default=DEFAULT_REGIONS, help=f"comma-separated (default: {DEFAULT_REGIONS})")

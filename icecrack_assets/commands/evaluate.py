@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from icecrack_assets.errors import IceCrackError
+from icecrack_assets.layout import DataLayout
 
 DEFAULT_LAI = (
     Path(os.environ.get("ICECRACK_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from icecrack_assets.ml.evaluation.suites import EvalConfig, run_evaluation
     from icecrack_assets.ml.train import TrainConfig
 
-    data_root = Path(os.environ.get("ICECRACK_DATA_ROOT", "data"))
+    data_root = DataLayout.at().root
     out = args.out or data_root / "evaluation" / ("evaluation-quick.md" if args.quick else "evaluation.md")
     if "b" in args.suite and not args.lai.is_dir():
         raise IceCrackError(f"{args.lai}: Lai et al. 2020 folder not found; pass --lai PATH or --suite a")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import time
 from pathlib import Path
 
 from icecrack_assets.errors import IceCrackError
+from icecrack_assets.layout import DataLayout
 from icecrack_assets.regions import get_region
 
 
 def _default_landing() -> Path:
-    return Path(os.environ.get("ICECRACK_DATA_ROOT", "data")) / "landing"
+    return DataLayout.at().landing
 
 
 def register(sub: argparse._SubParsersAction) -> None:

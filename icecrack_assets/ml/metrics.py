@@ -95,3 +95,15 @@ def best_threshold(
         if f1 > best[1] + 1e-9:
             best = (float(thr), float(f1))
     return best
+
+
+def consistency_with_truth(mask: np.ndarray, truth: np.ndarray, tolerance: int = 1) -> dict[str, float]:
+    """Precision, recall, F1 and OA of a crack mask against a truth raster (NaN or 255 = unknown).
+
+    Where the truth belongs to scenes that may also have been training data, this is a consistency
+    figure, not a held-out evaluation.
+    """
+    t = np.where(np.isfinite(truth), truth, NODATA).astype(np.uint8)
+    p = np.where(np.isfinite(mask), mask, NODATA).astype(np.uint8)
+    m = crack_metrics(p, t, tolerance=tolerance)
+    return {k: float(m[k]) for k in ("precision", "recall", "f1", "oa")}

@@ -6,6 +6,7 @@ The change across years is ``statistics.py``'s job.
 from __future__ import annotations
 
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,43 @@ def _write_gpkg(path: Path, layers: dict[str, list], crs) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class CrackProductPaths:
+    """The files of one season's crack map (all on the probability map's grid but density/orientation)."""
+
+    probability: Path  # COG, float32 0..1, NaN nodata
+    mask: Path  # GeoTIFF uint8: 1 crack, 0 not, 255 nodata
+    vectors: Path  # GeoPackage: layers "polygons" and "centrelines"
+    density: Path  # km of crack per km2 on cells of cell_m
+    orientation: Path  # degrees counter-clockwise from grid east, [0, 180)
+    preview: Path  # PNG quick-look
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class CrackStats:
+    """Summary of one season's crack map; areas over the valid (mapped) pixels."""
+
+    crack_area_km2: float
+    crack_length_km: float
+    valid_area_km2: float
+    density_km_per_km2: float
+    crack_fraction: float
+    threshold: float
+    min_component: int
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CrackProducts:
+    paths: CrackProductPaths
+    stats: CrackStats
+
+
 def write_crack_products(
     prob: np.ndarray,
     profile: dict,
@@ -46,7 +84,7 @@ def write_crack_products(
     pixel_size: float,
     cell_m: float = 1000.0,
     min_component: int = 0,
-) -> dict:
+) -> CrackProducts:
     """Write all crack products of one probability map; return their paths and summary statistics.
 
     ``min_component`` (pass ``bundle.min_component``) drops crack components smaller than that many
@@ -100,13 +138,13 @@ def write_crack_products(
     paths["preview"] = write_preview(prob, mask_u8, out_dir / f"{stem}_preview.png", title=stem)
     px_km2 = (pixel_size / 1000.0) ** 2
     valid_km2 = float(valid.sum() * px_km2)
-    stats = {
-        "crack_area_km2": float(mask.sum() * px_km2),
-        "crack_length_km": length_km,
-        "valid_area_km2": valid_km2,
-        "density_km_per_km2": length_km / valid_km2 if valid_km2 else float("nan"),
-        "crack_fraction": float(mask.sum() / valid.sum()) if valid.any() else float("nan"),
-        "threshold": float(threshold),
-        "min_component": int(min_component),
-    }
-    return {**{k: str(v) for k, v in paths.items()}, **stats}
+    stats = CrackStats(
+        crack_area_km2=float(mask.sum() * px_km2),
+        crack_length_km=float(length_km),
+        valid_area_km2=valid_km2,
+        density_km_per_km2=length_km / valid_km2 if valid_km2 else float("nan"),
+        crack_fraction=float(mask.sum() / valid.sum()) if valid.any() else float("nan"),
+        threshold=float(threshold),
+        min_component=int(min_component),
+    )
+    return CrackProducts(CrackProductPaths(**{k: Path(v) for k, v in paths.items()}), stats)

@@ -203,7 +203,7 @@ def tune_postprocess(
     return pick_operating_point(postprocess_candidates(prob, y, sizes, tolerance), operating_point)
 
 
-def _lr_factor(progress: float, warmup: float) -> float:
+def lr_factor(progress: float, warmup: float) -> float:
     if progress < warmup:
         return max(progress / warmup, 0.02)
     p = min(1.0, (progress - warmup) / max(1e-9, 1 - warmup))
@@ -293,7 +293,7 @@ def train_bundle(
                 t_first = time.time()  # the clock starts at the first step, not at data loading
             progress = max(step / total_steps, (time.time() - t_first) / (config.max_minutes * 60))
             for g in opt.param_groups:
-                g["lr"] = config.lr * _lr_factor(progress, config.warmup)
+                g["lr"] = config.lr * lr_factor(progress, config.warmup)
             step += 1
             xb, yb = augment_batch(data["x"][idx], data["y"][idx], rng, config.speckle_prob)
             xt = torch.from_numpy(normalise(xb, norm)).to(device)

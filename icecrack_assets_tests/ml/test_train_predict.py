@@ -230,18 +230,18 @@ def test_products_are_written_with_crs_and_consistent_stats(tmp_path):
     }
     r = write_crack_products(prob, prof, 0.5, tmp_path, "thwaites_2020", 40.0)
     for key in ("probability", "mask", "vectors", "density", "orientation", "preview"):
-        assert (tmp_path / r[key]).is_file()
-    with rasterio.open(r["probability"]) as ds:
+        assert (tmp_path / getattr(r.paths, key)).is_file()
+    with rasterio.open(r.paths.probability) as ds:
         assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and ds.crs.to_epsg() == 3031
-    with rasterio.open(r["density"]) as ds:
+    with rasterio.open(r.paths.density) as ds:
         dens = ds.read(1)
         assert ds.transform.a == 1000.0  # 1 km cells (25 px of 40 m)
-    poly = gpd.read_file(r["vectors"], layer="polygons")
-    lines = gpd.read_file(r["vectors"], layer="centrelines")
+    poly = gpd.read_file(r.paths.vectors, layer="polygons")
+    lines = gpd.read_file(r.paths.vectors, layer="centrelines")
     assert poly.crs.to_epsg() == 3031 and len(poly) > 0 and len(lines) > 0
-    assert poly.geometry.area.sum() / 1e6 == pytest.approx(r["crack_area_km2"], rel=1e-6)
-    assert lines.geometry.length.sum() / 1000 == pytest.approx(r["crack_length_km"], rel=0.1)
-    assert r["density_km_per_km2"] == pytest.approx(r["crack_length_km"] / r["valid_area_km2"])
+    assert poly.geometry.area.sum() / 1e6 == pytest.approx(r.stats.crack_area_km2, rel=1e-6)
+    assert lines.geometry.length.sum() / 1000 == pytest.approx(r.stats.crack_length_km, rel=0.1)
+    assert r.stats.density_km_per_km2 == pytest.approx(r.stats.crack_length_km / r.stats.valid_area_km2)
     assert np.nanmax(dens) > 0
     with rasterio.open(r["orientation"]) as ds:
         o = ds.read(1)
@@ -321,12 +321,12 @@ def test_products_drop_small_components_only(tmp_path):
     }
     a = write_crack_products(prob, prof, 0.5, tmp_path / "a", "s", 40.0)
     b = write_crack_products(prob, prof, 0.5, tmp_path / "b", "s", 40.0, min_component=4)
-    with rasterio.open(a["mask"]) as ma, rasterio.open(b["mask"]) as mb:
+    with rasterio.open(a.paths.mask) as ma, rasterio.open(b.paths.mask) as mb:
         ka, kb = ma.read(1), mb.read(1)
         assert mb.tags()["min_component"] == "4"
     assert ka[r1, c1] == 1 and ka[r2, c2] == 1 and kb[r1, c1] == 0 and kb[r2, c2] == 0
     assert ((kb == 1) <= (ka == 1)).all() and ((kb == 255) == np.isnan(prob)).all()
-    assert b["crack_area_km2"] < a["crack_area_km2"] and b["min_component"] == 4
+    assert b.stats.crack_area_km2 < a.stats.crack_area_km2 and b.stats.min_component == 4
 
 
 def test_calibration_on_whole_scenes_picks_the_best_point_and_rewrites_only_the_metadata(trained, tmp_path):

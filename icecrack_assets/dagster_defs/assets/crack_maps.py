@@ -1,25 +1,20 @@
 """crack_maps: the season's crack map per region and year from the latest trained bundle."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
-import numpy as np
 
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import partition_of
-from icecrack_assets.dagster_defs.lineage import (
-    data_version_of,
-    file_sha256,
-    png_markdown,
-    prune_partition_dir,
-    read_json,
-    write_json_atomic,
-)
+from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot, ProcessingGrid
+from icecrack_assets.files import file_sha256, prune_dir, write_json_atomic
+from icecrack_assets.layout import MAP_SUMMARY, DataLayout, DespeckledManifest, Stage, map_stem
 from icecrack_assets.ml.bundle import latest_bundle, load_bundle
-from icecrack_assets.ml.inference import predict_probability
-from icecrack_assets.ml.metrics import crack_metrics
+from icecrack_assets.ml.composite import season_composite
+from icecrack_assets.ml.metrics import consistency_with_truth
 from icecrack_assets.ml.products import write_crack_products
 from icecrack_assets.raster import read_single_band
 
@@ -40,85 +35,75 @@ def crack_maps(
     context: dg.AssetExecutionContext, data: DataRoot, grid: ProcessingGrid, compute: ComputeResource
 ) -> dg.MaterializeResult:
     year, region = partition_of(context, grid)
-    desp_dir = data.partition_dir("despeckled", region.name, year)
-    manifest = read_json(desp_dir / "manifest.json")
-    bundle = load_bundle(latest_bundle(data.models), device=compute.device)
+    layout = data.layout
+    desp_dir = layout.partition_dir(Stage.DESPECKLED, region.name, year)
+    manifest = DespeckledManifest.read(desp_dir)
+    bundle = load_bundle(latest_bundle(layout.models), device=compute.device)
     t0 = time.perf_counter()
-    total = count = profile = None
-    for scene in manifest["scenes"]:
-        intensity, profile = read_single_band(desp_dir / scene["path"])
-        prob = predict_probability(bundle, intensity)
-        if total is None:
-            total = np.zeros(prob.shape, np.float64)
-            count = np.zeros(prob.shape, np.int32)
-        ok = np.isfinite(prob)
-        total[ok] += prob[ok]
-        count[ok] += 1
-        context.log.info(f"predicted {scene['scene_id']}")
-    composite = np.full(total.shape, np.nan, np.float32)
-    composite[count > 0] = (total[count > 0] / count[count > 0]).astype(np.float32)
-    out_dir = data.partition_dir("maps", region.name, year)
-    stem = f"{region.name}_{year}"
+    composite = season_composite(
+        bundle,
+        [desp_dir / s.path for s in manifest.scenes],
+        on_scene=lambda p: context.log.info(f"predicted {p.stem}"),
+    )
+    out_dir = layout.partition_dir(Stage.MAPS, region.name, year)
     products = write_crack_products(
-        composite,
-        profile,
+        composite.probability,
+        composite.profile,
         bundle.threshold,
         out_dir,
-        stem,
+        map_stem(region.name, year),
         region.pixel_size,
         min_component=bundle.min_component,
     )
     seconds = time.perf_counter() - t0
-    stats = {k: v for k, v in products.items() if isinstance(v, (int, float))}
-    paths = {k: str(v) for k, v in products.items() if isinstance(v, str) or hasattr(v, "suffix")}
-    truth_scores = _score_against_truth(data, region.name, year, manifest, products)
+    stats = products.stats.as_dict()
+    paths = products.paths
+    truth_scores = _truth_consistency(layout, region.name, year, manifest, paths.mask)
     summary = {
         "region": region.name,
         "year": year,
         "bundle": str(bundle.path),
-        "scene_ids": [s["scene_id"] for s in manifest["scenes"]],
+        "scene_ids": [s.scene_id for s in manifest.scenes],
         **stats,
         **truth_scores,
     }
-    write_json_atomic(out_dir / "stats.json", summary)
-    keep = {"stats.json"} | {p.rsplit("/", 1)[-1] for p in paths.values()}
-    prune_partition_dir(out_dir, keep)
-    prob_path, mask_path = out_dir / f"{stem}_probability.tif", out_dir / f"{stem}_mask.tif"
+    write_json_atomic(layout.map_summary(region.name, year), summary)
+    prune_dir(out_dir, {MAP_SUMMARY} | {p.name for p in (Path(v) for v in paths.as_dict().values())})
     metadata = {
         "path": dg.MetadataValue.path(str(out_dir)),
-        "probability": dg.MetadataValue.path(str(prob_path)),
-        "mask": dg.MetadataValue.path(str(mask_path)),
+        "probability": dg.MetadataValue.path(str(paths.probability)),
+        "mask": dg.MetadataValue.path(str(paths.mask)),
         "bundle": dg.MetadataValue.path(str(bundle.path)),
         "scene_ids": dg.MetadataValue.json(summary["scene_ids"]),
         "seconds": round(seconds, 2),
         **{k: float(v) for k, v in {**stats, **truth_scores}.items()},
     }
-    preview = out_dir / f"{stem}_preview.png"
-    if preview.exists():
-        metadata["preview"] = png_markdown(preview, f"crack map {region.name} {year}")
+    if paths.preview.exists():
+        metadata["preview"] = png_markdown(paths.preview, f"crack map {region.name} {year}")
     return dg.MaterializeResult(
         metadata=metadata,
-        data_version=data_version_of({"probability": file_sha256(prob_path), "bundle": str(bundle.path)}),
+        data_version=data_version_of(
+            {"probability": file_sha256(paths.probability), "bundle": str(bundle.path)}
+        ),
         check_results=[
-            checks.check_grid([prob_path, mask_path], region),
-            checks.check_not_empty([prob_path]),
-            checks.check_maps_valid(prob_path, mask_path, bundle.threshold),
+            checks.check_grid([paths.probability, paths.mask], region),
+            checks.check_not_empty([paths.probability]),
+            checks.check_maps_valid(paths.probability, paths.mask, bundle.threshold),
         ],
     )
 
 
-def _score_against_truth(data: DataRoot, region: str, year: int, manifest: dict, products: dict) -> dict:
-    """Where the simulator's truth exists, score the season map against it (1-pixel tolerance).
+def _truth_consistency(
+    layout: DataLayout, region: str, year: int, manifest: DespeckledManifest, mask_path: Path
+) -> dict[str, float]:
+    """Where the simulator's truth exists, the season map against it (1-pixel tolerance).
 
     The scenes of this partition may also have been training data, so this is a consistency
     figure, not the held-out evaluation (that is ``icecrack evaluate``).
     """
-    truth_name = next((s.get("truth") for s in manifest["scenes"] if s.get("truth")), None)
+    truth_name = next((s.truth for s in manifest.scenes if s.truth), None)
     if not truth_name:
         return {}
-    truth, _ = read_single_band(data.partition_dir("raw", region, year) / truth_name)
-    mask, _ = read_single_band(products["mask"])
-    truth_u8 = np.where(np.isfinite(truth), truth, 255).astype(np.uint8)
-    pred = np.where(np.isfinite(mask), mask, 255).astype(np.uint8)
-    m = crack_metrics(pred, truth_u8, tolerance=1)
-    return {f"truth_{k}_tol1": float(v) for k, v in m.items() if k in ("precision", "recall", "f1", "oa")}
+    truth, _ = read_single_band(layout.partition_dir(Stage.RAW, region, year) / truth_name)
+    mask, _ = read_single_band(mask_path)
+    return {f"truth_{k}_tol1": v for k, v in consistency_with_truth(mask, truth, tolerance=1).items()}

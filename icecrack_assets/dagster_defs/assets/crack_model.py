@@ -7,9 +7,9 @@ from typing import Literal
 import dagster as dg
 
 from icecrack_assets.dagster_defs import checks
-from icecrack_assets.dagster_defs.lineage import read_json
 from icecrack_assets.dagster_defs.partitions import year_region_of
 from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot
+from icecrack_assets.layout import DespeckledManifest, Stage
 from icecrack_assets.ml.train import TrainConfig, train_bundle
 
 MODEL = "crack_model"
@@ -69,14 +69,14 @@ def crack_model(
     sample_dirs, used = [], []
     for key in keys:
         year, region = year_region_of(key)
-        folder = data.partition_dir("samples", region, year)
+        folder = data.layout.partition_dir(Stage.SAMPLES, region, year)
         if (folder / "samples.npz").exists():
             sample_dirs.append(folder)
             used.append(key)
     if not sample_dirs:
         raise dg.Failure("no labelled_samples partitions on disk: materialise labelled_samples first")
     year, region = year_region_of(used[0])
-    despeckle = read_json(data.partition_dir("despeckled", region, year) / "manifest.json")["settings"]
+    despeckle = DespeckledManifest.read(data.layout.partition_dir(Stage.DESPECKLED, region, year)).settings
     lineage = {
         "partition_keys": used,
         "code_version": context.assets_def.code_versions_by_key[context.asset_key],
@@ -84,7 +84,9 @@ def crack_model(
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
     train_cfg = config.train_config(compute.device)
-    result = train_bundle(sample_dirs, data.models, train_cfg, despeckle, lineage, log=context.log.info)
+    result = train_bundle(
+        sample_dirs, data.layout.models, train_cfg, despeckle, lineage, log=context.log.info
+    )
     flat = flatten_metrics({k: v for k, v in result.metrics.items() if k != "operating_points"})
     f1_point = result.metrics["operating_points"]["f1"]
     test = result.metrics.get("test", {}).get("tol1", {})

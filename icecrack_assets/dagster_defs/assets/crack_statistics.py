@@ -3,9 +3,10 @@
 import dagster as dg
 
 from icecrack_assets.dagster_defs.assets.common import md_table
-from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown, read_json
+from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
 from icecrack_assets.dagster_defs.partitions import year_region_of
 from icecrack_assets.dagster_defs.resources import DataRoot
+from icecrack_assets.files import read_json
 from icecrack_assets.ml.statistics import COLUMNS, write_statistics
 
 
@@ -24,12 +25,12 @@ def crack_statistics(context: dg.AssetExecutionContext, data: DataRoot) -> dg.Ma
         str(k) for k in context.instance.get_materialized_partitions(dg.AssetKey("crack_maps"))
     ):
         year, region = year_region_of(key)
-        stats_path = data.partition_dir("maps", region, year) / "stats.json"
+        stats_path = data.layout.map_summary(region, year)
         if stats_path.exists():
             records.append(read_json(stats_path))
     if not records:
         raise dg.Failure("no crack_maps partitions on disk: materialise crack_maps first")
-    df, csv_path, png_path = write_statistics(records, data.stats_dir())
+    df, csv_path, png_path = write_statistics(records, data.layout.stats)
     rows = df.to_dict("records")
     return dg.MaterializeResult(
         metadata={

@@ -1,25 +1,14 @@
 """despeckled_scenes: PPB (or a baseline filter, for ablation) on every raw scene of a partition."""
 
-import dataclasses
-import time
-from pathlib import Path
-
 import dagster as dg
-import numpy as np
-import rasterio
 
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import md_table, partition_of
-from icecrack_assets.dagster_defs.lineage import (
-    data_version_of,
-    file_sha256,
-    png_markdown,
-    prune_partition_dir,
-    read_json,
-    write_json_atomic,
-)
+from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
+from icecrack_assets.files import file_sha256, prune_dir
+from icecrack_assets.layout import MANIFEST, PREVIEW, DespeckledManifest, DespeckledScene, RawManifest, Stage
 from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle_file
 from icecrack_assets.sar.quicklook import write_quicklook
 
@@ -30,102 +19,103 @@ _DEFAULT = DespeckleSettings()
 
 
 class DespeckleConfig(dg.Config):
-    """Filter choice and PPB parameters; defaults are the core's (Deledalle 2009's) so they cannot drift."""
+    """Filter choice and PPB parameters. Unset PPB parameters follow each scene's number of looks
+    (the core's calibrated rule); preset "reference" gives Deledalle's single-look defaults."""
 
     filter: str = _DEFAULT.filter  # ppb | lee | refined-lee | frost | boxcar | none
-    iterations: int = _DEFAULT.iterations
-    hw: int = _DEFAULT.hw
-    hd: int = _DEFAULT.hd
-    alpha: float = _DEFAULT.alpha
-    T: float = _DEFAULT.T
+    preset: str = _DEFAULT.preset  # looks | reference | custom
+    iterations: int | None = None
+    hw: int | None = None
+    hd: int | None = None
+    alpha: float | None = None
+    T: float | None = None
     staged: bool = _DEFAULT.staged
     window: int = _DEFAULT.window
     calibration: str = _DEFAULT.calibration
     block: int = 1024
 
     def settings(self, looks: float) -> DespeckleSettings:
-        fields = self.model_dump(exclude={"block"})
-        return dataclasses.replace(_DEFAULT, looks=looks, **fields)
-
-
-def ratio_image_mean(noisy: Path, filtered: Path) -> float:
-    """Mean of noisy / despeckled over valid pixels: 1 when the filter preserves radiometry."""
-    total, count = 0.0, 0
-    with rasterio.open(noisy) as a, rasterio.open(filtered) as b:
-        for _, window in b.block_windows(1):
-            x, y = a.read(1, window=window), b.read(1, window=window)
-            ok = np.isfinite(x) & np.isfinite(y) & (y > 0) & (x > 0)
-            total += float(np.sum(x[ok] / y[ok], dtype=np.float64))
-            count += int(ok.sum())
-    return total / count if count else float("nan")
+        return DespeckleSettings(looks=looks, **self.model_dump(exclude={"block"}))
 
 
 @dg.asset(
     partitions_def=year_region_partitions,
     deps=["raw_scenes"],
-    code_version="despeckle-1",
+    code_version="despeckle-2",  # 2: PPB parameters follow the number of looks
     group_name="sar",
     kinds={"numba", "geotiff"},
-    check_specs=checks.specs(DESPECKLED, checks.GRID, checks.NOT_EMPTY, checks.MEAN_PRESERVED),
+    check_specs=checks.specs(
+        DESPECKLED, checks.GRID, checks.NOT_EMPTY, checks.MEAN_PRESERVED, checks.LOOKS_MATCH_ENL
+    ),
     description="Speckle-filtered scenes (PPB by default) on the region grid, linear sigma0 intensity.",
 )
 def despeckled_scenes(
     context: dg.AssetExecutionContext, config: DespeckleConfig, data: DataRoot, grid: ProcessingGrid
 ) -> dg.MaterializeResult:
     year, region = partition_of(context, grid)
-    raw_dir = data.partition_dir("raw", region.name, year)
-    manifest = read_json(raw_dir / "manifest.json")
-    out_dir = data.partition_dir("despeckled", region.name, year)
+    layout = data.layout
+    raw_dir = layout.partition_dir(Stage.RAW, region.name, year)
+    manifest = RawManifest.read(raw_dir)
+    out_dir = layout.partition_dir(Stage.DESPECKLED, region.name, year)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, keep, ratios = [], {"manifest.json"}, {}
-    for i, scene in enumerate(manifest["scenes"], 1):
-        settings = config.settings(looks=scene["looks"])
-        src, dst = raw_dir / scene["path"], out_dir / scene["path"]
-        t0 = time.perf_counter()
+    rows: list[DespeckledScene] = []
+    keep = {MANIFEST}
+    for i, scene in enumerate(manifest.scenes, 1):
+        settings = config.settings(looks=scene.looks)
+        src, dst = raw_dir / scene.path, out_dir / scene.path
 
-        def progress(frac: float, sid: str = scene["scene_id"]) -> None:
+        def progress(frac: float, sid: str = scene.scene_id) -> None:
             context.log.debug(f"{sid}: {frac:.0%}")
 
-        despeckle_file(src, dst, settings, block=config.block, progress=progress)
-        seconds = time.perf_counter() - t0
-        ratios[scene["scene_id"]] = ratio_image_mean(src, dst)
+        result = despeckle_file(src, dst, settings, block=config.block, progress=progress)
         keep.add(dst.name)
         rows.append(
-            {
-                "scene_id": scene["scene_id"],
-                "path": dst.name,
-                "seconds": round(seconds, 2),
-                "mean_ratio": round(ratios[scene["scene_id"]], 4),
-                "sha256": file_sha256(dst),
-                "looks": scene["looks"],
-                "truth": scene.get("truth"),
-            }
+            DespeckledScene(
+                scene_id=scene.scene_id,
+                path=dst.name,
+                seconds=round(result.seconds, 2),
+                mean_ratio=None if result.mean_ratio is None else round(result.mean_ratio, 4),
+                sha256=file_sha256(dst),
+                looks=scene.looks,
+                truth=scene.truth,
+                enl_input=result.enl_input,
+                enl_output=result.enl_output,
+                settings_fingerprint=result.fingerprint,
+            )
         )
-        context.log.info(f"despeckled {scene['scene_id']} ({i}/{len(manifest['scenes'])}) in {seconds:.1f} s")
-    settings_dict = config.settings(looks=manifest["scenes"][0]["looks"]).as_dict()
-    write_json_atomic(
-        out_dir / "manifest.json",
-        {"region": region.name, "year": year, "settings": settings_dict, "scenes": rows},
+        context.log.info(
+            f"despeckled {scene.scene_id} ({i}/{len(manifest.scenes)}) in {result.seconds:.1f} s"
+        )
+    settings_dict = config.settings(looks=manifest.scenes[0].looks).as_dict()
+    DespeckledManifest(region=region.name, year=year, settings=settings_dict, scenes=tuple(rows)).write(
+        out_dir
     )
-    paths = [out_dir / r["path"] for r in rows]
-    preview = write_quicklook([raw_dir / rows[0]["path"], paths[0]], out_dir / "preview.png")
+    paths = [out_dir / r.path for r in rows]
+    preview = write_quicklook([raw_dir / rows[0].path, paths[0]], out_dir / PREVIEW)
     keep.add(preview.name)
-    prune_partition_dir(out_dir, keep)
+    prune_dir(out_dir, keep)
+    table = [vars(r) for r in rows]
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(out_dir)),
             "filter": config.filter,
             "settings": dg.MetadataValue.json(settings_dict),
+            "settings_by_looks": dg.MetadataValue.json(
+                {f"{L:g}": config.settings(looks=L).as_dict() for L in sorted({r.looks for r in rows})}
+            ),
             "scene_count": len(rows),
-            "scene_ids": dg.MetadataValue.json([r["scene_id"] for r in rows]),
-            "scenes": md_table(rows, ["scene_id", "seconds", "mean_ratio", "looks"]),
-            "seconds_total": round(sum(r["seconds"] for r in rows), 2),
-            "preview": png_markdown(preview, f"{rows[0]['scene_id']}: raw | {config.filter} (dB)"),
+            "scene_ids": dg.MetadataValue.json([r.scene_id for r in rows]),
+            "scenes": md_table(
+                table, ["scene_id", "seconds", "mean_ratio", "looks", "enl_input", "enl_output"]
+            ),
+            "seconds_total": round(sum(r.seconds for r in rows), 2),
+            "preview": png_markdown(preview, f"{rows[0].scene_id}: raw | {config.filter} (dB)"),
         },
-        data_version=data_version_of({"settings": settings_dict, "outputs": [r["sha256"] for r in rows]}),
+        data_version=data_version_of({"settings": settings_dict, "outputs": [r.sha256 for r in rows]}),
         check_results=[
             checks.check_grid(paths, region),
             checks.check_not_empty(paths),
-            checks.check_mean_preserved(ratios),
+            checks.check_mean_preserved({r.scene_id: r.mean_ratio for r in rows}),
+            checks.check_looks_match_enl(table),
         ],
     )

@@ -5,9 +5,10 @@ import numpy as np
 import rasterio
 
 from icecrack_assets.dagster_defs.assets.common import partition_of
-from icecrack_assets.dagster_defs.lineage import data_version_of, read_json
+from icecrack_assets.dagster_defs.lineage import data_version_of
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
+from icecrack_assets.layout import DespeckledManifest, Stage
 from icecrack_assets.ml.labels import load_labels_for_scene
 from icecrack_assets.ml.samples import SceneForSamples, build_samples
 
@@ -36,27 +37,29 @@ def labelled_samples(
     context: dg.AssetExecutionContext, config: SamplesConfig, data: DataRoot, grid: ProcessingGrid
 ) -> dg.MaterializeResult:
     year, region = partition_of(context, grid)
-    desp_dir = data.partition_dir("despeckled", region.name, year)
-    raw_dir = data.partition_dir("raw", region.name, year)
-    manifest = read_json(desp_dir / "manifest.json")
-    scenes, sources = [], {}
-    for scene in manifest["scenes"]:
-        image = desp_dir / scene["path"]
+    layout = data.layout
+    desp_dir = layout.partition_dir(Stage.DESPECKLED, region.name, year)
+    raw_dir = layout.partition_dir(Stage.RAW, region.name, year)
+    manifest = DespeckledManifest.read(desp_dir)
+    scenes: list[SceneForSamples] = []
+    sources: dict[str, str] = {}
+    for scene in manifest.scenes:
+        image = desp_dir / scene.path
         with rasterio.open(image) as ds:
             transform, shape, crs = ds.transform, ds.shape, ds.crs
-        label = load_labels_for_scene(data.labels, region, transform, shape, crs)
+        label = load_labels_for_scene(layout.labels, region, transform, shape, crs)
         source = "annotation"
-        if label is None and scene.get("truth"):
-            with rasterio.open(raw_dir / scene["truth"]) as ds:
+        if label is None and scene.truth:
+            with rasterio.open(raw_dir / scene.truth) as ds:
                 label = ds.read(1).astype(np.uint8)
             source = "simulator"
         if label is None:
-            context.log.warning(f"{scene['scene_id']}: no labels (no annotations, no truth); not sampled")
+            context.log.warning(f"{scene.scene_id}: no labels (no annotations, no truth); not sampled")
             continue
-        sources[scene["scene_id"]] = source
+        sources[scene.scene_id] = source
         scenes.append(
             SceneForSamples(
-                scene_id=scene["scene_id"],
+                scene_id=scene.scene_id,
                 region=region.name,
                 year=year,
                 image_path=image,
@@ -67,9 +70,9 @@ def labelled_samples(
     if not scenes:
         raise dg.Failure(
             f"no labelled scenes for {region.name} {year}: add annotations under "
-            f"{data.labels} or use simulated scenes with truth"
+            f"{layout.labels} or use simulated scenes with truth"
         )
-    out_dir = data.partition_dir("samples", region.name, year)
+    out_dir = layout.partition_dir(Stage.SAMPLES, region.name, year)
     index = build_samples(
         scenes,
         out_dir,

@@ -7,16 +7,12 @@ import dagster as dg
 from icecrack_assets.catalog.base import usable_items
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import md_table, partition_of
-from icecrack_assets.dagster_defs.lineage import (
-    data_version_of,
-    file_sha256,
-    png_markdown,
-    prune_partition_dir,
-    write_json_atomic,
-)
+from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid, SceneCatalogResource
 from icecrack_assets.errors import IceCrackError
+from icecrack_assets.files import file_sha256, prune_dir
+from icecrack_assets.layout import MANIFEST, PREVIEW, RawManifest, RawScene, Stage
 from icecrack_assets.regions import get_region
 from icecrack_assets.sar.quicklook import write_quicklook
 from icecrack_assets.sar.sentinel1.ingest import ingest_mask_to_region, ingest_to_region
@@ -56,64 +52,67 @@ def raw_scenes(
             f"no Sentinel-1 {region.mode} scenes for {region.name} {year} "
             f"({start:%Y-%m-%d}..{end:%Y-%m-%d}) in the {scene_catalog.kind} catalog"
         )
-    out_dir = data.partition_dir("raw", region.name, year)
+    layout = data.layout
+    out_dir = layout.partition_dir(Stage.RAW, region.name, year)
     out_dir.mkdir(parents=True, exist_ok=True)
-    scenes, keep, t0 = [], {"manifest.json"}, time.perf_counter()
+    scenes: list[RawScene] = []
+    keep, t0 = {MANIFEST}, time.perf_counter()
     for item in items:
-        local = catalog.fetch(item, data.landing)
+        local = catalog.fetch(item, layout.landing)
         dst = out_dir / f"{item.scene_id}.tif"
         try:
             info = ingest_to_region(local, region, dst, polarisation=region.polarisation)
         except IceCrackError as exc:
             context.log.warning(f"skipping {item.scene_id}: {exc}")
             continue
-        entry = {
-            "scene_id": item.scene_id,
-            "acquired": item.acquired.isoformat(),
-            "mode": item.mode,
-            "product": item.product,
-            "footprint": [list(p) for p in item.footprint],
-            "source": item.source,
-            "href": item.href,
-            "path": dst.name,
-            "looks": float(info.get("looks", region.looks)),
-            "sha256": file_sha256(dst),
-        }
         keep.add(dst.name)
+        truth = None
         if item.truth_href:
             truth = out_dir / f"{item.scene_id}.truth.tif"
             ingest_mask_to_region(item.truth_href, region, truth)
-            entry["truth"] = truth.name
             keep.add(truth.name)
-        scenes.append(entry)
+        scenes.append(
+            RawScene(
+                scene_id=item.scene_id,
+                acquired=item.acquired.isoformat(),
+                mode=item.mode,
+                product=item.product,
+                footprint=[list(p) for p in item.footprint],
+                source=item.source,
+                href=item.href,
+                path=dst.name,
+                looks=float(info.looks),
+                sha256=file_sha256(dst),
+                truth=truth.name if truth else None,
+            )
+        )
         context.log.info(f"ingested {item.scene_id} ({len(scenes)}/{len(items)})")
     if not scenes:
         raise dg.Failure(f"none of the {len(items)} scenes for {region.name} {year} could be ingested")
-    manifest = {
-        "region": region.name,
-        "year": year,
-        "crs": region.crs,
-        "bounds": region.bounds,
-        "pixel_size": region.pixel_size,
-        "catalog": scene_catalog.kind,
-        "scenes": scenes,
-    }
-    write_json_atomic(out_dir / "manifest.json", manifest)
-    paths = [out_dir / s["path"] for s in scenes]
-    preview = write_quicklook(paths[:1], out_dir / "preview.png")
+    RawManifest(
+        region=region.name,
+        year=year,
+        crs=region.crs,
+        bounds=region.bounds,
+        pixel_size=region.pixel_size,
+        catalog=scene_catalog.kind,
+        scenes=tuple(scenes),
+    ).write(out_dir)
+    paths = [out_dir / s.path for s in scenes]
+    preview = write_quicklook(paths[:1], out_dir / PREVIEW)
     keep.add(preview.name)
-    removed = prune_partition_dir(out_dir, keep)
+    removed = prune_dir(out_dir, keep)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(out_dir)),
             "scene_count": len(scenes),
-            "scene_ids": dg.MetadataValue.json([s["scene_id"] for s in scenes]),
-            "scenes": md_table(scenes, ["scene_id", "acquired", "product", "looks"]),
+            "scene_ids": dg.MetadataValue.json([s.scene_id for s in scenes]),
+            "scenes": md_table([vars(s) for s in scenes], ["scene_id", "acquired", "product", "looks"]),
             "catalog": scene_catalog.kind,
             "seconds": round(time.perf_counter() - t0, 2),
             "stale_files_removed": len(removed),
-            "preview": png_markdown(preview, f"{scenes[0]['scene_id']} (dB)"),
+            "preview": png_markdown(preview, f"{scenes[0].scene_id} (dB)"),
         },
-        data_version=data_version_of([s["sha256"] for s in scenes]),
+        data_version=data_version_of([s.sha256 for s in scenes]),
         check_results=[checks.check_grid(paths, region), checks.check_not_empty(paths)],
     )
