@@ -244,14 +244,28 @@ def _block_density(label: np.ndarray, blocks, buffer: int) -> dict[tuple[int, in
     return out
 
 
+@dataclass(frozen=True)
+class SampleSettings:
+    """The platform's sampling defaults (the labelled_samples asset's config mirrors these)."""
+
+    patch: int = 96  # patch side, px
+    max_per_scene: int = 192  # training patches per scene; val/test blocks are tiled whole
+    block_size: int = 384  # side of the spatial blocks that are assigned to train/val/test
+    buffer: int = 32  # px left out around val/test blocks so no patch straddles a split
+    seed: int = 0
+
+
+_SAMPLING = SampleSettings()
+
+
 def build_samples(
     scenes: list[SceneForSamples],
     out_dir: Path,
-    patch: int = 128,
-    seed: int = 0,
-    max_per_scene: int = 64,
-    block_size: int = 512,
-    buffer: int = 64,
+    patch: int = _SAMPLING.patch,
+    seed: int = _SAMPLING.seed,
+    max_per_scene: int = _SAMPLING.max_per_scene,
+    block_size: int = _SAMPLING.block_size,
+    buffer: int = _SAMPLING.buffer,
     force_split: str | None = None,
 ) -> SampleIndex:
     """Cut balanced, provenance-tracked patches from labelled scenes; write samples.npz + index.csv.

@@ -32,7 +32,7 @@ class ModelConfig(dg.Config):
     max_minutes: float = _DEFAULT.max_minutes
     stem: int = _DEFAULT.stem
     pos_weight: float = _DEFAULT.pos_weight
-    operating_point: Literal["break-even", "f1"] = "break-even"
+    operating_point: Literal["break-even", "f1"] = _DEFAULT.operating_point  # type: ignore[assignment]
     init: str | None = None  # a bundle directory to fine-tune from (same architecture and normalisation)
 
     def train_config(self, device: str) -> TrainConfig:

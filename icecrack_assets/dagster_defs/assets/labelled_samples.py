@@ -3,6 +3,7 @@
 import dagster as dg
 import numpy as np
 import rasterio
+from pydantic import Field
 
 from icecrack_assets.dagster_defs.assets.common import partition_of
 from icecrack_assets.dagster_defs.lineage import data_version_of
@@ -10,17 +11,28 @@ from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
 from icecrack_assets.layout import DespeckledManifest, Stage
 from icecrack_assets.ml.labels import load_labels_for_scene
-from icecrack_assets.ml.samples import SceneForSamples, build_samples
+from icecrack_assets.ml.samples import SampleSettings, SceneForSamples, build_samples
+
+_DEFAULT = SampleSettings()
 
 
 class SamplesConfig(dg.Config):
-    """Patch size, training patches per scene, and the spatial blocks that split train/val/test."""
+    """Patch size, training patches per scene, and the spatial blocks that split train/val/test.
 
-    patch: int = 96
-    max_per_scene: int = 192  # training patches per scene; val/test blocks are tiled whole
-    block_size: int = 384
-    buffer: int = 32
-    seed: int = 0
+    Defaults are the core's ``SampleSettings`` (a test fails if the two drift)."""
+
+    patch: int = Field(_DEFAULT.patch, description="patch side, pixels")
+    max_per_scene: int = Field(
+        _DEFAULT.max_per_scene, description="training patches per scene; val/test blocks are tiled whole"
+    )
+    block_size: int = Field(
+        _DEFAULT.block_size, description="side (px) of the spatial blocks assigned to train/val/test"
+    )
+    buffer: int = Field(_DEFAULT.buffer, description="pixels left out around val/test blocks")
+    seed: int = Field(_DEFAULT.seed, description="random seed of block assignment and patch choice")
+
+    def settings(self) -> SampleSettings:
+        return SampleSettings(**self.model_dump())
 
 
 @dg.asset(
