@@ -16,6 +16,7 @@ Outlines are polygons of ice in any CRS; they are reprojected to the region CRS 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.masks.coastline import coastline_ice, nearest_epoch
-from icecrack_assets.masks.sar_classes import classify_surface
+from icecrack_assets.masks.sar_classes import CELL, cells_db, classify_cells
 from icecrack_assets.regions import Region
 
 MASK_VERSION = "icemask-1"
@@ -90,13 +91,13 @@ def resolve_ice_mask(
     *,
     masks_dir: Path | None = None,
     outline: Path | None = None,
-    scenes: list[tuple[np.ndarray, str]] | None = None,
+    season: Callable[[], list[tuple[np.ndarray, str]]] | None = None,
     simulated: bool = False,
 ) -> IceMask:
     """The ice mask of ``region`` in ``year`` by the precedence in the module docstring.
 
-    ``scenes`` are the season's despeckled (linear intensity, pass direction) on the region grid;
-    the SAR rule needs them.
+    ``season`` returns the season's despeckled scenes as (``sar_classes.cells_db`` cells, pass
+    direction); it is only called when the SAR rule is needed.
     """
     if outline:
         return IceMask(
@@ -111,16 +112,50 @@ def resolve_ice_mask(
         epoch = nearest_epoch(year)
         ice = rasterise(coastline_ice(region.name, year), region)
         return IceMask(ice, "coastline", f"Greene et al. 2022 coastline {epoch}", region.pixel_size)
-    if not scenes:
+    cells = season() if season is not None else []
+    if not cells:
         raise IceCrackError(
             f"{region.name} {year}: no ice outline (data/masks/{region.name}.gpkg) and no scenes to classify"
         )
     shape = (region.height, region.width)
-    for img, _ in scenes:
-        if img.shape != shape:
-            raise IceCrackError(f"{region.name}: scene shape {img.shape} is not the region grid {shape}")
-    classes = classify_surface(scenes)
+    expect = (-(-shape[0] // CELL), -(-shape[1] // CELL))
+    for c, _ in cells:
+        if c.shape != expect:
+            raise IceCrackError(f"{region.name}: scene cells {c.shape} do not match the region grid {shape}")
+    classes = classify_cells(cells, shape)
     return IceMask(classes.ice, "sar", classes.rule, region.pixel_size)
+
+
+def pass_of(tags: dict[str, str]) -> str:
+    """Pass direction from a scene's tags: simulator ``ICECRACK_PASS`` or SAFE ``ICECRACK_ORBIT_DIRECTION``."""
+    return (tags.get("ICECRACK_PASS") or tags.get("ICECRACK_ORBIT_DIRECTION") or "").lower()
+
+
+def is_simulated(tags: dict[str, str]) -> bool:
+    return tags.get("ICECRACK_SOURCE") == "simulator"
+
+
+def season_ice_mask(
+    region: Region,
+    year: int,
+    scenes: Sequence[tuple[Path, dict[str, str]]],
+    *,
+    masks_dir: Path | None = None,
+    outline: Path | None = None,
+) -> IceMask:
+    """The ice mask of a season from its despeckled files and their raw scenes' tags.
+
+    Files are read one at a time, and only when the SAR rule decides.
+    """
+    from icecrack_assets.raster import read_single_band
+
+    def season() -> list[tuple[np.ndarray, str]]:
+        return [(cells_db(read_single_band(path)[0]), pass_of(tags)) for path, tags in scenes]
+
+    simulated = any(is_simulated(tags) for _, tags in scenes)
+    return resolve_ice_mask(
+        region, year, masks_dir=masks_dir, outline=outline, season=season, simulated=simulated
+    )
 
 
 def mask_outline(ice: np.ndarray) -> np.ndarray:

@@ -51,7 +51,7 @@ class SurfaceClasses:
         return self.classes == ICE
 
 
-def _cells_db(intensity: np.ndarray) -> np.ndarray:
+def cells_db(intensity: np.ndarray) -> np.ndarray:
     """Mean linear intensity over CELL x CELL blocks (edge blocks partial), in dB; NaN where no data."""
     h, w = intensity.shape
     gh, gw = -(-h // CELL), -(-w // CELL)
@@ -108,8 +108,15 @@ def classify_surface(scenes: list[tuple[np.ndarray, str]]) -> SurfaceClasses:
     """
     if not scenes:
         raise ValueError("classify_surface needs at least one scene")
-    shape = scenes[0][0].shape
-    cells = [(_cells_db(img), str(p).lower()) for img, p in scenes]
+    return classify_cells([(cells_db(img), p) for img, p in scenes], scenes[0][0].shape)
+
+
+def classify_cells(season: list[tuple[np.ndarray, str]], shape: tuple[int, int]) -> SurfaceClasses:
+    """:func:`classify_surface` on scenes already reduced by :func:`cells_db`, so a season of full-size
+    scenes never has to be in memory at once; ``shape`` is the full grid's."""
+    if not season:
+        raise ValueError("classify_surface needs at least one scene")
+    cells = [(c, str(p).lower()) for c, p in season]
     median = _nan_median([c for c, _ in cells])
     water = _nan_mean_filter(median, 3) < WATER_DB
     classes = np.where(np.isfinite(median), ICE, UNKNOWN).astype(np.uint8)
@@ -128,7 +135,7 @@ def classify_surface(scenes: list[tuple[np.ndarray, str]]) -> SurfaceClasses:
     classes = _absorb_small(classes, MIN_CELLS)
     full = np.repeat(np.repeat(classes, CELL, axis=0), CELL, axis=1)[: shape[0], : shape[1]]
     rule = (
-        f"SAR season rule on {CELL}x{CELL}-px cells of {len(scenes)} scene(s): water = 3x3-cell mean of "
+        f"SAR season rule on {CELL}x{CELL}-px cells of {len(cells)} scene(s): water = 3x3-cell mean of "
         f"median dB < {WATER_DB:g} dB; "
         + (
             f"rock = {FLIP_WINDOW}x{FLIP_WINDOW}-cell RMS of high-passed (ascending - descending) dB > "

@@ -1,4 +1,5 @@
-"""A small PNG preview: probability in grey with the crack mask in red, nodata transparent."""
+"""A small PNG preview: probability in grey with the crack mask in red, nodata transparent, and the
+ice mask's outline in cyan when one is given."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from icecrack_assets.raster import atomic_path
 
 
 def write_preview(
-    prob: np.ndarray, mask: np.ndarray, path: Path, max_size: int = 1024, title: str = ""
+    prob: np.ndarray,
+    mask: np.ndarray,
+    path: Path,
+    max_size: int = 1024,
+    title: str = "",
+    ice: np.ndarray | None = None,
 ) -> Path:
     import matplotlib
 
@@ -31,6 +37,12 @@ def write_preview(
     rgba[..., 0] = rgba[..., 1] = rgba[..., 2] = 0.15 + 0.6 * g
     rgba[..., 3] = np.isfinite(p)
     rgba[m == 1] = (1.0, 0.1, 0.1, 1.0)
+    if ice is not None:  # outline of the subsampled ice mask, drawn over everything
+        from scipy import ndimage
+
+        small = np.asarray(ice, bool)[::step, ::step][: p.shape[0], : p.shape[1]]
+        edge = small & ~ndimage.binary_erosion(small, border_value=1)
+        rgba[edge] = (0.0, 0.9, 1.0, 1.0)
     fig = plt.figure(figsize=(p.shape[1] / 100 + 0.01, p.shape[0] / 100 + 0.01), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(rgba, interpolation="nearest")

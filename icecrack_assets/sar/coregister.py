@@ -18,7 +18,8 @@ median). The rule:
   scene), is **rejected** as unmeasurable.
 
 Offsets are (row, column) pixels to *add* to a scene's coordinates to land on the reference, and
-are recorded for every scene.
+are recorded for every scene. The offset is measured on the central ``WINDOW`` x ``WINDOW`` pixels
+(a translation is global; a full-size scene's FFT would need gigabytes).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ ACCEPT_BELOW_PX = 0.2
 UPSAMPLE = 20
 MIN_OVERLAP = 0.25
 MIN_CORRELATION = 0.2  # Pearson r of the aligned dB images
+WINDOW = 2048
 
 ACCEPTED, CORRECTED, REJECTED, REFERENCE = "accepted", "corrected", "rejected", "reference"
 
@@ -70,10 +72,19 @@ def _filled(db: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid, db, fill) - fill
 
 
+def _centre(a: np.ndarray) -> np.ndarray:
+    h, w = a.shape
+    r0, c0 = max(0, (h - WINDOW) // 2), max(0, (w - WINDOW) // 2)
+    return a[r0 : r0 + WINDOW, c0 : c0 + WINDOW]
+
+
 def measure_offset(reference_db: np.ndarray, moving_db: np.ndarray) -> tuple[float, float, float, float]:
     """``(row, col, correlation, overlap)``: the shift that moves ``moving`` onto ``reference``."""
     from skimage.registration import phase_cross_correlation
 
+    reference_db, moving_db = _centre(reference_db), _centre(moving_db)
+    if reference_db.shape != moving_db.shape:
+        return float("nan"), float("nan"), 0.0, 0.0
     ok_ref, ok_mov = np.isfinite(reference_db), np.isfinite(moving_db)
     overlap = float((ok_ref & ok_mov).mean())
     if overlap < MIN_OVERLAP:
@@ -155,3 +166,74 @@ def map_offset(previous: Path, current: Path) -> float:
     if not np.isfinite(row) or corr < MIN_CORRELATION:
         return float("nan")
     return float(np.hypot(row, col))
+
+
+@dataclass(frozen=True)
+class SeasonRegistration:
+    """Every scene's offset against the season reference; what went into the composite."""
+
+    reference: str
+    offsets: tuple[SceneOffset, ...]
+
+    @property
+    def used(self) -> tuple[str, ...]:
+        return tuple(o.scene_id for o in self.offsets if o.status != REJECTED)
+
+    @property
+    def rejected(self) -> tuple[str, ...]:
+        return tuple(o.scene_id for o in self.offsets if o.status == REJECTED)
+
+    def as_dict(self) -> dict:
+        return {
+            "reference": self.reference,
+            "max_correct_px": MAX_CORRECT_PX,
+            "accept_below_px": ACCEPT_BELOW_PX,
+            "offsets": [o.as_dict() for o in self.offsets],
+        }
+
+
+class SeasonRegistrar:
+    """Registers a season's scenes one at a time against the first one passed (the reference).
+
+    Call it with each scene's despeckled intensity: it returns the image to composite (corrected
+    when needed) or None when the scene is rejected, and accumulates the season's mean dB.
+    """
+
+    def __init__(self) -> None:
+        self._reference_db: np.ndarray | None = None
+        self._offsets: list[SceneOffset] = []
+        self._sum: np.ndarray | None = None
+        self._count: np.ndarray | None = None
+
+    def __call__(self, scene_id: str, intensity: np.ndarray) -> np.ndarray | None:
+        if self._reference_db is None:
+            self._reference_db = _centre(to_db(intensity)).astype(np.float32)
+            offset, image = reference_offset(scene_id), np.asarray(intensity, np.float32)
+        else:
+            offset, image = register_scene(scene_id, self._reference_db, intensity)
+        self._offsets.append(offset)
+        if image is not None:
+            self._add(image)
+        return image
+
+    def _add(self, image: np.ndarray) -> None:
+        db = to_db(image)
+        ok = np.isfinite(db)
+        if self._sum is None or self._count is None:
+            self._sum, self._count = np.zeros(db.shape, np.float64), np.zeros(db.shape, np.int32)
+        self._sum[ok] += db[ok]
+        self._count[ok] += 1
+
+    def result(self) -> SeasonRegistration:
+        if not self._offsets:
+            raise ValueError("no scene was registered")
+        return SeasonRegistration(self._offsets[0].scene_id, tuple(self._offsets))
+
+    def backscatter(self) -> np.ndarray:
+        """Mean dB of the composited scenes (NaN where none): later seasons are registered against it."""
+        if self._sum is None or self._count is None:
+            raise ValueError("no scene was composited")
+        out = np.full(self._sum.shape, np.nan, np.float32)
+        seen = self._count > 0
+        out[seen] = (self._sum[seen] / self._count[seen]).astype(np.float32)
+        return out

@@ -137,3 +137,27 @@ def test_mask_outline_is_the_inner_edge() -> None:
     ice[2:8, 3:9] = True
     edge = mask_outline(ice)
     assert edge.sum() == 2 * 6 + 2 * 4 and not edge[4, 5] and edge[2, 3]
+
+
+def test_season_files_pick_the_sar_rule_for_simulated_scenes(tmp_path: Path) -> None:
+    """Simulated Antarctic scenes are classified from the SAR (the real coastline is not their geography)."""
+    from icecrack_assets.masks.icemask import season_ice_mask
+    from icecrack_assets_tests.helpers.rasters import write_tiny_raster
+
+    region = dataclasses.replace(get_region("thwaites"), pixel_size=1000.0)  # 80 x 60 px
+    rng = np.random.default_rng(0)
+    db = np.full((region.height, region.width), -8.0)
+    db[:, :20] = -24.0  # open water on the left
+    files = []
+    for i, p in enumerate(["ascending", "descending"]):
+        lin = (10 ** (db / 10) * rng.gamma(50, 1 / 50, db.shape)).astype(np.float32)
+        tags = {"ICECRACK_SOURCE": "simulator", "ICECRACK_PASS": p}
+        path = write_tiny_raster(
+            tmp_path / f"s{i}.tif", lin, epsg=3031, origin=(region.bounds[0], region.bounds[3]), pixel=1000.0
+        )
+        files.append((path, tags))
+    mask = season_ice_mask(region, 2023, files)
+    assert mask.source == "sar" and "rock =" in mask.detail
+    assert not mask.ice[:, :16].any() and mask.ice[:, 24:].all()
+    real = season_ice_mask(region, 2023, [(p, {"ICECRACK_ORBIT_DIRECTION": "ASCENDING"}) for p, _ in files])
+    assert real.source == "coastline"

@@ -83,3 +83,19 @@ def test_change_only_between_co_registered_maps(tmp_path):
     assert "not co-registered" in df.loc[2022, "change_basis"] and np.isnan(df.loc[2022, "density_change"])
     assert "not co-registered" in df.loc[2023, "change_basis"] and np.isnan(df.loc[2023, "density_change"])
     assert df.loc[2020, "ice_km2"] == 100.0
+
+
+def test_preview_draws_the_ice_outline(tmp_path):
+    import matplotlib.image as mpimg
+
+    from icecrack_assets.ml.preview import write_preview
+
+    prob = np.full((60, 80), 0.2, np.float32)
+    mask = np.zeros(prob.shape, np.uint8)
+    ice = np.zeros(prob.shape, bool)
+    ice[10:50, 10:70] = True
+    png = mpimg.imread(write_preview(prob, mask, tmp_path / "p.png", ice=ice))
+    cyan = (png[..., 0] < 0.1) & (png[..., 1] > 0.8) & (png[..., 2] > 0.9)
+    assert cyan[10, 10:70].all() and cyan[10:50, 10].all() and not cyan[30, 40]
+    plain = mpimg.imread(write_preview(prob, mask, tmp_path / "q.png"))
+    assert not ((plain[..., 0] < 0.1) & (plain[..., 2] > 0.9)).any()

@@ -70,3 +70,24 @@ def test_shift_image_keeps_nan_out() -> None:
     img[10, 10] = np.nan
     out = co.shift_image(img, 0.5, 0.0)
     assert np.isnan(out[10:12, 10]).all() and np.isnan(out[0, :]).all() and np.isfinite(out[5, 5])
+
+
+def test_season_registrar_records_every_offset_and_composites_only_registered_scenes() -> None:
+    import json
+
+    ref = _scene(5)
+    registrar = co.SeasonRegistrar()
+    out = [
+        registrar("ref", ref),
+        registrar("half", np.maximum(_fourier_shift(ref, 0.0, 0.5), 1e-6)),
+        registrar("three", np.roll(ref, 3, axis=1)),
+    ]
+    result = registrar.result()
+    assert result.reference == "ref" and result.used == ("ref", "half") and result.rejected == ("three",)
+    assert out[0] is not None and out[1] is not None and out[2] is None
+    assert [o.status for o in result.offsets] == [co.REFERENCE, co.CORRECTED, co.REJECTED]
+    record = json.loads(json.dumps(result.as_dict()))
+    assert record["offsets"][2]["magnitude_px"] == pytest.approx(3.0, abs=0.1)
+    mean_db = registrar.backscatter()
+    assert mean_db.shape == ref.shape and np.isfinite(mean_db[5:-5, 5:-5]).all()
+    assert np.nanmean(np.abs(mean_db - co.to_db(ref))) < 0.5  # the rejected scene did not smear it
