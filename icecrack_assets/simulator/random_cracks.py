@@ -5,6 +5,10 @@ an along-trace coordinate (cuts traces into finite, tapering segments) and a sof
 family exists). Every pixel then knows its signed distance to the nearest trace, so a crack of any
 width, even sub-pixel, is rendered by exact box coverage (anti-aliasing) with no per-crack loop.
 Per-trace values (width, contrast, segment phase) come from tables indexed by the trace number.
+
+Truth per pixel: crack (1) when the crack bands cover at least half of it and the crack is at least
+``faint_threshold_db`` strong there; unknown (255) when a crack covers it but is fainter, or covers
+less than half of it yet still changes it by ``faint_threshold_db`` or more; else not crack (0).
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ def faint_threshold_db(enl: float) -> float:
 
 
 FULL_COVER = 0.5  # a pixel is crack when the crack bands cover at least half of it
-PARTIAL_COVER = 0.2  # partly covered pixels (PARTIAL_COVER .. FULL_COVER) are "unknown" (255)
 
 
 @dataclass(frozen=True)
@@ -242,9 +245,12 @@ def render_set(
     layer.factor[:] = np.where(stronger, factor, layer.factor)
     layer.peak_db[:] = np.where(stronger, peak, layer.peak_db)
     full = cover >= FULL_COVER
-    visible = peak >= faint_db
-    layer.strong |= full & visible
-    layer.unknown |= (cover >= PARTIAL_COVER) & ~(full & visible)
+    crack = full & (peak >= faint_db)
+    # unknown: a faint crack, or a partly covered pixel the crack still changes by >= faint_db,
+    # so every truth-0 pixel is changed by less than faint_db
+    changed = np.abs(10.0 * np.log10(np.maximum(factor, 1e-6))) >= faint_db
+    layer.strong |= crack
+    layer.unknown |= (cover > 0) & ~crack & (full | changed)
 
 
 def empty_layer(shape: tuple[int, int]) -> CrackLayer:
