@@ -91,7 +91,7 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     out = args.out or DEFAULT_MODEL_DIR.parent
     name = None if args.out else DEFAULT_MODEL_DIR.name
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
-    bundle = pretrain(cfg, out, ck, name=name)
+    bundle = pretrain(cfg, out, ck, name=name, log=lambda m: print(m, flush=True))
     print(f"bundle: {bundle}")
     return 0
 

@@ -169,7 +169,7 @@ def _resample_to(src: Path, dst: Path, factor: float) -> None:
     """Write ``src`` resampled by ``factor`` (pixels per input pixel) as a tiled float32 GeoTIFF."""
     with rasterio.open(src) as ds:
         w, h = max(1, round(ds.width * factor)), max(1, round(ds.height * factor))
-        transform = ds.transform * Affine.scale(ds.width / w, ds.height / h)
+        transform = ds.transform @ Affine.scale(ds.width / w, ds.height / h)
         prof = float_profile(ds.profile)
         prof.update(width=w, height=h, transform=transform)
         src_nodata = (
