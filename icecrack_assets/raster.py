@@ -10,6 +10,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio._err import CPLE_BaseError  # GDAL errors raised outside rasterio's wrappers
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
@@ -41,6 +43,8 @@ _OUTPUT_ERRNOS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "permission denied",
     errno.EFBIG: "file too large for the file system",
+    errno.EISDIR: "is a directory",
+    errno.ENOTDIR: "a parent is not a directory",
 }
 
 
@@ -104,17 +108,46 @@ def remove_stale_temps(target: str | Path) -> list[Path]:
     return removed
 
 
-def output_error(target: Path, exc: BaseException) -> OutputError | None:
-    """A one-line OutputError naming ``target`` for an I/O failure of writing it, else None."""
+LOW_SPACE_BYTES = 1 << 20  # a failed write with less than this left is a full disk
+
+
+def _messages(exc: BaseException) -> list[str]:
+    """The messages of an exception and its causes (GDAL chains the real reason several deep)."""
+    out, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        out.append(str(exc))
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def output_error(target: Path, exc: BaseException, tmp: Path | None = None) -> OutputError | None:
+    """A one-line OutputError naming ``target`` for a failure to write it, else None.
+
+    OSError carries an errno; GDAL/libtiff report a full disk only on stderr and then fail with
+    "Write failed" or a read-back error, so a failure with (almost) no free space left is a full
+    disk, and any other GDAL failure naming the temporary file is a write failure of ``target``.
+    """
     if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
         return OutputError(target, f"cannot write: {_OUTPUT_ERRNOS[exc.errno]}")
-    if isinstance(exc, rasterio.errors.RasterioError):
-        text = str(exc)
-        for code, why in _OUTPUT_ERRNOS.items():
-            if os.strerror(code).lower() in text.lower():
-                return OutputError(target, f"cannot write: {why}")
-        if "no space" in text.lower():
-            return OutputError(target, "cannot write: no space left on device")
+    if isinstance(exc, OSError) and not isinstance(exc, rasterio.errors.RasterioError):
+        return None
+    texts = _messages(exc)
+    for code, why in _OUTPUT_ERRNOS.items():
+        if any(os.strerror(code).lower() in t.lower() for t in texts):
+            return OutputError(target, f"cannot write: {why}")
+    try:
+        if shutil.disk_usage(target.parent).free < LOW_SPACE_BYTES:
+            return OutputError(target, f"cannot write: {_OUTPUT_ERRNOS[errno.ENOSPC]}")
+    except OSError:
+        pass
+    if tmp is not None and any(tmp.name in t for t in texts):
+        first = (
+            next(t for t in texts if tmp.name in t)
+            .replace(str(tmp), str(target))
+            .replace(tmp.name, target.name)
+        )
+        return OutputError(target, f"write failed ({first.splitlines()[0][:120]})")
     return None
 
 
@@ -143,8 +176,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             if not tmp.exists():
                 raise RuntimeError(f"{target}: writer produced no file")
             os.replace(tmp, target)
-        except (OSError, rasterio.errors.RasterioError) as exc:
-            mapped = output_error(target, exc)
+        except (OSError, rasterio.errors.RasterioError, CPLE_BaseError) as exc:
+            mapped = output_error(target, exc, tmp)
             if mapped is None:
                 raise
             raise mapped from None
@@ -180,19 +213,26 @@ def open_single_band(path: str | Path) -> rasterio.io.DatasetReader:
     return ds
 
 
-def read_single_band(path: str | Path) -> tuple[np.ndarray, Profile]:
-    """Read a whole single-band raster as float32 with nodata (and non-finite) set to NaN."""
-    with open_single_band(path) as ds:
-        try:
-            arr = ds.read(1).astype(np.float32)
-        except RasterioIOError as exc:
-            raise InputError(path, f"truncated or corrupt pixels ({str(exc)[:100]})") from None
-        nodata = ds.nodata
-        profile = dict(ds.profile)
+def read_window_nan(ds: rasterio.io.DatasetReader, window: Window | None, path: str | Path) -> np.ndarray:
+    """Band 1 of ``window`` (None: all) as float32 with nodata and non-finite values set to NaN.
+
+    A truncated or corrupt file is one line naming ``path``, never a GDAL traceback.
+    """
+    try:
+        arr = ds.read(1, window=window).astype(np.float32)
+    except (RasterioIOError, rasterio.errors.RasterioError) as exc:
+        raise InputError(path, f"truncated or corrupt pixels ({str(exc).splitlines()[0][:100]})") from None
+    nodata = ds.nodata
     if nodata is not None and not np.isnan(nodata):
         arr[arr == nodata] = np.nan
     arr[~np.isfinite(arr)] = np.nan
-    return arr, profile
+    return arr
+
+
+def read_single_band(path: str | Path) -> tuple[np.ndarray, Profile]:
+    """Read a whole single-band raster as float32 with nodata (and non-finite) set to NaN."""
+    with open_single_band(path) as ds:
+        return read_window_nan(ds, None, path), dict(ds.profile)
 
 
 def float_profile(profile: Profile, dtype: str = "float32", nodata: float | None = np.nan) -> Profile:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.layout import DataLayout
+from icecrack_assets.ml.method import METHOD_OA, METHOD_PRECISION, METHOD_RECALL
 from icecrack_assets.regions import FIRST_SENTINEL1_YEAR, get_region
 
 DEFAULT_REGIONS = "jakobshavn,thwaites"
@@ -122,7 +123,10 @@ def run(args: argparse.Namespace) -> int:
         v = meta.get(k)
         return float(v.value) if v is not None else float("nan")
 
-    print("\nmodel on held-out spatial blocks (the method reports precision 0.786, recall 0.894, OA 0.945):")
+    print(
+        f"\nmodel on held-out spatial blocks (the method reports precision {METHOD_PRECISION}, "
+        f"recall {METHOD_RECALL}, OA {METHOD_OA}):"
+    )
     for split in ("test", "val"):
         for tol, label in (("tol1", "1-px tolerance"), ("strict", "strict")):
             k = f"{split}_{tol}"

@@ -12,17 +12,17 @@ import dagster as dg
 import numpy as np
 import rasterio
 
+from icecrack_assets.ml.method import METHOD_PRECISION, METHOD_RECALL
 from icecrack_assets.regions import Region
 
 GRID = "matches_region_grid"
 NOT_EMPTY = "not_all_nodata"
 MEAN_PRESERVED = "despeckling_preserves_mean"
+LOOKS_MATCH_ENL = "looks_match_measured_enl"
 METRICS_FLOOR = "metrics_above_method_floor"
 MAPS_VALID = "crack_maps_valid"
 
 # The AIR-CAS method's published figures: our model must at least match them.
-METHOD_PRECISION = 0.786
-METHOD_RECALL = 0.894
 
 
 def specs(asset: str, *names: str) -> list[dg.AssetCheckSpec]:
@@ -30,6 +30,8 @@ def specs(asset: str, *names: str) -> list[dg.AssetCheckSpec]:
         GRID: "CRS, bounds and pixel size equal the region's AOI grid",
         NOT_EMPTY: "no output raster is entirely nodata",
         MEAN_PRESERVED: "mean of the ratio image (noisy / despeckled) is within 0.1 of 1",
+        LOOKS_MATCH_ENL: "the number of looks PPB's parameters were chosen for is within a factor 2 of the "
+        "ENL measured on homogeneous blocks of each input scene (warning: a wrong L mis-tunes the filter)",
         METRICS_FLOOR: f"held-out test precision >= {METHOD_PRECISION} and recall >= {METHOD_RECALL} "
         "(the method's figures; crack pixels within 1 px count as hits)",
         MAPS_VALID: "probabilities in [0, 1], mask in {0, 1, 255}, every crack pixel has probability >= "
@@ -96,6 +98,28 @@ def check_mean_preserved(ratios: dict[str, float], tolerance: float = 0.1) -> dg
         check_name=MEAN_PRESERVED,
         passed=passed,
         metadata={"worst_scene": worst[0], "worst_mean_ratio": float(worst[1])},
+    )
+
+
+def check_looks_match_enl(scenes: Sequence[dict], factor: float = 2.0) -> dg.AssetCheckResult:
+    """``scenes``: dicts with scene_id, looks, enl_input (None when no homogeneous block was found)."""
+    measured = [s for s in scenes if s.get("enl_input")]
+    off = [
+        f"{s['scene_id']}: looks {s['looks']:g}, ENL {s['enl_input']:.2f}"
+        for s in measured
+        if not 1 / factor <= s["enl_input"] / s["looks"] <= factor
+    ]
+    return dg.AssetCheckResult(
+        check_name=LOOKS_MATCH_ENL,
+        passed=bool(measured) and not off,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "scenes_measured": len(measured),
+            "looks_used": dg.MetadataValue.json(sorted({float(s["looks"]) for s in scenes})),
+            "enl_measured": dg.MetadataValue.json({s["scene_id"]: s["enl_input"] for s in measured}),
+            "enl_despeckled": dg.MetadataValue.json({s["scene_id"]: s.get("enl_output") for s in measured}),
+            "mismatches": "; ".join(off) or ("none" if measured else "no homogeneous block in any scene"),
+        },
     )
 
 

@@ -24,7 +24,14 @@ from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle
 from icecrack_assets.ml.normalise import normalise
 from icecrack_assets.ml.postprocess import crack_mask
-from icecrack_assets.raster import MASK_NODATA, atomic_path, float_profile, iter_blocks, open_single_band
+from icecrack_assets.raster import (
+    MASK_NODATA,
+    atomic_path,
+    float_profile,
+    iter_blocks,
+    open_single_band,
+    read_window_nan,
+)
 
 TILE, OVERLAP = 512, 32  # large tiles, small overlap: ~13 % recomputation instead of 78 % at 256/64
 
@@ -202,14 +209,6 @@ def scene_looks(ds) -> float | None:
     return None
 
 
-def _read(ds, win: Window) -> np.ndarray:
-    arr = ds.read(1, window=win).astype(np.float32)
-    if ds.nodata is not None and not np.isnan(ds.nodata):
-        arr[arr == ds.nodata] = np.nan
-    arr[~np.isfinite(arr)] = np.nan
-    return arr
-
-
 def predict_file(
     bundle: Bundle,
     src: Path,
@@ -274,7 +273,7 @@ def predict_file(
                     ca, cb = min([c0] + [c for _, c in todo]), max([c1] + [c + tw for _, c in todo])
                     hr0, hr1 = max(ra - halo, 0), min(rb + halo, h)
                     hc0, hc1 = max(ca - halo, 0), min(cb + halo, w)
-                    arr = _read(ds, Window(hc0, hr0, hc1 - hc0, hr1 - hr0))
+                    arr = read_window_nan(ds, Window(hc0, hr0, hc1 - hc0, hr1 - hr0), src)
                     if despeckle_fn is not None:
                         arr = despeckle_fn(arr)
                     arr = arr[ra - hr0 : rb - hr0, ca - hc0 : cb - hc0]

@@ -22,7 +22,7 @@ import numpy as np
 import rasterio
 
 from icecrack_assets.errors import IceCrackError, InputError
-from icecrack_assets.raster import atomic_path, float_profile, iter_blocks, open_single_band
+from icecrack_assets.raster import atomic_path, float_profile, iter_blocks, open_single_band, read_window_nan
 from icecrack_assets.sar.despeckle import filters
 from icecrack_assets.sar.despeckle.looks import enl_at, h_from_scene, h_white, homogeneous_blocks
 from icecrack_assets.sar.despeckle.ppb import Stage, halo_for, ppb, schedule
@@ -225,17 +225,6 @@ def despeckle(
     return ppb(I, s.looks, p.hw, p.hd, p.alpha, p.T, p.iterations, s.staged, v, h_of, progress)
 
 
-def _read_block(ds: rasterio.io.DatasetReader, window, path: Path) -> np.ndarray:
-    try:
-        a = ds.read(1, window=window).astype(np.float32)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(path, f"truncated or corrupt pixels ({str(exc)[:100]})") from None
-    if ds.nodata is not None and not np.isnan(ds.nodata):
-        a[a == ds.nodata] = np.nan
-    a[~np.isfinite(a)] = np.nan
-    return a
-
-
 def _central_window(ds: rasterio.io.DatasetReader, size: int = 2048) -> rasterio.windows.Window:
     """A central window of the scene (bounded memory) for the scene-wide h calibration and ENL."""
     h, w = min(size, ds.height), min(size, ds.width)
@@ -307,7 +296,7 @@ def despeckle_file(
         with open_single_band(src) as ds:
             H, W = ds.height, ds.width
             sample_window = _central_window(ds)
-            sample = _read_block(ds, sample_window, src)
+            sample = read_window_nan(ds, sample_window, src)
             if settings.filter == "ppb":
                 if settings.calibration == "scene":
                     try:
@@ -325,7 +314,7 @@ def despeckle_file(
             with atomic_path(dst) as tmp:
                 with rasterio.open(tmp, "w", **profile) as out:
                     for k, blk in enumerate(blocks):
-                        a = _read_block(ds, blk.read, src)
+                        a = read_window_nan(ds, blk.read, src)
                         if not checked and np.isfinite(a).any():
                             fin = a[np.isfinite(a)]
                             if (fin < 0).mean() > 0.5:

@@ -9,21 +9,30 @@ polarisation, equivalent number of looks and processing history. Resampling happ
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from icecrack_assets.errors import InputError
-from icecrack_assets.raster import MASK_NODATA, open_single_band, write_raster_atomic
+from icecrack_assets.raster import MASK_NODATA, open_single_band, read_window_nan, write_raster_atomic
 from icecrack_assets.regions import Region
+from icecrack_assets.sar.sentinel1.other_tools import (
+    INTEGER_MAX,
+    descale,
+    has_gcps_only,
+    parse_value_range,
+    warp_gcps_to_region,
+)
 from icecrack_assets.sar.sentinel1.safe_ingest import ingest_safe
 from icecrack_assets.sar.sentinel1.scene_file import IngestResult, history_of, region_profile, write_scene
+from icecrack_assets.sar.sentinel1.terrain import Dem
 
 DB_UNITS = {"db", "decibel", "decibels", "db_sigma0", "sigma0_db"}
 LINEAR_UNITS = {"linear", "lin", "power", "intensity", "sigma0", "linear_sigma0", "sigma0_linear"}
@@ -75,18 +84,6 @@ def _source_window(ds: rasterio.io.DatasetReader, region: Region, margin: int = 
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
-def _read_window(ds: rasterio.io.DatasetReader, window: Window, path: Path) -> np.ndarray:
-    try:
-        arr = ds.read(1, window=window).astype(np.float32)
-    except (RasterioIOError, RasterioError) as exc:
-        raise InputError(path, f"truncated or corrupt pixels ({str(exc).splitlines()[0][:100]})") from None
-    nodata = ds.nodata
-    if nodata is not None and not np.isnan(nodata):
-        arr[arr == nodata] = np.nan
-    arr[~np.isfinite(arr)] = np.nan
-    return arr
-
-
 def _to_linear(arr: np.ndarray, units: str | None, path: Path) -> np.ndarray:
     if units == "db":
         with np.errstate(over="ignore"):
@@ -107,34 +104,59 @@ def ingest_to_region(
     dst: str | Path,
     polarisation: str | None = None,
     units: str | None = None,
+    dem: Dem | str | Path | None = None,
+    value_range: str | tuple[float, float] | None = None,
 ) -> IngestResult:
     """Write ``src`` (GeoTIFF or SAFE product) as a linear sigma0 COG on ``region``'s grid at ``dst``.
 
-    Returns what was done: scene_id, polarisation, looks, valid_fraction, units_in, history, path.
+    ``dem`` (a GeoTIFF in any CRS, or a :class:`Dem` with its geoid offset) terrain-corrects SAFE
+    input; GeoTIFFs from other tools are already geocoded, so it does not apply to them.
+    ``value_range`` ("LO,HI" in ``units``) declares what the DNs of an 8/16-bit product were scaled from.
     Raises :class:`InputError` (and writes nothing) on any bad input.
     """
     src, dst = Path(src), Path(dst)
     if not src.exists():
         raise InputError(src, "file does not exist")
     if is_safe_product(src):
-        return ingest_safe(src, region, dst, polarisation=polarisation)
-    return _ingest_geotiff(src, region, dst, polarisation, units)
+        return ingest_safe(src, region, dst, polarisation=polarisation, dem=Dem.of(dem))
+    if isinstance(value_range, tuple):
+        value_range = f"{value_range[0]},{value_range[1]}"
+    return _ingest_geotiff(src, region, dst, polarisation, units, value_range)
+
+
+def _gcp_only(src: Path) -> bool:
+    try:
+        with warnings.catch_warnings(), rasterio.open(src) as ds:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return has_gcps_only(ds)
+    except (RasterioIOError, RasterioError):
+        return False  # open_single_band reports it properly
 
 
 def _ingest_geotiff(
-    src: Path, region: Region, dst: Path, polarisation: str | None, units: str | None
+    src: Path,
+    region: Region,
+    dst: Path,
+    polarisation: str | None,
+    units: str | None,
+    value_range: str | None = None,
 ) -> IngestResult:
+    if src.is_file() and _gcp_only(src):
+        return _ingest_gcp_geotiff(src, region, dst, polarisation, units, value_range)
     with open_single_band(src) as ds:
         tags = ds.tags()
         declared = normalise_units(units, src) or normalise_units(tags.get("UNITS"), src)
+        scale = parse_value_range(value_range or tags.get("VALUE_RANGE"), src)
+        dtype = ds.dtypes[0]
         if _on_region_grid(ds, region):
-            out = _to_linear(_read_window(ds, Window(0, 0, ds.width, ds.height), src), declared, src)
+            raw = descale(read_window_nan(ds, Window(0, 0, ds.width, ds.height), src), dtype, scale, src)
+            out = _to_linear(raw, declared, src)
             step = "ingest: already on the region grid, copied"
         else:
             window = _source_window(ds, region)
             if window is None:
                 raise InputError(src, f"does not overlap the {region.name} AOI")
-            arr = _to_linear(_read_window(ds, window, src), declared, src)
+            arr = _to_linear(descale(read_window_nan(ds, window, src), dtype, scale, src), declared, src)
             out = np.full((region.height, region.width), np.nan, dtype=np.float32)
             reproject(
                 arr,
@@ -152,6 +174,41 @@ def _ingest_geotiff(
                 f"ingest: reprojected {ds.crs.to_string()} {res:g} m -> {region.crs} "
                 f"{region.pixel_size:g} m (bilinear on intensity)"
             )
+    if scale is not None:
+        step += f"; {dtype} DN 1..{INTEGER_MAX[dtype]} descaled to {scale[0]:g}..{scale[1]:g}"
+    if declared == "db":
+        step += "; converted dB to linear"
+    return write_scene(src, region, dst, out, tags, polarisation, step, declared or "linear")
+
+
+def _ingest_gcp_geotiff(
+    src: Path,
+    region: Region,
+    dst: Path,
+    polarisation: str | None,
+    units: str | None,
+    value_range: str | None,
+) -> IngestResult:
+    """A raster georeferenced by GCPs only (no geotransform), warped through them to the region grid."""
+    with warnings.catch_warnings(), rasterio.open(src) as ds:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        if ds.count != 1:
+            raise InputError(src, f"has {ds.count} bands; expected a single band")
+        tags = ds.tags()
+        declared = normalise_units(units, src) or normalise_units(tags.get("UNITS"), src)
+        scale = parse_value_range(value_range or tags.get("VALUE_RANGE"), src)
+        dtype = ds.dtypes[0]
+        raw = descale(read_window_nan(ds, Window(0, 0, ds.width, ds.height), src), dtype, scale, src)
+        linear = _to_linear(raw, declared, src)
+        out = warp_gcps_to_region(ds, linear, region)
+        step = (
+            f"ingest: warped through {len(ds.gcps[0])} GCPs ({ds.gcps[1].to_string()}, thin-plate spline) "
+            f"-> {region.crs} {region.pixel_size:g} m (bilinear on intensity)"
+        )
+    if not np.isfinite(out).any():
+        raise InputError(src, f"its GCPs place it outside the {region.name} AOI")
+    if scale is not None:
+        step += f"; {dtype} DN 1..{INTEGER_MAX[dtype]} descaled to {scale[0]:g}..{scale[1]:g}"
     if declared == "db":
         step += "; converted dB to linear"
     return write_scene(src, region, dst, out, tags, polarisation, step, declared or "linear")
