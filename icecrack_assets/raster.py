@@ -95,7 +95,7 @@ def is_stale_temp(target: Path, path: Path, now: float | None = None) -> bool:
 def remove_stale_temps(target: str | Path) -> list[Path]:
     """Delete the abandoned temporary files of ``target`` (left by a SIGKILL or a power cut)."""
     target = Path(target)
-    removed = []
+    removed: list[Path] = []
     try:
         siblings = list(target.parent.iterdir())
     except OSError:
@@ -113,11 +113,13 @@ LOW_SPACE_BYTES = 1 << 20  # a failed write with less than this left is a full d
 
 def _messages(exc: BaseException) -> list[str]:
     """The messages of an exception and its causes (GDAL chains the real reason several deep)."""
-    out, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        out.append(str(exc))
-        exc = exc.__cause__ or exc.__context__
+    out: list[str] = []
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        out.append(str(cur))
+        cur = cur.__cause__ or cur.__context__
     return out
 
 
@@ -219,7 +221,7 @@ def read_window_nan(ds: rasterio.io.DatasetReader, window: Window | None, path: 
     A truncated or corrupt file is one line naming ``path``, never a GDAL traceback.
     """
     try:
-        arr = ds.read(1, window=window).astype(np.float32)
+        arr: np.ndarray = ds.read(1, window=window).astype(np.float32)
     except (RasterioIOError, rasterio.errors.RasterioError) as exc:
         raise InputError(path, f"truncated or corrupt pixels ({str(exc).splitlines()[0][:100]})") from None
     nodata = ds.nodata

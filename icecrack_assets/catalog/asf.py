@@ -10,18 +10,28 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from icecrack_assets.catalog.base import CatalogItem
-from icecrack_assets.catalog.download import redact, session_from_env
+from icecrack_assets.catalog.download import session_from_env
 from icecrack_assets.catalog.stac import fetch_item, region_polygon
 from icecrack_assets.errors import IceCrackError
+from icecrack_assets.redaction import first_line, guard_third_party_loggers, redact_url
 from icecrack_assets.regions import Region
 from icecrack_assets.sar.sentinel1.naming import parse_name
 
 ASF_URL = "https://api.daac.asf.alaska.edu"
 LEVEL = {"GRDH": "GRD_HD", "GRDM": "GRD_MD", "SLC": "SLC"}
+
+
+def api_url(base_url: str, path: str) -> str:
+    """``path`` joined to the base URL's path; the base's query (e.g. a token) stays a query."""
+    parts = urlsplit(base_url)
+    return urlunsplit(
+        (parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + path.lstrip("/"), parts.query, "")
+    )
 
 
 def _wkt(region: Region) -> str:
@@ -42,7 +52,7 @@ class AsfCatalog:
         max_results: int = 2000,
         timeout: float = 60.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url
         self.session = session or session_from_env(credentials_env)
         self.max_results = max_results
         self.timeout = timeout
@@ -58,15 +68,15 @@ class AsfCatalog:
             "output": "geojson",
             "maxResults": str(self.max_results),
         }
-        url = f"{self.base_url}/services/search/param"
+        url = api_url(self.base_url, "services/search/param")
+        guard_third_party_loggers()
         try:
             resp = self.session.get(url, params=params, timeout=self.timeout)
             resp.raise_for_status()
             features = resp.json().get("features", [])
         except (requests.RequestException, ValueError) as exc:
             raise IceCrackError(
-                f"ASF search at {redact(url)} failed: {type(exc).__name__}: "
-                f"{str(exc).splitlines()[0][:120] if str(exc) else ''}"
+                f"ASF search at {redact_url(url)} failed: {type(exc).__name__}: {first_line(exc, 120)}"
             ) from None
         items = [it for f in features if (it := self._to_item(f)) is not None]
         return [it for it in items if it.mode == region.mode]

@@ -52,12 +52,31 @@ class SceneCatalog(Protocol):
     def fetch(self, item: CatalogItem, landing_dir: Path) -> Path: ...
 
 
-def usable_items(items: list[CatalogItem]) -> tuple[list[CatalogItem], list[CatalogItem]]:
-    """``(usable, refused)``: one item per scene id, and the items whose ids are unsafe file names.
+def content_duplicates(items: list[CatalogItem]) -> tuple[list[CatalogItem], list[CatalogItem]]:
+    """``(kept, duplicates)``: of items with the same content checksum, the first by href is kept.
 
-    Two copies of a product (e.g. X.tif and X.tiff) are one scene; ids come from outside and become
-    file names, so anything that is not a plain Sentinel-1 product name is refused. Both the sensor
-    and the ingesting asset go through here.
+    The same bytes under two names (``X.tif`` and ``X.tiff``, or another scene id) are one
+    acquisition; ingesting both would count it twice in a partition.
+    """
+    kept: list[CatalogItem] = []
+    duplicates: list[CatalogItem] = []
+    by_checksum: set[str] = set()
+    for item in sorted(items, key=lambda it: it.href):
+        if item.checksum and item.checksum in by_checksum:
+            duplicates.append(item)
+            continue
+        if item.checksum:
+            by_checksum.add(item.checksum)
+        kept.append(item)
+    return kept, duplicates
+
+
+def usable_items(items: list[CatalogItem]) -> tuple[list[CatalogItem], list[CatalogItem]]:
+    """``(usable, refused)``: one item per scene id and content, and the items whose ids are unsafe.
+
+    Two copies of a product (e.g. X.tif and X.tiff, or the same bytes under another id) are one
+    scene; ids come from outside and become file names, so anything that is not a whole, plain
+    Sentinel-1 product name is refused. Both the sensor and the ingesting asset go through here.
     """
     chosen: dict[str, CatalogItem] = {}
     refused: list[CatalogItem] = []
@@ -66,4 +85,5 @@ def usable_items(items: list[CatalogItem]) -> tuple[list[CatalogItem], list[Cata
             refused.append(item)
         else:
             chosen.setdefault(item.scene_id, item)
-    return list(chosen.values()), refused
+    kept, _ = content_duplicates(list(chosen.values()))
+    return kept, refused

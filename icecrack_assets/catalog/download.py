@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from icecrack_assets.errors import IceCrackError
+from icecrack_assets.redaction import redact as redact_text
+from icecrack_assets.redaction import redact_url
 
 CHUNK = 1 << 16  # small, so an interrupted transfer keeps almost everything it received
 
@@ -24,13 +25,7 @@ class DownloadError(IceCrackError):
     """A download failed; the message names the (redacted) URL and the reason."""
 
 
-def redact(url: str) -> str:
-    """The URL without user info and query string (where signed tokens live)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+redact = redact_url  # kept for callers: a URL for display, without user info and query string
 
 
 def session_from_env(prefix: str) -> requests.Session:
@@ -103,7 +98,8 @@ def download(
                     for chunk in resp.iter_content(CHUNK):
                         fh.write(chunk)
             else:
-                raise DownloadError(f"{shown}: HTTP {resp.status_code} {resp.reason}")
+                # the status only: bodies of error responses may echo credentials (never shown)
+                raise DownloadError(f"{shown}: HTTP {resp.status_code} {redact_text(str(resp.reason))[:80]}")
     except requests.RequestException as exc:
         raise DownloadError(
             f"{shown}: download interrupted ({type(exc).__name__}); it resumes on the next attempt"

@@ -4,11 +4,21 @@ ESA SAFE products as ``.SAFE`` folders or ``.zip`` files, e.g. downloaded by the
 Files still being copied (``.part``, hidden), simulator truth masks (``*.truth.tif``) and names that
 are not Sentinel-1 products are not scenes. A file that cannot be described is reported as a
 :class:`Problem`, never raised, so one bad file cannot stop a sensor tick.
+
+Refused as problems (issue 15): names that are not a *whole* Sentinel-1 product name (``X (copy).tif``),
+names with control characters, GeoTIFFs named like SLC products (only GRD is processed), and symbolic
+links that point outside the landing zone (``follow_external_links=True`` allows them, for a landing
+zone that is a folder of links into an archive). Every scene carries the SHA-256 of its content as
+its checksum, so a replaced file is a new scene and the same bytes under two names are one scene;
+hashes are cached by (size, mtime, inode), so a tick re-reads only files that changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import rasterio
@@ -18,7 +28,7 @@ from icecrack_assets.catalog.base import CatalogItem, Problem
 from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.raster import open_single_band
 from icecrack_assets.regions import Region
-from icecrack_assets.sar.sentinel1.naming import parse_name
+from icecrack_assets.sar.sentinel1.naming import is_safe_scene_id, parse_name
 
 TRUTH_SUFFIX = ".truth.tif"
 SCENE_SUFFIXES = (".tif", ".tiff")
@@ -73,8 +83,11 @@ def truth_path_for(scene_path: Path) -> Path:
 def describe_geotiff(path: Path) -> CatalogItem:
     """Describe a single-band GeoTIFF scene from its name and tags, or raise a one-line InputError."""
     name = parse_name(path.name)
-    if name is None:
-        raise InputError(path, "name is not a Sentinel-1 product name (e.g. S1A_IW_GRDH_1SDH_...)")
+    stem = path.name.rsplit(".", 1)[0]
+    if name is None or not is_safe_scene_id(stem):
+        raise InputError(path, "name is not a whole Sentinel-1 product name (e.g. S1A_IW_GRDH_1SDH_...)")
+    if name.product_type != "GRD":
+        raise InputError(path, f"named like a {name.product_type} product; only GRD scenes are processed")
     with open_single_band(path) as ds:
         tags = ds.tags()
         bounds = ds.bounds
@@ -86,7 +99,7 @@ def describe_geotiff(path: Path) -> CatalogItem:
     truth = truth_path_for(path)
     pols = tuple(tags.get("POLARISATION", "").split(",")) if tags.get("POLARISATION") else name.polarisations
     return CatalogItem(
-        scene_id=path.name.rsplit(".", 1)[0],
+        scene_id=stem,
         acquired=name.start,
         mode=name.mode,
         product=name.product,
@@ -100,38 +113,101 @@ def describe_geotiff(path: Path) -> CatalogItem:
     )
 
 
-class LandingZoneCatalog:
-    """Scenes already on local disk under ``root``."""
+def has_control_characters(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
-    def __init__(self, root: str | Path) -> None:
+
+def content_digest(path: Path) -> str:
+    """``sha256:<hex>`` of a file; of a SAFE folder, its manifest plus the sizes of every file."""
+    h = hashlib.sha256()
+    if path.is_dir():
+        manifest = path / "manifest.safe"
+        if manifest.is_file():
+            h.update(manifest.read_bytes())
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f"{f.relative_to(path)}\0{f.stat().st_size}\n".encode())
+    else:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return f"sha256:{h.hexdigest()}"
+
+
+class LandingZoneCatalog:
+    """Scenes already on local disk under ``root``.
+
+    ``hash_cache`` maps a path to ``[size, mtime_ns, inode, digest]``; the sensor keeps it in its
+    cursor so content hashes are computed once per file version, not once per tick.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        follow_external_links: bool = False,
+        hash_cache: dict[str, list] | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.follow_external_links = follow_external_links
+        self.hash_cache: dict[str, list] = hash_cache if hash_cache is not None else {}
+
+    def _digest(self, path: Path) -> str:
+        st = path.stat()
+        key = [st.st_size, st.st_mtime_ns, st.st_ino]
+        cached = self.hash_cache.get(str(path))
+        if cached is not None and list(cached[:3]) == key:
+            return str(cached[3])
+        digest = content_digest(path)
+        self.hash_cache[str(path)] = [*key, digest]
+        return digest
+
+    def _refusal(self, path: Path) -> str | None:
+        """Why an entry is refused before it is opened, or None."""
+        if has_control_characters(path.name):
+            return "name contains control characters (newline, tab, ...); rename the file"
+        if path.is_symlink() and not self.follow_external_links:
+            target = Path(os.path.realpath(path))
+            try:
+                target.relative_to(os.path.realpath(self.root))
+            except ValueError:
+                return f"symbolic link to {target}, outside the landing zone; refused (copy the file in)"
+        return None
 
     def scan(self) -> tuple[list[CatalogItem], list[Problem]]:
-        """Every describable scene in the landing zone, and the problems with the rest."""
+        """Every describable scene in the landing zone, and the problems with the rest.
+
+        An unreadable landing directory raises OSError (the sensor turns it into a skip reason).
+        """
         items: list[CatalogItem] = []
         problems: list[Problem] = []
         if not self.root.is_dir():
             return items, problems
-        for path in sorted(self.root.iterdir()):
+        with os.scandir(self.root) as entries:
+            paths = sorted(Path(e.path) for e in entries)
+        live = {str(p) for p in paths}
+        for stale in [k for k in self.hash_cache if k not in live]:
+            del self.hash_cache[stale]
+        for path in paths:
             if not is_candidate(path):
                 continue
+            refusal = self._refusal(path)
+            if refusal is not None:
+                problems.append(Problem(str(path), refusal))
+                continue
             try:
-                items.append(describe(path))
+                item = describe(path)
+                items.append(replace(item, checksum=self._digest(path)))
             except (IceCrackError, rasterio.errors.RasterioError, OSError, ValueError, KeyError) as exc:
                 problems.append(Problem(str(path), str(exc)))
         return items, problems
 
     def search(self, region: Region, start: dt.datetime, end: dt.datetime) -> list[CatalogItem]:
-        from icecrack_assets.regions import regions_for
-
         items, _ = self.scan()
         return [
             it
             for it in items
             if start <= it.acquired <= end
-            and it.mode == region.mode
             and not it.product.startswith("SL")
-            and region in regions_for(list(it.footprint), it.acquired, it.mode)
+            and not region.fit_problems(it.acquired, it.mode, None, list(it.footprint))
         ]
 
     def fetch(self, item: CatalogItem, landing_dir: Path) -> Path:

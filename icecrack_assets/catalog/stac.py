@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import requests
 
 from icecrack_assets.catalog.base import CatalogItem
-from icecrack_assets.catalog.download import download, redact, session_from_env
+from icecrack_assets.catalog.download import download, session_from_env
 from icecrack_assets.errors import IceCrackError
+from icecrack_assets.redaction import first_line, guard_third_party_loggers, redact_url
 from icecrack_assets.regions import Region
 from icecrack_assets.sar.sentinel1.naming import parse_name
 
@@ -83,6 +84,7 @@ class StacCatalog:
         from pystac_client import Client
         from pystac_client.exceptions import APIError
 
+        guard_third_party_loggers()
         try:
             client = Client.open(self.url, headers=dict(self.session.headers))
             search = client.search(
@@ -94,9 +96,9 @@ class StacCatalog:
             )
             raw = list(search.items_as_dicts())
         except (APIError, requests.RequestException, OSError, ValueError) as exc:
+            # APIError carries the response body, which some servers fill with the request headers
             raise IceCrackError(
-                f"STAC search at {redact(self.url)} failed: "
-                f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}"
+                f"STAC search at {redact_url(self.url)} failed: {type(exc).__name__}: {first_line(exc, 160)}"
             ) from None
         items = []
         for d in raw:

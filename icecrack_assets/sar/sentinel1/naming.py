@@ -115,7 +115,7 @@ def is_safe_scene_id(scene_id: str) -> bool:
     Catalogue items come from outside (STAC, ASF, file names), and their ids become file names.
     """
     return (
-        parse_name(scene_id) is not None
+        _NAME.fullmatch(scene_id) is not None  # the whole id: "X (copy)" or "X\nforged" are not names
         and "/" not in scene_id
         and "\\" not in scene_id
         and ".." not in scene_id
