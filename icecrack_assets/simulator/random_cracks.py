@@ -182,9 +182,7 @@ def render_set(
     lam = float(st.spacing_px)
     phase = cs.phase
     # fine roughness of every trace (a fraction of the spacing, a few spacings long)
-    phase = phase + (0.25 * st.curvature + 0.05) * lam * smooth_noise(
-        rng, phase.shape, max(4.0, rng.uniform(3.0, 8.0) * lam)
-    )
+    phase = phase + st.roughness * lam * smooth_noise(rng, phase.shape, max(4.0, rng.uniform(2.0, 8.0) * lam))
     g_row, g_col = np.gradient(phase)
     grad = np.hypot(g_row, g_col)
     good = (grad > 0.2) & (grad < 3.0)  # phase jumps (branch cuts) and singular points hold no crack

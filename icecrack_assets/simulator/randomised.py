@@ -70,7 +70,8 @@ class CrackFamilyStyle:
     spacing_px: float  # distance between neighbouring traces
     length_px: float  # mean crack (segment) length
     presence: float  # fraction of each trace that is cracked
-    curvature: float  # 0 straight .. 1 curved and rough
+    curvature: float  # 0 straight .. 1 curved (large-scale bending, arcs)
+    roughness: float  # small-scale wiggle of each trace, as a fraction of the spacing
     width_px: tuple[float, float]  # opening width range (sub-pixel widths are anti-aliased)
     wall_px: float  # width of the radar-facing wall band
     cover: float  # approximate fraction of the window in the family's zones
@@ -217,6 +218,7 @@ def sample_family(rng: np.random.Generator, family: str) -> CrackFamilyStyle:
         length_px=_log_uniform(rng, *g["length"]),
         presence=float(rng.uniform(*g["presence"])),
         curvature=float(rng.uniform(0.0, 1.0)),
+        roughness=float(rng.uniform(0.1, 0.4) if dense else rng.uniform(0.02, 0.3)),
         width_px=(w_lo, w_hi),
         wall_px=float(rng.uniform(0.5, 1.2 if dense else 2.5)),
         cover=float(rng.uniform(0.2, 0.6)),

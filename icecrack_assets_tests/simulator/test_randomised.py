@@ -165,7 +165,11 @@ def test_crack_contrast_stays_in_the_sampled_range(radiometry: str) -> None:
 
 def test_contrast_fades_for_traces_along_range() -> None:
     st = _with_cracks(
-        _style(11, families=["transverse"]), curvature=0.0, bridged_fraction=0.0, radiometry="dark"
+        _style(11, families=["transverse"]),
+        curvature=0.0,
+        roughness=0.02,
+        bridged_fraction=0.0,
+        radiometry="dark",
     )
     c = st.cracks[0]
     along = dataclasses.replace(
