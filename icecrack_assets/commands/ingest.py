@@ -20,6 +20,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["linear", "db"],
         help="units of a GeoTIFF input (default: its UNITS tag, else linear)",
     )
+    p.add_argument(
+        "--value-range",
+        metavar="LO,HI",
+        help="for 8/16-bit GeoTIFFs: the range (in --units) DN 1..max was scaled from, e.g. -30,0",
+    )
+    p.add_argument("--dem", type=Path, help="DEM GeoTIFF (any CRS) for terrain correction of a SAFE product")
+    p.add_argument(
+        "--dem-geoid-offset",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="geoid undulation (m) to add to DEM heights that are not ellipsoidal (e.g. Copernicus GLO-30)",
+    )
     p.set_defaults(func=run)
 
 
@@ -48,7 +61,18 @@ def run(args: argparse.Namespace) -> int:
     from icecrack_assets.sar.sentinel1.ingest import ingest_to_region
 
     region = get_region(args.region) if args.region else _pick_region(args.product)
-    info = ingest_to_region(args.product, region, args.output, polarisation=args.pol, units=args.units)
+    from icecrack_assets.sar.sentinel1.terrain import Dem
+
+    dem = Dem(args.dem, args.dem_geoid_offset) if args.dem else None
+    info = ingest_to_region(
+        args.product,
+        region,
+        args.output,
+        polarisation=args.pol,
+        units=args.units,
+        dem=dem,
+        value_range=args.value_range,
+    )
     print(
         f"{info.path}: {info.scene_id} {info.polarisation} on {region.name} grid "
         f"({region.width}x{region.height} px, {region.pixel_size:g} m), "

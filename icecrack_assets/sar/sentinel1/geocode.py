@@ -4,8 +4,9 @@ The annotation gives (line, pixel) <-> (lat, lon, height) on a coarse regular gr
 points). We project the points into the region's polar stereographic CRS, triangulate them there, and
 interpolate (line, pixel) linearly inside each triangle for every output pixel centre; outside the
 triangulation (the footprint) the result is NaN. Projecting first keeps the poles and the antimeridian
-harmless. No terrain correction beyond the ellipsoid heights the GCPs already carry: over ice shelves
-and glacier tongues (near sea level, gentle slopes) the error is well under a 20-40 m pixel.
+harmless. Without a DEM, positions are those of the GCP heights: over ice shelves and glacier tongues
+(near sea level, gentle slopes) the error is well under a 20-40 m pixel; with a DEM, ``terrain.py``
+moves each pixel for its height above them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Gcps:
     lat: np.ndarray
     lon: np.ndarray
     height: np.ndarray
+    incidence: np.ndarray | None = None  # ellipsoid incidence angle, degrees (for terrain correction)
+    slant_range_time: np.ndarray | None = None  # two-way, seconds
 
 
 def parse_gcps(annotation: etree._Element) -> Gcps:
@@ -39,41 +42,67 @@ def parse_gcps(annotation: etree._Element) -> Gcps:
     def col(tag: str) -> np.ndarray:
         return np.array([float(p.findtext(tag)) for p in pts], dtype=np.float64)
 
-    return Gcps(col("line"), col("pixel"), col("latitude"), col("longitude"), col("height"))
+    def optional(tag: str) -> np.ndarray | None:
+        return col(tag) if all(p.findtext(tag) is not None for p in pts) else None
+
+    return Gcps(
+        col("line"),
+        col("pixel"),
+        col("latitude"),
+        col("longitude"),
+        col("height"),
+        optional("incidenceAngle"),
+        optional("slantRangeTime"),
+    )
 
 
 def image_coords(
     gcps: Gcps, crs: str, transform: Affine, width: int, height: int, step: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(line, pixel) of every output pixel centre of a grid; NaN outside the footprint.
+    """(line, pixel) of every output pixel centre of a grid; NaN outside the footprint."""
+    lines, pixels = interpolate_on_grid(gcps, [gcps.line, gcps.pixel], crs, transform, width, height, step)
+    return lines, pixels
+
+
+def interpolate_on_grid(
+    gcps: Gcps,
+    values: list[np.ndarray],
+    crs: str,
+    transform: Affine,
+    width: int,
+    height: int,
+    step: int = 4,
+) -> list[np.ndarray]:
+    """GCP ``values`` interpolated linearly (triangulated in ``crs``) at every output pixel centre.
 
     The mapping is evaluated every ``step`` output pixels and filled in bilinearly: the GCP
     triangulation is piecewise linear at kilometre scale, so this changes nothing but the run time.
+    NaN outside the footprint.
     """
     to_map = Transformer.from_crs(4326, crs, always_xy=True)
     x, y = to_map.transform(gcps.lon, gcps.lat)
-    interp = LinearNDInterpolator(np.column_stack([x, y]), np.column_stack([gcps.line, gcps.pixel]))
+    interp = LinearNDInterpolator(np.column_stack([x, y]), np.column_stack(values))
     rows_c = np.unique(np.append(np.arange(0, height, step), height - 1))
     cols_c = np.unique(np.append(np.arange(0, width, step), width - 1))
     cc, rr = np.meshgrid(cols_c + 0.5, rows_c + 0.5)
     xs = transform.c + transform.a * cc + transform.b * rr
     ys = transform.f + transform.d * cc + transform.e * rr
-    coarse = interp(xs, ys)  # (len(rows_c), len(cols_c), 2)
+    coarse = interp(xs, ys)  # (len(rows_c), len(cols_c), len(values))
     if step == 1:
-        return coarse[..., 0], coarse[..., 1]
+        return [coarse[..., k] for k in range(len(values))]
     # fill in: fractional coarse index of every full-resolution row/column
     fr = np.interp(np.arange(height), rows_c, np.arange(rows_c.size))
     fc = np.interp(np.arange(width), cols_c, np.arange(cols_c.size))
     grid_r, grid_c = np.meshgrid(fr, fc, indexing="ij")
+    valid = np.isfinite(coarse[..., 0]).astype(np.float64)
+    weight = map_coordinates(valid, [grid_r, grid_c], order=1, mode="nearest")
+    inside = weight > 0.999
     out = []
-    for k in range(2):
+    for k in range(len(values)):
         plane = coarse[..., k]
-        valid = np.isfinite(plane).astype(np.float64)
         filled = map_coordinates(np.nan_to_num(plane), [grid_r, grid_c], order=1, mode="nearest")
-        weight = map_coordinates(valid, [grid_r, grid_c], order=1, mode="nearest")
-        res = np.where(weight > 0.999, filled, np.nan)
-        out.append(res)
-    return out[0], out[1]
+        out.append(np.where(inside, filled, np.nan))
+    return out
 
 
 def covering_window(

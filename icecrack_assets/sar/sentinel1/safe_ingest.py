@@ -19,8 +19,10 @@ from icecrack_assets.regions import GRD_LOOKS, Region
 from icecrack_assets.sar.sentinel1.calibration import calibrate, interpolate_lut, parse_calibration
 from icecrack_assets.sar.sentinel1.geocode import covering_window, image_coords, parse_gcps, sample_bilinear
 from icecrack_assets.sar.sentinel1.noise import UnknownNoiseFormat, noise_power, parse_noise
+from icecrack_assets.sar.sentinel1.range_doppler import parse_geometry
 from icecrack_assets.sar.sentinel1.safe import ImageFiles, ProductInfo, SafeSource, read_info
 from icecrack_assets.sar.sentinel1.scene_file import IngestResult, write_scene
+from icecrack_assets.sar.sentinel1.terrain import Dem, dem_on_grid, terrain_image_coords
 
 BORDER_SEARCH = 0.05  # fraction of the swath width searched for old-IPF border noise at each side
 
@@ -76,15 +78,21 @@ def _ipf_number(ipf: str) -> float:
         return 0.0
 
 
-def ingest_safe(path: Path, region: Region, dst: Path, polarisation: str | None = None) -> IngestResult:
-    """Calibrated, noise-removed, border-masked sigma0 of one polarisation on the region grid."""
+def ingest_safe(
+    path: Path, region: Region, dst: Path, polarisation: str | None = None, dem: Dem | None = None
+) -> IngestResult:
+    """Calibrated, noise-removed, border-masked sigma0 of one polarisation on the region grid.
+
+    With ``dem``, pixels are placed by range-Doppler at the DEM heights (terrain correction) and
+    layover/shadow become nodata; without, at the GCP heights.
+    """
     src = SafeSource(path)
     try:
         info = read_info(src)
         check_fits(info, region)
         pol = (polarisation or region.polarisation).upper()
         image = info.image(pol)
-        out, steps = _geocoded_sigma0(src, info, image, region)
+        out, steps = _geocoded_sigma0(src, info, image, region, dem)
     finally:
         src.close()
     looks = GRD_LOOKS.get((info.mode, info.product), region.looks)
@@ -114,7 +122,7 @@ def ingest_safe(path: Path, region: Region, dst: Path, polarisation: str | None 
 
 
 def _geocoded_sigma0(
-    src: SafeSource, info: ProductInfo, image: ImageFiles, region: Region
+    src: SafeSource, info: ProductInfo, image: ImageFiles, region: Region, dem: Dem | None = None
 ) -> tuple[np.ndarray, list[str]]:
     p = src.path
     for what, name in (
@@ -131,7 +139,17 @@ def _geocoded_sigma0(
     n_lines = int(annotation.findtext("imageAnnotation/imageInformation/numberOfLines"))
     n_samples = int(annotation.findtext("imageAnnotation/imageInformation/numberOfSamples"))
 
-    rows, cols = image_coords(gcps, region.crs, region.transform, region.width, region.height)
+    if dem is None:
+        rows, cols = image_coords(gcps, region.crs, region.transform, region.width, region.height)
+        placed = "placed with the GCP grid (GCP heights, no DEM)"
+    else:
+        heights = dem_on_grid(dem, region.crs, region.transform, region.width, region.height)
+        geometry = _parse(src, image.annotation, "annotation", parse_geometry)
+        terrain = terrain_image_coords(
+            gcps, geometry, region.crs, region.transform, region.width, region.height, heights
+        )
+        rows, cols = terrain.lines, terrain.pixels
+        placed = f"{terrain.summary()} ({Path(dem.path).name}, geoid offset {dem.geoid_undulation_m:g} m)"
     window = covering_window(rows, cols, n_lines, n_samples)
     if window is None:
         raise InputError(p, f"image does not cover the {region.name} AOI")
@@ -153,6 +171,7 @@ def _geocoded_sigma0(
         "calibrated to sigma0 with the sigmaNought LUT (bilinear over lines and pixels)",
         f"thermal noise removed ({noise.format} format)",
         "border noise and zero DN masked as nodata",
+        placed,
     ]
     return out, steps
 

@@ -1,0 +1,161 @@
+"""Terrain correction with a DEM: direction and size of the shift, layover/shadow, sarsen, real DEM."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from lxml import etree
+from pyproj import Transformer
+
+from icecrack_assets.errors import InputError
+from icecrack_assets.regions import get_region
+from icecrack_assets.sar.sentinel1.geocode import (
+    covering_window,
+    image_coords,
+    interpolate_on_grid,
+    parse_gcps,
+)
+from icecrack_assets.sar.sentinel1.ingest import ingest_to_region
+from icecrack_assets.sar.sentinel1.range_doppler import parse_geometry
+from icecrack_assets.sar.sentinel1.terrain import Dem, dem_on_grid, terrain_image_coords
+from icecrack_assets_tests.helpers.relocated_safe import build_relocated_safe
+from icecrack_assets_tests.helpers.safe_builder import IW_GRDH_NEW
+
+ARCTICDEM = "dem-arcticdem-store-glacier/store_arcticdem_mosaic_32m.tif"
+UTM33 = "EPSG:32633"
+
+
+@pytest.fixture(scope="module")
+def rome(shared_data: Path):
+    """The real Rome IW GRDH annotation: GCPs and range-Doppler geometry."""
+    safe = shared_data / IW_GRDH_NEW
+    ann = etree.parse(str(next((safe / "annotation").glob("*.xml")))).getroot()
+    return safe, parse_gcps(ann), parse_geometry(ann)
+
+
+def _utm_grid(lon: float, lat: float, size: int = 120, px: float = 30.0):
+    x0, y0 = Transformer.from_crs(4326, UTM33, always_xy=True).transform(lon, lat)
+    return Affine(px, 0, x0, 0, -px, y0), size, size
+
+
+def test_height_moves_pixels_towards_the_sensor_by_h_over_tan_incidence(rome) -> None:
+    _, gcps, geometry = rome
+    transform, w, h = _utm_grid(12.6, 41.8)
+    h0, theta = interpolate_on_grid(gcps, [gcps.height, gcps.incidence], UTM33, transform, w, h)
+    base = terrain_image_coords(gcps, geometry, UTM33, transform, w, h, h0)
+    up = terrain_image_coords(gcps, geometry, UTM33, transform, w, h, h0 + 1000.0)
+    shift_m = (up.pixels - base.pixels) * geometry.range_spacing
+    expected = -1000.0 / np.tan(np.radians(theta))  # flat-earth foreshortening, towards near range
+    assert np.all(shift_m < -900)  # pixel index grows with range: up = nearer the sensor
+    assert np.allclose(shift_m, expected, rtol=0.03)
+    assert np.nanmax(np.abs(up.lines - base.lines)) < 0.5  # zero-Doppler: same line (0.18 measured)
+    # at the GCP heights the range-Doppler positions agree with ESA's GCP grid to a pixel
+    lines0, pixels0 = image_coords(gcps, UTM33, transform, w, h)
+    assert np.nanmax(np.abs(base.pixels - pixels0)) < 1.5
+    assert np.nanmax(np.abs(base.lines - lines0)) < 0.5
+
+
+def test_layover_and_shadow_are_flagged_nodata(rome) -> None:
+    _, gcps, geometry = rome
+    transform, w, h = _utm_grid(12.6, 41.8, size=200, px=10.0)
+    _, pixels0 = image_coords(gcps, UTM33, transform, w, h)
+    p = pixels0 - np.nanmin(pixels0)  # ground range in 10 m pixels across the grid
+    # terrain as a function of ground range: flat, a wall rising 2 m/m (steeper than tan 40 deg)
+    # facing the sensor, a plateau, a cliff falling 3 m/m (steeper than cot 40 deg) away from it
+    heights = np.interp(p, [0, 60, 70, 120, 130, 400], [0, 0, 200, 200, -100, -100]).astype(np.float32)
+    tc = terrain_image_coords(gcps, geometry, UTM33, transform, w, h, heights)
+    assert tc.layover[(p > 61) & (p < 69)].mean() > 0.9
+    assert tc.shadow[(p > 121) & (p < 129)].mean() > 0.9
+    flat = (p < 50) | ((p > 80) & (p < 110)) | (p > 140)
+    assert not tc.layover[flat].any() and not tc.shadow[flat].any()
+    assert np.isnan(tc.pixels[tc.layover | tc.shadow]).all()
+    assert np.isfinite(tc.pixels[flat]).all()
+
+
+def test_geolocation_agrees_with_sarsen(rome) -> None:
+    """sarsen (range-Doppler on the same orbit) and we must place every DEM pixel within 1 pixel."""
+    pytest.importorskip("sarsen")
+    import rioxarray  # noqa: F401  (registers .rio)
+    import xarray as xr
+    from sarsen import apps, orbit, scene, sentinel1
+
+    safe, gcps, geometry = rome
+    transform, w, h = _utm_grid(12.6, 41.8, size=120, px=30.0)
+    yy, xx = np.mgrid[0:h, 0:w]
+    heights = (100 + 1500 * np.exp(-((xx - 60) ** 2 + (yy - 60) ** 2) / (2 * 20.0**2))).astype(np.float32)
+    xs = transform.c + (np.arange(w) + 0.5) * transform.a
+    ys = transform.f + (np.arange(h) + 0.5) * transform.e
+    dem = xr.DataArray(heights[::-1], coords={"y": ys[::-1], "x": xs}, dims=("y", "x")).rio.write_crs(UTM33)
+
+    product = sentinel1.Sentinel1SarProduct(str(safe), "IW/VV")
+    attrs = product.measurement.attrs
+    acq = apps.simulate_acquisition(
+        scene.convert_to_dem_ecef(dem),
+        orbit.OrbitPolyfitInterpolator.from_position(product.state_vectors()),
+        include_variables={"slant_range_time", "azimuth_time"},
+    )
+    ground = product.slant_range_time_to_ground_range(acq.azimuth_time, acq.slant_range_time)
+    first = np.datetime64(attrs["product_first_line_utc_time"])
+    sarsen_line = ((acq.azimuth_time - first) / np.timedelta64(1, "ns")).values * 1e-9
+    sarsen_line = (sarsen_line / attrs["azimuth_time_interval"])[::-1]
+    sarsen_pixel = (ground.values / attrs["range_pixel_spacing"])[::-1]
+
+    ours = terrain_image_coords(gcps, geometry, UTM33, transform, w, h, heights)
+    ok = np.isfinite(ours.pixels)
+    assert ok.mean() > 0.8  # the rest is layover on the hill flank facing the sensor
+    err_m = np.hypot(
+        (ours.pixels - sarsen_pixel)[ok] * attrs["range_pixel_spacing"],
+        (ours.lines - sarsen_line)[ok] * attrs["azimuth_pixel_spacing"],
+    )
+    assert err_m.max() < 30.0  # within one output pixel (30 m grid); measured: < 1 m
+    assert np.percentile(err_m, 99) < 5.0
+    # and the GCP grid alone would be off by up to ~1.5 km on this 1.6 km hill
+    lines0, pixels0 = image_coords(gcps, UTM33, transform, w, h)
+    assert np.nanmax(np.abs(pixels0 - sarsen_pixel)) > 50
+
+
+def test_dem_errors_are_one_line(tmp_path: Path, shared_data: Path) -> None:
+    region = get_region("jakobshavn")
+    with pytest.raises(InputError, match="does not exist"):
+        dem_on_grid(Dem(tmp_path / "none.tif"), region.crs, region.transform, 10, 10)
+    nocrs = tmp_path / "nocrs.tif"
+    with rasterio.open(nocrs, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32") as ds:
+        ds.write(np.zeros((1, 4, 4), np.float32))
+    with pytest.raises(InputError, match="no CRS"):
+        dem_on_grid(Dem(nocrs), region.crs, region.transform, 10, 10)
+    with pytest.raises(InputError, match="does not cover"):  # Store Glacier DEM vs Jakobshavn grid
+        dem_on_grid(Dem(shared_data / ARCTICDEM), region.crs, region.transform, region.width, region.height)
+
+
+@pytest.mark.slow
+def test_ingest_with_the_real_arcticdem(tmp_path: Path, shared_data: Path) -> None:
+    """A real IW GRDH moved over Store Glacier, ingested with the real ArcticDEM crop (fjord relief)."""
+    dem_path = shared_data / ARCTICDEM
+    with rasterio.open(dem_path) as ds:
+        b = ds.bounds
+    cx, cy = (b.left + b.right) / 2, (b.bottom + b.top) / 2
+    region = dataclasses.replace(
+        get_region("jakobshavn"), name="store", bounds=(cx - 10000, cy - 6000, cx + 10000, cy + 6000)
+    )
+    lon, lat = Transformer.from_crs(3413, 4326, always_xy=True).transform(cx, cy)
+    when = dt.datetime(2021, 7, 15, 10, 0, tzinfo=dt.timezone.utc)
+    probe = build_relocated_safe(shared_data / IW_GRDH_NEW, tmp_path / "probe", (lon, lat), when)
+    ann = etree.parse(str(next((probe / "annotation").glob("*.xml")))).getroot()
+    rows, cols = image_coords(parse_gcps(ann), region.crs, region.transform, region.width, region.height)
+    window = covering_window(rows, cols, 16705, 26102, margin=300)
+    safe = build_relocated_safe(shared_data / IW_GRDH_NEW, tmp_path, (lon, lat), when, window=window, dn=400)
+
+    flat = ingest_to_region(safe, region, tmp_path / "flat.tif", polarisation="VV")
+    out = tmp_path / "dem.tif"
+    terrain = ingest_to_region(safe, region, out, polarisation="VV", dem=dem_path)
+    assert terrain.valid_fraction > 0.9
+    assert any("terrain-corrected with the DEM" in step for step in terrain.history)
+    assert not any("terrain" in step for step in flat.history)
+    with rasterio.open(out) as ds:
+        assert "terrain-corrected" in ds.tags()["ICECRACK_HISTORY"]
