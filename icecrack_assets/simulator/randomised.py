@@ -343,7 +343,7 @@ def render_scene(style: SceneStyle, shape: tuple[int, int], seed: int) -> Random
     if seed < 0:
         raise IceCrackError(f"seed must be a non-negative integer, got {seed}")
     if style.legacy is not None:
-        return _render_legacy(style, shape, int(seed))
+        return _render_legacy(style, style.legacy, shape, int(seed))
     if style.background is None:
         raise IceCrackError("a non-legacy scene style needs a background")
     ss = np.random.SeedSequence([int(seed), 13])
@@ -385,12 +385,11 @@ def render_scene(style: SceneStyle, shape: tuple[int, int], seed: int) -> Random
     return RandomScene(sigma0, truth, se.pixel_size, se.enl, style, clean, classes, zone)
 
 
-def _render_legacy(style: SceneStyle, shape: tuple[int, int], seed: int) -> RandomScene:
+def _render_legacy(style: SceneStyle, lg: LegacyStyle, shape: tuple[int, int], seed: int) -> RandomScene:
     from icecrack_assets.regions import get_region
     from icecrack_assets.simulator import layout as lay
     from icecrack_assets.simulator.scenes import simulate_scene
 
-    lg = style.legacy
     region = get_region(lg.region)
     h = min(shape[0], region.height)
     w = min(shape[1], region.width)
