@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
@@ -27,6 +28,9 @@ from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.masks.coastline import coastline_ice, nearest_epoch
 from icecrack_assets.masks.sar_classes import CELL, cells_db, classify_cells
 from icecrack_assets.regions import Region
+
+if TYPE_CHECKING:
+    from icecrack_assets.layout import DataLayout
 
 MASK_VERSION = "icemask-1"
 
@@ -163,3 +167,19 @@ def mask_outline(ice: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     return ice & ~ndimage.binary_erosion(ice, border_value=1)
+
+
+def partition_ice_mask(layout: DataLayout, region: Region, year: int) -> IceMask:
+    """The ice mask of one despeckled partition: its files, their raw scenes' tags, ``masks/`` overrides."""
+    import rasterio
+
+    from icecrack_assets.layout import DespeckledManifest, RawManifest, Stage
+
+    desp_dir = layout.partition_dir(Stage.DESPECKLED, region.name, year)
+    raw_dir = layout.partition_dir(Stage.RAW, region.name, year)
+    raw = {s.scene_id: s.path for s in RawManifest.read(raw_dir).scenes}
+    scenes = []
+    for scene in DespeckledManifest.read(desp_dir).scenes:
+        with rasterio.open(raw_dir / raw.get(scene.scene_id, scene.path)) as ds:
+            scenes.append((desp_dir / scene.path, ds.tags()))
+    return season_ice_mask(region, year, scenes, masks_dir=layout.masks)

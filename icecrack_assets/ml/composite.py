@@ -26,15 +26,27 @@ class SeasonComposite:
 
 
 def season_composite(
-    bundle: Bundle, images: Sequence[Path], on_scene: Callable[[Path], None] | None = None
+    bundle: Bundle,
+    images: Sequence[Path],
+    on_scene: Callable[[Path], None] | None = None,
+    register: Callable[[Path, np.ndarray], np.ndarray | None] | None = None,
 ) -> SeasonComposite:
-    """Predict every despeckled scene of a season with ``bundle`` and average the probabilities."""
+    """Predict every despeckled scene of a season with ``bundle`` and average the probabilities.
+
+    ``register`` (e.g. a ``sar.coregister.SeasonRegistrar`` keyed by path) gets each scene first and
+    returns it co-registered with the season's reference, or None to leave it out.
+    """
     if not images:
         raise ValueError("a season composite needs at least one scene")
     total = count = None
     profile: dict[str, Any] = {}
     for path in images:
         intensity, profile = read_single_band(path)
+        if register is not None:
+            registered = register(path, intensity)
+            if registered is None:
+                continue
+            intensity = registered
         prob = predict_probability(bundle, intensity)
         if total is None or count is None:
             total = np.zeros(prob.shape, np.float64)

@@ -55,7 +55,7 @@ class CrackProductPaths:
 
 @dataclass(frozen=True)
 class CrackStats:
-    """Summary of one season's crack map; areas over the valid (mapped) pixels."""
+    """Summary of one season's crack map; areas over the valid pixels: mapped and, with a mask, ice."""
 
     crack_area_km2: float
     crack_length_km: float
@@ -84,15 +84,21 @@ def write_crack_products(
     pixel_size: float,
     cell_m: float = 1000.0,
     min_component: int = 0,
+    ice: np.ndarray | None = None,
 ) -> CrackProducts:
     """Write all crack products of one probability map; return their paths and summary statistics.
 
     ``min_component`` (pass ``bundle.min_component``) drops crack components smaller than that many
-    pixels: the mask is always a subset of ``prob >= threshold``.
+    pixels: the mask is always a subset of ``prob >= threshold``. ``ice`` (bool, same grid) is the
+    region's ice mask: off it every product is nodata, so areas and densities are per km² of ice.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     prob = np.asarray(prob, np.float32)
+    if ice is not None:
+        if ice.shape != prob.shape:
+            raise ValueError(f"ice mask shape {ice.shape} differs from the map's {prob.shape}")
+        prob = np.where(ice, prob, np.float32(np.nan))
     valid = np.isfinite(prob)
     mask = crack_mask(prob, threshold, min_component)
     mask_u8 = np.where(valid, mask, MASK_NODATA).astype(np.uint8)
@@ -135,7 +141,7 @@ def write_crack_products(
         grid_prof,
         tags={"units": "degrees counter-clockwise from grid east, [0,180)"},
     )
-    paths["preview"] = write_preview(prob, mask_u8, out_dir / f"{stem}_preview.png", title=stem)
+    paths["preview"] = write_preview(prob, mask_u8, out_dir / f"{stem}_preview.png", title=stem, ice=ice)
     px_km2 = (pixel_size / 1000.0) ** 2
     valid_km2 = float(valid.sum() * px_km2)
     stats = CrackStats(

@@ -71,7 +71,7 @@ def test_whole_chain_on_two_tiny_partitions(tmp_path):
             == model.asset_materialization.tags["dagster/data_version"]
         )
         assert "dagster/input_data_version/despeckled_scenes" in tags
-        assert tags["dagster/code_version"] == "maps-2"
+        assert tags["dagster/code_version"] == "maps-3"
         model_keys = model.asset_materialization.metadata["partition_keys"].value
         assert sorted(model_keys) == ["jakobshavn|2024", "thwaites|2024"]
 
@@ -84,8 +84,26 @@ def test_whole_chain_on_two_tiny_partitions(tmp_path):
     assert polygons.crs.to_epsg() == 3413
     stats = (tmp_path / "stats" / "crack_statistics.csv").read_text().splitlines()
     assert len(stats) == 3 and stats[0].startswith("region,year")
+    # simulated scenes: the ice mask comes from the SAR rule; offsets of every scene are recorded
+    summary = json.loads((maps / "stats.json").read_text())
+    assert summary["mask_source"] == "sar" and summary["coregistered"] is True
+    assert 0 < summary["ice_km2"] <= 40 * 30
+    assert summary["valid_area_km2"] <= summary["ice_km2"] + 1e-6  # densities are per km2 of ice
+    offsets = summary["registration"]["offsets"]
+    assert [o["scene_id"] for o in offsets] == [s["scene_id"] for s in manifest_of(tmp_path, "jakobshavn")]
+    assert offsets[0]["status"] == "reference"
+    with (
+        rasterio.open(maps / "jakobshavn_2024_icemask.tif") as ice,
+        rasterio.open(maps / "jakobshavn_2024_mask.tif") as crack,
+    ):
+        off_ice = ice.read(1) == 0
+        assert (crack.read(1)[off_ice] == 255).all()  # no crack mapped off the ice
     manifest = json.loads((tmp_path / "raw" / "jakobshavn" / "2024" / "manifest.json").read_text())
     assert len(manifest["scenes"]) == 2 and all(s["scene_id"].startswith("S1") for s in manifest["scenes"])
+
+
+def manifest_of(root, region):
+    return json.loads((root / "despeckled" / region / "2024" / "manifest.json").read_text())["scenes"]
 
 
 @pytest.mark.slow

@@ -99,3 +99,45 @@ def test_preview_draws_the_ice_outline(tmp_path):
     assert cyan[10, 10:70].all() and cyan[10:50, 10].all() and not cyan[30, 40]
     plain = mpimg.imread(write_preview(prob, mask, tmp_path / "q.png"))
     assert not ((plain[..., 0] < 0.1) & (plain[..., 2] > 0.9)).any()
+
+
+def test_crack_products_are_per_km2_of_ice(tmp_path):
+    import rasterio
+    from affine import Affine
+
+    from icecrack_assets.ml.products import write_crack_products
+
+    prob = np.zeros((100, 100), np.float32)
+    prob[::10, :] = 0.9  # horizontal cracks everywhere, 40 m pixels
+    prof = {"crs": "EPSG:3031", "transform": Affine(40, 0, 0, 0, -40, 0), "width": 100, "height": 100}
+    ice = np.zeros(prob.shape, bool)
+    ice[:, :25] = True  # a quarter of the map is ice
+    full = write_crack_products(prob, prof, 0.5, tmp_path / "full", "s", 40.0)
+    masked = write_crack_products(prob, prof, 0.5, tmp_path / "ice", "s", 40.0, ice=ice)
+    assert masked.stats.valid_area_km2 == pytest.approx(full.stats.valid_area_km2 / 4)
+    assert masked.stats.crack_length_km == pytest.approx(full.stats.crack_length_km / 4, rel=0.1)
+    assert masked.stats.density_km_per_km2 == pytest.approx(full.stats.density_km_per_km2, rel=0.1)
+    with rasterio.open(masked.paths.mask) as ds:
+        m = ds.read(1)
+    assert (m[:, 25:] == 255).all() and (m[::10, :24] == 1).all()
+    with pytest.raises(ValueError, match="ice mask shape"):
+        write_crack_products(prob, prof, 0.5, tmp_path / "bad", "s", 40.0, ice=ice[:10])
+
+
+def test_season_composite_leaves_out_scenes_the_registrar_rejects(tmp_path, monkeypatch):
+    from icecrack_assets.ml import composite as comp
+
+    paths = []
+    for i in range(3):
+        paths.append(write_tiny_raster(tmp_path / f"s{i}.tif", np.full((8, 8), float(i + 1), np.float32)))
+
+    class Stub:  # a model stand-in: probability = intensity / 10
+        pass
+
+    seen = []
+    monkeypatch.setattr(comp, "predict_probability", lambda bundle, x: (x / 10).astype(np.float32))
+    out = comp.season_composite(
+        Stub(), paths, register=lambda p, img: seen.append(p.name) or (None if p.name == "s2.tif" else img)
+    )
+    assert seen == ["s0.tif", "s1.tif", "s2.tif"]
+    assert np.allclose(out.probability, 0.15) and (out.count == 2).all()

@@ -12,11 +12,13 @@ from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot, ProcessingGrid
 from icecrack_assets.files import file_sha256, prune_dir, write_json_atomic
 from icecrack_assets.layout import MAP_SUMMARY, DataLayout, DespeckledManifest, Stage, map_stem
+from icecrack_assets.masks.icemask import IceMask, partition_ice_mask
 from icecrack_assets.ml.bundle import latest_bundle, load_bundle
 from icecrack_assets.ml.composite import season_composite
 from icecrack_assets.ml.metrics import consistency_with_truth
 from icecrack_assets.ml.products import write_crack_products
-from icecrack_assets.raster import read_single_band
+from icecrack_assets.raster import float_profile, read_single_band, write_raster_atomic
+from icecrack_assets.sar.coregister import SeasonRegistrar
 
 MAPS = "crack_maps"
 
@@ -24,12 +26,13 @@ MAPS = "crack_maps"
 @dg.asset(
     partitions_def=year_region_partitions,
     deps=["despeckled_scenes", "crack_model"],
-    code_version="maps-2",
+    code_version="maps-3",
     group_name="products",
     kinds={"pytorch", "geotiff", "geopackage"},
     check_specs=checks.specs(MAPS, checks.GRID, checks.NOT_EMPTY, checks.MAPS_VALID),
-    description="Season composite of crack probability (mean over scenes), binary mask, crack "
-    "polygons and centre lines (GeoPackage), density and orientation grids, preview.",
+    description="Season composite of crack probability (mean over the co-registered scenes) on the "
+    "region's ice mask, binary mask, crack polygons and centre lines (GeoPackage), density (per km² "
+    "of ice) and orientation grids, ice mask, season backscatter, preview with the ice outline.",
 )
 def crack_maps(
     context: dg.AssetExecutionContext, data: DataRoot, grid: ProcessingGrid, compute: ComputeResource
@@ -40,20 +43,32 @@ def crack_maps(
     manifest = DespeckledManifest.read(desp_dir)
     bundle = load_bundle(latest_bundle(layout.models), device=compute.device)
     t0 = time.perf_counter()
+    files = [desp_dir / s.path for s in manifest.scenes]
+    ice = partition_ice_mask(layout, region, year)
+    context.log.info(f"ice mask: {ice.source} ({ice.detail}), {ice.ice_km2:.1f} km2")
+    ids = {desp_dir / s.path: s.scene_id for s in manifest.scenes}
+    registrar = SeasonRegistrar()
     composite = season_composite(
         bundle,
-        [desp_dir / s.path for s in manifest.scenes],
+        files,
         on_scene=lambda p: context.log.info(f"predicted {p.stem}"),
+        register=lambda p, img: registrar(ids[p], img),
     )
+    registration = registrar.result()
+    for o in registration.offsets:
+        context.log.info(f"{o.scene_id}: {o.status} {o.row_px:+.2f}/{o.col_px:+.2f} px {o.reason}")
     out_dir = layout.partition_dir(Stage.MAPS, region.name, year)
+    stem = map_stem(region.name, year)
+    extra = _write_mask_and_backscatter(out_dir, stem, composite.profile, ice, registrar)
     products = write_crack_products(
         composite.probability,
         composite.profile,
         bundle.threshold,
         out_dir,
-        map_stem(region.name, year),
+        stem,
         region.pixel_size,
         min_component=bundle.min_component,
+        ice=ice.ice,
     )
     seconds = time.perf_counter() - t0
     stats = products.stats.as_dict()
@@ -63,18 +78,30 @@ def crack_maps(
         "region": region.name,
         "year": year,
         "bundle": str(bundle.path),
-        "scene_ids": [s.scene_id for s in manifest.scenes],
+        "scene_ids": list(registration.used),
+        "rejected_scene_ids": list(registration.rejected),
         **stats,
+        **ice.describe(),
+        "ice_mask": str(extra["ice_mask"]),
+        "coregistered": True,
+        "backscatter": str(extra["backscatter"]),
+        "registration": registration.as_dict(),
         **truth_scores,
     }
     write_json_atomic(layout.map_summary(region.name, year), summary)
-    prune_dir(out_dir, {MAP_SUMMARY} | {p.name for p in (Path(v) for v in paths.as_dict().values())})
+    keep = {MAP_SUMMARY} | {p.name for p in (Path(v) for v in paths.as_dict().values())}
+    prune_dir(out_dir, keep | {p.name for p in extra.values()})
     metadata = {
         "path": dg.MetadataValue.path(str(out_dir)),
         "probability": dg.MetadataValue.path(str(paths.probability)),
         "mask": dg.MetadataValue.path(str(paths.mask)),
         "bundle": dg.MetadataValue.path(str(bundle.path)),
         "scene_ids": dg.MetadataValue.json(summary["scene_ids"]),
+        "rejected_scene_ids": dg.MetadataValue.json(summary["rejected_scene_ids"]),
+        "scene_offsets_px": dg.MetadataValue.json(registration.as_dict()),
+        "ice_mask": dg.MetadataValue.path(str(extra["ice_mask"])),
+        "mask_source": f"{ice.source}: {ice.detail}",
+        "ice_km2": round(ice.ice_km2, 3),
         "seconds": round(seconds, 2),
         **{k: float(v) for k, v in {**stats, **truth_scores}.items()},
     }
@@ -107,3 +134,24 @@ def _truth_consistency(
     truth, _ = read_single_band(layout.partition_dir(Stage.RAW, region, year) / truth_name)
     mask, _ = read_single_band(mask_path)
     return {f"truth_{k}_tol1": v for k, v in consistency_with_truth(mask, truth, tolerance=1).items()}
+
+
+def _write_mask_and_backscatter(
+    out_dir: Path, stem: str, profile: dict, ice: IceMask, registrar: SeasonRegistrar
+) -> dict[str, Path]:
+    """The ice mask (uint8, 1 ice) and the season's mean dB, which later seasons register against."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mask_path = write_raster_atomic(
+        out_dir / f"{stem}_icemask.tif",
+        ice.ice.astype("uint8"),
+        float_profile(profile, dtype="uint8", nodata=255),
+        tags={"source": ice.source, "detail": ice.detail, "values": "1=ice 0=not ice"},
+    )
+    backscatter = write_raster_atomic(
+        out_dir / f"{stem}_backscatter.tif",
+        registrar.backscatter(),
+        float_profile(profile),
+        tags={"units": "dB", "content": "mean of the season's co-registered despeckled scenes"},
+        cog=True,
+    )
+    return {"ice_mask": Path(mask_path), "backscatter": Path(backscatter)}

@@ -12,12 +12,13 @@ from icecrack_assets.ml.statistics import COLUMNS, write_statistics
 
 @dg.asset(
     deps=[dg.AssetDep("crack_maps", partition_mapping=dg.AllPartitionMapping())],
-    code_version="stats-2",
+    code_version="stats-3",
     group_name="products",
     kinds={"pandas"},
     automation_condition=dg.AutomationCondition.eager(),
-    description="Crack area, length and density per region and year across all crack_maps "
-    "partitions, with the year-over-year density change, as a CSV table and a plot.",
+    description="Crack area, length and density (per km² of ice) per region and year across all "
+    "crack_maps partitions, with the year-over-year density change where the two seasons' maps are "
+    "co-registered (change_basis says why not), as a CSV table and a plot.",
 )
 def crack_statistics(context: dg.AssetExecutionContext, data: DataRoot) -> dg.MaterializeResult:
     records = []

@@ -10,6 +10,7 @@ from icecrack_assets.dagster_defs.lineage import data_version_of
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
 from icecrack_assets.layout import DespeckledManifest, Stage
+from icecrack_assets.masks.icemask import partition_ice_mask
 from icecrack_assets.ml.labels import load_labels_for_scene
 from icecrack_assets.ml.samples import SampleSettings, SceneForSamples, build_samples
 
@@ -38,12 +39,13 @@ class SamplesConfig(dg.Config):
 @dg.asset(
     partitions_def=year_region_partitions,
     deps=["despeckled_scenes"],
-    code_version="samples-2",
+    code_version="samples-3",
     group_name="ml",
     kinds={"numpy"},
     description="Balanced crack/background patches with masks (user annotations in data/labels/ when "
-    "they cover a scene, else the simulator's truth), train/val/test split by spatial "
-    "blocks with a buffer, and a sample index with provenance.",
+    "they cover a scene, else the simulator's truth), on the region's ice mask (labels off the ice "
+    "are nodata), train/val/test split by spatial blocks with a buffer, and a sample index with "
+    "provenance.",
 )
 def labelled_samples(
     context: dg.AssetExecutionContext, config: SamplesConfig, data: DataRoot, grid: ProcessingGrid
@@ -53,6 +55,8 @@ def labelled_samples(
     desp_dir = layout.partition_dir(Stage.DESPECKLED, region.name, year)
     raw_dir = layout.partition_dir(Stage.RAW, region.name, year)
     manifest = DespeckledManifest.read(desp_dir)
+    ice = partition_ice_mask(layout, region, year)
+    context.log.info(f"ice mask: {ice.source} ({ice.detail}), {ice.ice_km2:.1f} km2")
     scenes: list[SceneForSamples] = []
     sources: dict[str, str] = {}
     for scene in manifest.scenes:
@@ -77,6 +81,7 @@ def labelled_samples(
                 image_path=image,
                 label=label,
                 label_source=source,
+                ice=ice.ice,
             )
         )
     if not scenes:
@@ -103,6 +108,8 @@ def labelled_samples(
             "test": index.n_test,
             "crack_fraction": float(index.crack_fraction),
             "label_sources": dg.MetadataValue.json(sources),
+            "mask_source": f"{ice.source}: {ice.detail}",
+            "ice_km2": round(ice.ice_km2, 3),
             "scene_ids": dg.MetadataValue.json([s.scene_id for s in scenes]),
             "index": dg.MetadataValue.path(str(index.index_path)),
         },
