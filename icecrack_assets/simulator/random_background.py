@@ -180,7 +180,11 @@ def _rift(db, classes, look, rng, shape, tip: bool) -> tuple[float, float, float
     db[:] = np.where(inside, level + 0.7 * smooth_noise(rng, shape, 3.0), db + cov * (level - db))
     # the wall facing the radar is bright, a band 1-3 px beyond the opening on the far-range side
     wall = rng.uniform(1.0, 3.0)
-    wall_cov = _overlap(d, wid / 2, wid / 2 + wall) * near * (wid > 1.0)
+    rr, cc = np.nonzero(near)
+    idx = nearest[near]
+    far = np.zeros(shape, bool)  # pixel lies on the far-range side of the rift's axis
+    far[rr, cc] = (cc - pts[idx, 1]) * look[0] + (rr - pts[idx, 0]) * look[1] > 0
+    wall_cov = _overlap(d, wid / 2, wid / 2 + wall) * near * (wid > 1.0) * far
     db += (wall_cov * rng.uniform(2.0, 7.0)).astype(np.float32)
     wide = wid >= RIFT_MIN_PX
     hit = ((cov >= 0.2) | (wall_cov >= 0.2)) & (classes == BACKGROUND)
