@@ -246,9 +246,19 @@ def _icebergs(db, classes, sea, look, rng, shape) -> None:
         db[body] = rng.uniform(-4.0, 2.0)
         classes[body] = ICEBERG
         # far-range shadow
-        sh = np.roll(np.roll(body, int(round(2 * look[1])), 0), int(round(2 * look[0])), 1) & ~body & sea
+        sh = _shifted(body, int(round(2 * look[1])), int(round(2 * look[0]))) & ~body & sea
         db[sh] -= rng.uniform(2.0, 6.0)
         classes[sh] = ICEBERG
+
+
+def _shifted(mask: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """``mask`` moved by (dr, dc) pixels, nothing wrapping round the edges."""
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    out[max(dr, 0) : h + min(dr, 0), max(dc, 0) : w + min(dc, 0)] = mask[
+        max(-dr, 0) : h + min(-dr, 0), max(-dc, 0) : w + min(-dc, 0)
+    ]
+    return out
 
 
 def _rock(db, classes, look, rng, shape) -> None:
