@@ -81,6 +81,16 @@ class StacCatalog:
         self.session = session or session_from_env(credentials_env)
 
     def search(self, region: Region, start: dt.datetime, end: dt.datetime) -> list[CatalogItem]:
+        raw = self.search_items(region_polygon(region), [start, end])
+        items = []
+        for d in raw:
+            item = self._to_item(d)
+            if item is not None and item.mode == region.mode:
+                items.append(item)
+        return items
+
+    def search_items(self, intersects: dict, datetime: list | None = None) -> list[dict]:
+        """Raw item dicts of the collection that intersect a GeoJSON geometry (scenes, DEM tiles)."""
         from pystac_client import Client
         from pystac_client.exceptions import APIError
 
@@ -89,23 +99,17 @@ class StacCatalog:
             client = Client.open(self.url, headers=dict(self.session.headers))
             search = client.search(
                 collections=[self.collection],
-                intersects=region_polygon(region),
-                datetime=[start, end],
+                intersects=intersects,
+                datetime=datetime,
                 limit=self.page_size,
                 max_items=self.max_items,
             )
-            raw = list(search.items_as_dicts())
+            return list(search.items_as_dicts())
         except (APIError, requests.RequestException, OSError, ValueError) as exc:
             # APIError carries the response body, which some servers fill with the request headers
             raise IceCrackError(
                 f"STAC search at {redact_url(self.url)} failed: {type(exc).__name__}: {first_line(exc, 160)}"
             ) from None
-        items = []
-        for d in raw:
-            item = self._to_item(d)
-            if item is not None and item.mode == region.mode:
-                items.append(item)
-        return items
 
     def _to_item(self, d: dict) -> CatalogItem | None:
         props = d.get("properties", {})
