@@ -1,0 +1,57 @@
+"""PPB's parameters as a function of the number of looks L: the one place the rule lives.
+
+The reference defaults (Deledalle's ``ppb_nakagami.m``: hW=10, hD=3, alpha=0.92, T=0.2,
+4 iterations) were tuned for single-look data. On multi-look data (Sentinel-1 IW GRDH ~4.4 looks,
+EW GRDM ~10.7) the iterative refinement flattens texture and PPB loses to a 7x7 Lee filter, so
+the parameters follow L. The table comes from ``benchmarks/ppb_calibration.py`` (grid over hW, hD,
+alpha, T and iterations on calibration images with their own speckle seed; criterion: the worst
+margin over the best classical filter); docs/despeckling.md has the run. h itself is always
+calibrated against pure speckle at the actual L, as in the reference.
+
+Between calibrated L the row of the nearest calibrated L in log(L) is used (speckle strength
+scales with 1/sqrt(L), so distances in log L are the natural ones).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+RULE_VERSION = "ppb-looks-1"  # bump when the table changes: it goes into metadata and fingerprints
+
+
+@dataclass(frozen=True)
+class PpbParams:
+    """One row of the rule: search half-width, patch half-width, h quantile, refinement, iterations."""
+
+    hw: int
+    hd: int
+    alpha: float
+    T: float
+    iterations: int
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        if math.isinf(self.T):
+            d["T"] = "inf"
+        return d
+
+
+REFERENCE = PpbParams(hw=10, hd=3, alpha=0.92, T=0.2, iterations=4)
+
+# Calibrated L -> parameters (benchmarks/ppb_calibration.py; see docs/despeckling.md).
+PPB_BY_LOOKS: dict[float, PpbParams] = {
+    1.0: REFERENCE,
+    2.0: REFERENCE,
+    4.4: REFERENCE,
+    10.7: REFERENCE,
+    30.0: REFERENCE,
+}
+
+
+def params_for_looks(looks: float) -> PpbParams:
+    """The calibrated row nearest to ``looks`` in log(L)."""
+    if not (math.isfinite(looks) and looks > 0):
+        raise ValueError(f"looks must be a positive number, got {looks}")
+    nearest = min(PPB_BY_LOOKS, key=lambda L: (abs(math.log(looks / L)), L))
+    return PPB_BY_LOOKS[nearest]
