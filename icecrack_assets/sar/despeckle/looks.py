@@ -99,23 +99,30 @@ def homogeneous_blocks(
     return [(r, c) for _, r, c in cands[:n]]
 
 
+def enl_at(intensity: np.ndarray, corners: list[tuple[int, int]], block: int = 32) -> float:
+    """ENL (mean²/var of intensity) pooled over the given blocks, each divided by its own mean first,
+    so slow radiometric trends do not count as speckle; NaN when no block has a finite positive mean."""
+    I = np.asarray(intensity, dtype=np.float64)
+    parts = []
+    for r, c in corners:
+        b = I[r : r + block, c : c + block]
+        m = b.mean()
+        if np.isfinite(m) and m > 0:
+            parts.append((b / m).ravel())
+    if not parts:
+        return float("nan")
+    return float(1.0 / np.concatenate(parts).var())
+
+
 def estimate_enl(intensity: np.ndarray, valid: np.ndarray | None = None, block: int = 32) -> float:
     """Equivalent number of looks (mean²/var of intensity) pooled over homogeneous blocks.
 
-    Each block is divided by its mean before pooling, so slow radiometric trends do not count as
-    speckle. Raises ValueError when the image has no fully valid block.
+    Raises ValueError when the image has no fully valid block.
     """
     corners = homogeneous_blocks(intensity, valid, block)
     if not corners:
         raise ValueError("no fully valid homogeneous block to estimate the number of looks")
-    I = np.asarray(intensity, dtype=np.float64)
-    pooled = np.concatenate(
-        [
-            (I[r : r + block, c : c + block] / I[r : r + block, c : c + block].mean()).ravel()
-            for r, c in corners
-        ]
-    )
-    return float(1.0 / pooled.var())
+    return enl_at(intensity, corners, block)
 
 
 def h_from_scene(

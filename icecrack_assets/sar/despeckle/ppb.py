@@ -90,11 +90,14 @@ def ppb(
     valid: np.ndarray | None = None,
     h_of: Callable[[int], float] | None = None,
     progress: Callable[[float], None] | None = None,
+    on_iteration: Callable[[int, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Despeckle a linear intensity image; returns the reflectivity estimate R̂ (float32, NaN at nodata).
 
     ``h_of(D)`` overrides the white-speckle h (e.g. a scene calibration from looks.h_from_scene).
     ``T = inf`` disables the refinement term (non-iterative PPB when iterations == 1).
+    ``on_iteration(i, R̂)`` sees every intermediate estimate (1-based i, NaN at nodata), so a
+    calibration gets all iteration counts from one run.
     """
     if not (looks > 0 and math.isfinite(looks)):
         raise ValueError(f"looks must be positive, got {looks}")
@@ -130,6 +133,8 @@ def ppb(
             R = ppb_iteration(Ip, iAp, Rp, iRp, mp, H, W, st.hw, st.hd, inv_h, c_kl, use_kl, masked, th, tw)
             R[~valid] = 1.0
             done += 1
+            if on_iteration is not None:
+                on_iteration(done, np.where(valid, R, np.float32(np.nan)))
             if progress is not None:
                 progress(done / total)
     out[valid] = R[valid]
