@@ -62,6 +62,17 @@ def test_mean_preserved_check():
     assert not res.passed and res.metadata["worst_scene"].value == "b"
 
 
+def test_looks_match_enl_check_warns_on_a_wrong_number_of_looks():
+    good = [{"scene_id": "a", "looks": 4.4, "enl_input": 4.1, "enl_output": 60.0}]
+    res = checks.check_looks_match_enl(good)
+    assert res.passed and res.severity.value == "WARN"
+    assert res.metadata["enl_measured"].value == {"a": 4.1}
+    bad = good + [{"scene_id": "b", "looks": 10.7, "enl_input": 3.9, "enl_output": 40.0}]
+    res = checks.check_looks_match_enl(bad)
+    assert not res.passed and "b: looks 10.7" in res.metadata["mismatches"].value
+    assert not checks.check_looks_match_enl([{"scene_id": "c", "looks": 1.0, "enl_input": None}]).passed
+
+
 def test_metrics_floor_is_the_methods_published_figures():
     assert checks.check_metrics_floor({"precision": 0.95, "recall": 0.93}).passed
     assert not checks.check_metrics_floor({"precision": 0.78, "recall": 0.95}).passed
