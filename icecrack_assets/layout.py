@@ -17,7 +17,7 @@ import enum
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from icecrack_assets.files import read_json, write_json_atomic
 
@@ -26,6 +26,7 @@ DEFAULT_DATA_ROOT = "data"
 MANIFEST = "manifest.json"
 PREVIEW = "preview.png"
 MAP_SUMMARY = "stats.json"
+_T = TypeVar("_T")
 
 
 def data_root(root: str | Path | None = None) -> Path:
@@ -96,9 +97,9 @@ def map_stem(region: str, year: int) -> str:
     return f"{region}_{year}"
 
 
-def _from_dict(cls: type, payload: dict[str, Any]) -> Any:
+def _from_dict(cls: type[_T], payload: dict[str, Any]) -> _T:
     """Build a dataclass from JSON, ignoring keys written by newer versions."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in payload.items() if k in names})
 
 

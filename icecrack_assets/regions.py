@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from affine import Affine
 
@@ -150,7 +151,7 @@ def _is_leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-_GREENLAND = dict(
+_GREENLAND: dict[str, Any] = dict(
     hemisphere="north",
     epsg=3413,
     pixel_size=20.0,
@@ -164,7 +165,7 @@ _GREENLAND = dict(
     kind="glacier",
     summer_melt=True,
 )
-_ANTARCTICA = dict(
+_ANTARCTICA: dict[str, Any] = dict(
     hemisphere="south",
     epsg=3031,
     pixel_size=40.0,

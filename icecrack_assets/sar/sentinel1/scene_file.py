@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,11 +32,11 @@ class IngestResult:
     region: str
     history: list[str]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def region_profile(region: Region, dtype: str = "float32", nodata: float | None = np.nan) -> dict:
+def region_profile(region: Region, dtype: str = "float32", nodata: float | None = np.nan) -> dict[str, Any]:
     """The output profile for a region's processing grid."""
     base = dict(
         driver="GTiff", width=region.width, height=region.height, crs=region.crs, transform=region.transform
