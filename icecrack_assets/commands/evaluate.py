@@ -15,6 +15,9 @@ DEFAULT_LAI = (
 )
 
 
+DEFAULT_FIELDS = DEFAULT_LAI.parent / "s1-gris-crevasse-fields-naureen"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluation tables: simulated hold-out, speckled Lai, baselines")
     p.add_argument("--quick", action="store_true", help="CI-sized run (small scenes, tiny model)")
@@ -24,7 +27,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="bundle to evaluate on suite a (default: train one on simulated scenes)",
     )
-    p.add_argument("--suite", nargs="+", choices=["a", "b"], default=["a", "b"])
+    p.add_argument(
+        "--suite",
+        nargs="+",
+        choices=["a", "b", "b-scratch", "c", "d"],
+        default=["a", "b", "c", "d"],
+        help="a: held-out simulated scenes; b: speckled Lai with the default model (b-scratch: trained "
+        "from scratch); c: out-of-style families; d: real Sentinel-1 crevasse fields",
+    )
+    p.add_argument(
+        "--default-model",
+        type=Path,
+        default=None,
+        metavar="BUNDLE",
+        help="the model of suites b and d (default: the shipped default model)",
+    )
+    p.add_argument(
+        "--fields", type=Path, default=DEFAULT_FIELDS, help="suite d's real S1 tiles (read in place)"
+    )
+    p.add_argument(
+        "--style-minutes", type=float, default=6.0, help="suite c: training minutes of each short model"
+    )
+    p.add_argument(
+        "--style-steps",
+        type=int,
+        default=None,
+        help="suite c: training steps of each short model (equal work)",
+    )
     p.add_argument(
         "--no-ablation", action="store_true", help="skip the despeckling ablation (PPB, Lee, none)"
     )
@@ -55,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     data_root = DataLayout.at().root
     out = args.out or data_root / "evaluation" / ("evaluation-quick.md" if args.quick else "evaluation.md")
-    if "b" in args.suite and not args.lai.is_dir():
+    if {"b", "b-scratch"} & set(args.suite) and not args.lai.is_dir():
         raise IceCrackError(f"{args.lai}: Lai et al. 2020 folder not found; pass --lai PATH or --suite a")
     train = TrainConfig(seed=args.seed)
     if args.quick:
@@ -77,6 +106,27 @@ def run(args: argparse.Namespace) -> int:
         if args.lai_seeds < 1:
             raise IceCrackError(f"--lai-seeds must be at least 1, got {args.lai_seeds}")
         cfg.lai_seeds = args.lai_seeds
+    if {"b", "c", "d"} & set(args.suite):
+        from icecrack_assets.ml.evaluation.generalisation import GeneralisationConfig
+        from icecrack_assets.ml.shipped import default_model_path
+
+        if "d" in args.suite and not args.fields.is_dir():
+            raise IceCrackError(
+                f"{args.fields}: suite d's Sentinel-1 field tiles not found; pass --fields PATH"
+            )
+        cfg.default_model = args.default_model or default_model_path()
+        if cfg.default_model is None and {"b", "d"} & set(args.suite):
+            raise IceCrackError("no default model in this install; pass --default-model BUNDLE")
+        cfg.generalisation = GeneralisationConfig(
+            work_dir=cfg.work_dir / "generalisation",
+            lai_root=args.lai,
+            fields_root=args.fields,
+            minutes=min(args.style_minutes, 1.0) if args.quick else args.style_minutes,
+            max_steps=args.style_steps,
+            scenes_per_group=2 if args.quick else 6,
+            scene_size=192 if args.quick else 384,
+            seed=args.seed,
+        )
     run_evaluation(cfg, out, args.model, print)
     print(out.read_text())
     print(f"written: {out}")

@@ -61,6 +61,7 @@ class MixConfig:
     lai_looks: tuple[float, float] = (1.0, 20.0)
     families: tuple[str, ...] | None = None  # simulator families drawn (None = all)
     exclude: tuple[str, ...] = ()  # simulator families never drawn (suite c holds them out)
+    despeckle: str = "none"  # the model's input filter, applied to every drawn tile with its looks
 
     def as_dict(self) -> dict:
         from dataclasses import asdict
@@ -178,6 +179,16 @@ def radiometric(sigma0: np.ndarray, rng: np.random.Generator, cfg: MixConfig) ->
     return np.where(ok, np.power(10.0, db / 10.0), np.nan).astype(np.float32)
 
 
+def despeckle_tile(sigma0: np.ndarray, filter_name: str, looks: float) -> np.ndarray:
+    """The input filter under test (the SAR core's despeckling with the tile's looks)."""
+    from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle
+
+    out = despeckle(
+        sigma0, DespeckleSettings(filter=filter_name, looks=float(looks)), valid=np.isfinite(sigma0)
+    )
+    return np.where(np.isfinite(sigma0), out, np.nan).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------- sampler
 class MixedSampler:
     """Draws training batches from several sources with fixed mixing probabilities."""
@@ -214,6 +225,8 @@ class MixedSampler:
         if zoom != 1.0:
             s, t = resample_tile(s, t, zoom)
             s, t = s[: cfg.tile, : cfg.tile], t[: cfg.tile, : cfg.tile]
+        if cfg.despeckle != "none":
+            s = despeckle_tile(s, cfg.despeckle, tile.looks * max(1.0, 1.0 / zoom**2))
         s = radiometric(s, rng, cfg)
         self.drawn[name] += 1
         self.families[tile.family] = self.families.get(tile.family, 0) + 1

@@ -40,7 +40,7 @@ from icecrack_assets.ml.multisource import (
     fixed_tiles,
 )
 from icecrack_assets.ml.normalise import ROBUST_NORMALISATION
-from icecrack_assets.ml.train import MIN_COMPONENTS, _lr_factor, candidate_counts, pick_operating_point
+from icecrack_assets.ml.train import MIN_COMPONENTS, candidate_counts, lr_factor, pick_operating_point
 from icecrack_assets.ml.unet import UNet, UNetConfig
 
 CHECKPOINT = "checkpoint.pt"
@@ -67,10 +67,13 @@ class PretrainConfig:
     lai_root: str | None = None
     init: str | None = None  # a bundle whose weights start this run
     workers: int = 1  # data-drawing processes beside training (0 = draw in the training process)
+    max_steps: int | None = None  # stop after this many steps (equal-work comparisons, e.g. filters)
 
 
 def _sources(cfg: PretrainConfig, split: str) -> dict:
     out: dict = {"simulator": SimulatorSource(cfg.mix.families, cfg.mix.exclude)}
+    if cfg.mix.weights.get("simulator", 0) <= 0:
+        out.pop("simulator")
     if cfg.mix.weights.get("lai", 0) > 0:
         if not cfg.lai_root:
             raise IceCrackError("the training mix has Lai tiles but no lai_root was given")
@@ -88,7 +91,8 @@ class _Stream(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         wid = info.id if info else 0
         torch.set_num_threads(1)
-        s = MixedSampler(_sources(self.cfg, "train"), self.cfg.mix, seed=self.seed * 1000 + wid)
+        mix = replace(self.cfg.mix, despeckle=self.cfg.despeckle)
+        s = MixedSampler(_sources(self.cfg, "train"), mix, seed=self.seed * 1000 + wid)
         while True:
             x, y = s.batch(self.cfg.batch_size)
             yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
@@ -127,11 +131,20 @@ def _val_f1(model: UNet, val: list) -> tuple[float, float]:
     return metrics_from_counts(best[1])["f1"], best[0][0]
 
 
-def _same_run(config: dict) -> dict:
-    """The settings a resumed run must share (the budget and the intervals may change)."""
-    return {
-        k: v for k, v in config.items() if k not in ("minutes", "checkpoint_minutes", "val_every_minutes")
-    }
+VOLATILE = ("minutes", "checkpoint_minutes", "val_every_minutes")  # may change when resuming
+
+
+def _differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
+    """Settings a resumed run must share; keys a checkpoint predates (newer options) are skipped."""
+    out = []
+    for k, v in saved.items():
+        if k in VOLATILE or k not in now:
+            continue
+        if isinstance(v, dict) and isinstance(now[k], dict):
+            out += _differences(v, now[k], f"{prefix}{k}.")
+        elif v != now[k] and not (isinstance(v, (list, tuple)) and list(v) == list(now[k])):
+            out.append(f"{prefix}{k} {v!r} vs {now[k]!r}")
+    return out
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -159,9 +172,11 @@ def pretrain(
     state = {"elapsed": 0.0, "step": 0, "best": (-1.0, None, 0.5), "families": {}, "resumes": 0, "log": []}
     if ck_path.is_file():
         ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-        if _same_run(ck["config"]) != _same_run(asdict(cfg)):
+        diff = _differences(ck["config"], asdict(cfg))
+        if diff:
             raise IceCrackError(
-                f"{ck_path}: checkpoint of a different configuration; delete it or use another --checkpoint-dir"
+                f"{ck_path}: checkpoint of a different configuration ({', '.join(diff[:3])}); "
+                "delete it or use another --checkpoint-dir"
             )
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
@@ -174,7 +189,8 @@ def pretrain(
         src = load_bundle(Path(cfg.init), device="cpu")
         model.load_state_dict(src.model.state_dict())
         log(f"starting from {cfg.init}")
-    val_sampler = MixedSampler(_sources(cfg, "val"), replace(cfg.mix, resample_prob=0.3), seed=cfg.seed)
+    val_mix = replace(cfg.mix, resample_prob=0.3, despeckle=cfg.despeckle)
+    val_sampler = MixedSampler(_sources(cfg, "val"), val_mix, seed=cfg.seed)
     val = _val_inputs(fixed_tiles(val_sampler, cfg.val_tiles, 10_000 + cfg.seed), norm)
     stream = _Stream(cfg, cfg.seed + 7919 * state["resumes"])
     loader = torch.utils.data.DataLoader(
@@ -189,7 +205,7 @@ def pretrain(
     t_ck = t_val = time.time()
     losses: list[float] = []
     log(
-        f"default model: U-Net depth={cfg.depth} width={cfg.width} stem={cfg.stem}, "
+        f"streaming training: U-Net depth={cfg.depth} width={cfg.width} stem={cfg.stem}, "
         f"batch {cfg.batch_size} x {cfg.mix.patch}px, mix {cfg.mix.weights}, budget {cfg.minutes} min"
     )
     for xb, yb, fams in loader:
@@ -198,7 +214,7 @@ def pretrain(
             break
         model.train()
         for g in opt.param_groups:
-            g["lr"] = cfg.lr * _lr_factor(elapsed / budget, cfg.warmup)
+            g["lr"] = cfg.lr * lr_factor(elapsed / budget, cfg.warmup)
         valid = yb != IGNORE
         loss = bce_dice_loss(model(xb), yb == 1, valid, pos_weight=cfg.pos_weight)
         opt.zero_grad()

@@ -69,7 +69,7 @@ def test_speckled_lai_reads_in_place_and_scores(shared_data, tmp_path):
     cfg = EvalConfig(
         work_dir=tmp_path / "work",
         quick=True,
-        suites=("b",),
+        suites=("b-scratch",),
         ablation=(),
         despeckle_filter="lee",
         lai_root=root,

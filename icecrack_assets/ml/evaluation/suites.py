@@ -59,6 +59,9 @@ class EvalConfig:
     regions: tuple[str, ...] | None = None
     years: tuple[int, ...] = (2019, 2020)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # suites c, d and b (default model) live in generalisation.py; None = not configured
+    generalisation: object | None = None  # a GeneralisationConfig
+    default_model: Path | None = None
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -495,7 +498,7 @@ def render_markdown(res: dict) -> str:
     if "b" in res:
         b = res["b"]
         out.append(
-            f"\n## Suite b: speckled Lai et al. 2020 (test split)\n\nSpeckle looks {b['looks']}, "
+            f"\n## Suite b (from scratch): speckled Lai et al. 2020 (test split)\n\nSpeckle looks {b['looks']}, "
             f"despeckling {b['filter']}; trained on its train split"
             + (f" (each tile speckled {b['train_draws']} times)" if b.get("train_draws", 1) > 1 else "")
             + ", threshold (and minimum crack component) for best strict F1 on its whole valid tiles, "
@@ -514,6 +517,9 @@ def render_markdown(res: dict) -> str:
             f"\nU-Net{' mean' if len(runs) > 1 else ''} F1 minus ridge F1: {gain:+.3f} strict, {gain1:+.3f} with 1-px tolerance "
             f"(target ≥ +{LAI_MARGIN}): {'met' if min(gain, gain1) >= LAI_MARGIN else 'NOT met'}.\n"
         )
+    from icecrack_assets.ml.evaluation.generalisation import render_generalisation
+
+    out.append(render_generalisation(res))
     load = res.get("load_average")
     out.append(
         f"\nTotal time {res['seconds']:.0f} s"
@@ -580,7 +586,11 @@ def run_evaluation(
                 scenes = _heldout(cfg, "nominal", _bundle_settings(b), HELDOUT_SEED0)
                 res["ablation"][f] = _pool(_model_scores(b, [s[2] for s in scenes], [s[3] for s in scenes]))
                 log(f"ablation [{f}]: F1 {res['ablation'][f]['strict']['f1']:.3f}")
-    if "b" in cfg.suites:
+    if any(x in cfg.suites for x in ("b", "c", "d")) and cfg.generalisation is not None:
+        from icecrack_assets.ml.evaluation.generalisation import run_generalisation
+
+        res.update(run_generalisation(cfg.generalisation, cfg.suites, cfg.default_model, cfg.ablation, log))
+    if "b-scratch" in cfg.suites:
         b = suite_b(cfg, cfg.despeckle_filter, models, log)
         b.update(looks=cfg.lai_looks, filter=cfg.despeckle_filter)
         res["b"] = b

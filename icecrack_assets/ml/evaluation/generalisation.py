@@ -1,0 +1,397 @@
+"""Suites that test generalisation: c (out-of-style), d (real Sentinel-1 fields), and suite b for
+the shipped default model (no fine-tuning, and fine-tuned on Lai train, mean of seeds).
+
+Suite c protocol (affordable on 2 cores, documented in docs/model.md): the randomised
+simulator's crevasse families are split into groups; for each group a short model (the default
+architecture, ``minutes`` or ``max_steps`` of streaming training on the simulator alone) is
+trained with that group excluded, its operating point chosen on its own validation tiles (which
+exclude the group too), and it is scored on held-out scenes of that group only (seeds from
+50 000, never drawn in training). A reference model trained on every family the same way is
+scored on the same scenes: the gap is the price of never having seen the style. The reference
+is also suite b's zero-shot model (simulator only, no Lai).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from icecrack_assets.ml.bundle import Bundle, load_bundle
+from icecrack_assets.ml.inference import predict_probability
+from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
+from icecrack_assets.ml.multisource import MixConfig, despeckle_tile
+from icecrack_assets.ml.postprocess import crack_mask
+
+FAMILY_GROUPS = {
+    "straight sets (transverse, longitudinal, crossing)": ("transverse", "longitudinal", "crossing"),
+    "curved sets (chevron, splaying, en-echelon)": ("chevron", "splaying", "en-echelon"),
+    "margins and rift tips": ("marginal", "rift-tip"),
+    "dense fields": ("dense-field",),
+    "legacy renderer": ("legacy",),
+}
+HELDOUT_SEED0 = 50_000
+TARGETS_C = {"worst": 0.80, "mean": 0.88}
+
+
+@dataclass
+class GeneralisationConfig:
+    work_dir: Path
+    lai_root: Path | None = None
+    fields_root: Path | None = None
+    minutes: float = 6.0  # per suite-c model
+    max_steps: int | None = None
+    scenes_per_group: int = 6
+    scene_size: int = 384
+    despeckle: str = "none"
+    groups: dict = field(default_factory=lambda: dict(FAMILY_GROUPS))
+    seed: int = 0
+
+
+def heldout_scenes(families: tuple[str, ...], n: int, size: int, seed0: int, despeckle: str = "none"):
+    """``n`` randomised-simulator scenes drawn only from ``families`` (sigma0 as the model sees it, truth)."""
+    from icecrack_assets.simulator import randomised
+
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng([seed0, i])
+        style = randomised.sample_style(rng, families=families)
+        sc = randomised.render_scene(style, (size, size), seed0 + i)
+        x = sc.sigma0 if despeckle == "none" else despeckle_tile(sc.sigma0, despeckle, float(sc.looks))
+        out.append((style.family, x, sc.truth))
+    return out
+
+
+def score_scenes(bundle: Bundle, scenes) -> dict:
+    """Pooled strict and 1-px scores of a bundle at its own operating point."""
+    counts = {"strict": [], "tol1": []}
+    for _, x, y in scenes:
+        pred = crack_mask(predict_probability(bundle, x), bundle.threshold, bundle.min_component).astype(
+            np.uint8
+        )
+        for k, tol in (("strict", 0), ("tol1", 1)):
+            counts[k].append(crack_counts(pred, y, tol))
+    return {k: metrics_from_counts(pool_counts(v)) for k, v in counts.items()}
+
+
+def _short_model(cfg: GeneralisationConfig, name: str, exclude: tuple[str, ...], log) -> Path:
+    from icecrack_assets.ml.pretrain import PretrainConfig, pretrain
+
+    pc = PretrainConfig(
+        minutes=cfg.minutes,
+        max_steps=cfg.max_steps,
+        seed=cfg.seed,
+        val_tiles=12,
+        val_every_minutes=max(1.0, cfg.minutes / 3),
+        checkpoint_minutes=max(1.0, cfg.minutes / 3),
+        despeckle=cfg.despeckle,
+        mix=MixConfig(weights={"simulator": 1.0}, exclude=exclude),
+    )
+    d = cfg.work_dir / f"c-{cfg.despeckle}-{name}"
+    done = sorted((d / "models").glob("unet-*"))
+    if done:  # a finished run is reused: the suite can be resumed group by group
+        return done[-1]
+    return pretrain(pc, d / "models", d / "checkpoint", log=log)
+
+
+def suite_c(cfg: GeneralisationConfig, log: Callable[[str], None] = print) -> dict:
+    """Out-of-style: per family group, a model trained without it, tested on it; and a reference."""
+    t0 = time.time()
+    ref = load_bundle(_short_model(cfg, "all", (), log), device="cpu")
+    rows = {}
+    for i, (group, fams) in enumerate(cfg.groups.items()):
+        scenes = heldout_scenes(
+            fams, cfg.scenes_per_group, cfg.scene_size, HELDOUT_SEED0 + 1000 * i, cfg.despeckle
+        )
+        held = load_bundle(_short_model(cfg, "no-" + "-".join(fams), fams, log), device="cpu")
+        rows[group] = {"held_out": score_scenes(held, scenes), "reference": score_scenes(ref, scenes)}
+        log(
+            f"suite c [{group}]: held-out F1 {rows[group]['held_out']['tol1']['f1']:.3f}, "
+            f"reference {rows[group]['reference']['tol1']['f1']:.3f} (1 px)"
+        )
+    f1s = [r["held_out"]["tol1"]["f1"] for r in rows.values()]
+    return {
+        "groups": rows,
+        "worst": min(f1s),
+        "mean": float(np.mean(f1s)),
+        "minutes": cfg.minutes,
+        "max_steps": cfg.max_steps,
+        "despeckle": cfg.despeckle,
+        "reference_bundle": str(ref.path),
+        "seconds": time.time() - t0,
+    }
+
+
+def suite_d(bundles: dict[str, Path], cfg: GeneralisationConfig, log: Callable[[str], None] = print) -> dict:
+    """Real S1 fields: each bundle predicted as ``icecrack predict`` does, and the Sato ridge."""
+    from icecrack_assets.ml.evaluation.fields import field_tiles, model_on_fields, ridge_on_fields
+    from icecrack_assets.ml.evaluation.ridge import ridge_response, tune_ridge
+
+    tiles = field_tiles(cfg.fields_root)
+    out: dict = {"models": {}}
+    for name, path in bundles.items():
+        b = load_bundle(path, device="cpu")
+        out["models"][name] = model_on_fields(b, tiles, cfg.work_dir / "d" / name.replace(" ", "_"))
+        m = out["models"][name]
+        log(
+            f"suite d [{name}]: fields hit {m['fields_hit_count']}/{m['fields']}, inside/background "
+            f"{m['inside_over_background']:.2f}, inside/streams {m['inside_over_streams']:.2f}"
+        )
+    val = heldout_scenes(all_families(), 8, 384, 60_000)
+    thr, _ = tune_ridge([ridge_response(x) for _, x, _ in val], [y for _, _, y in val], 1)
+    out["ridge"] = {**ridge_on_fields(thr, tiles), "threshold": thr}
+    log(f"suite d [ridge]: fields hit {out['ridge']['fields_hit_count']}/{out['ridge']['fields']}")
+    return out
+
+
+def all_families() -> tuple[str, ...]:
+    from icecrack_assets.simulator.randomised import FAMILIES
+
+    return tuple(FAMILIES)
+
+
+def suite_b_default(
+    default: Path,
+    lai_root: Path,
+    work: Path,
+    seeds: int = 3,
+    epochs: int = 6,
+    max_minutes: float = 8.0,
+    zero_shot: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Speckled Lai (4.4 looks, raw: the default model's input filter is none) for the default model.
+
+    Rows: the ridge; ``zero_shot`` (a simulator-only model: no Lai at all); the default model as
+    shipped (its training mix includes Lai *train* tiles, never valid/test); and the default model
+    fine-tuned on Lai train, mean of ``seeds`` seeds. Every model's threshold is re-tuned on the whole
+    valid tiles for strict F1, as the ridge's.
+    """
+    from icecrack_assets.ml.calibrate import calibrate_bundle
+    from icecrack_assets.ml.evaluation import lai
+    from icecrack_assets.ml.evaluation.ridge import ridge_response, tune_ridge
+    from icecrack_assets.ml.evaluation.suites import (
+        LAI_PATCH,
+        LAI_PER_TILE,
+        LAI_POS_WEIGHT,
+        LAI_TRAIN_REALISATIONS,
+        _mean_scores,
+        _pool,
+        _ridge_scores,
+        despeckle_settings,
+    )
+    from icecrack_assets.ml.samples import SceneForSamples, build_samples
+    from icecrack_assets.ml.train import TrainConfig, train_bundle
+
+    looks = 4.4
+
+    def load(split: str, draws: int = 1):
+        out = []
+        for t in lai.lai_tiles(lai_root, split):
+            clean, truth = lai.load_tile(t)
+            for r in range(draws):
+                out.append(
+                    (
+                        f"lai:{t.split}/{t.name}#{r}",
+                        lai.speckle(clean, looks, lai.tile_seed(t, 1000 * r)),
+                        truth,
+                    )
+                )
+        return out
+
+    train, val, test = load("train", LAI_TRAIN_REALISATIONS), load("val"), load("test")
+    vx, vy = [x for _, x, _ in val], [y for _, _, y in val]
+    tx, ty = [x for _, x, _ in test], [y for _, _, y in test]
+    thr, _ = tune_ridge([ridge_response(x) for x in vx], vy, 0)
+    res: dict = {"ridge": _pool(_ridge_scores(thr, tx, ty)), "looks": looks}
+
+    def calibrated(path: Path, name: str) -> dict:
+        copy = work / "b-copies" / name
+        if copy.exists():
+            shutil.rmtree(copy)
+        shutil.copytree(path, copy)  # calibration rewrites bundle.json: never the shipped one
+        b = load_bundle(copy, device="cpu")
+        calibrate_bundle(b, vx, vy, "lai2020 valid split, whole tiles", tolerance=0, operating_point="f1")
+        return {"scores": _pool([_score(b, x, y) for x, y in zip(tx, ty)]), "threshold": b.threshold}
+
+    def _score(b, x, y):
+        pred = crack_mask(predict_probability(b, x), b.threshold, b.min_component).astype(np.uint8)
+        return {"strict": crack_counts(pred, y, 0), "tol1": crack_counts(pred, y, 1)}
+
+    if zero_shot is not None:
+        res["zero_shot"] = calibrated(zero_shot, "zero-shot")
+        log(f"suite b [zero-shot]: F1 {res['zero_shot']['scores']['strict']['f1']:.3f}")
+    res["default"] = calibrated(default, "default")
+    log(f"suite b [default, no fine-tuning]: F1 {res['default']['scores']['strict']['f1']:.3f}")
+    dirs = []
+    for name, items, split in (("train", train, "train"), ("val", val, "val")):
+        d = work / f"samples-lai-raw-{name}"
+        scenes = [
+            SceneForSamples(sid, "lai2020", 2009, None, y, "annotation:lai", image=x) for sid, x, y in items
+        ]
+        if not (d / "samples.npz").is_file():
+            build_samples(
+                scenes,
+                d,
+                patch=LAI_PATCH,
+                seed=0,
+                max_per_scene=LAI_PER_TILE,
+                block_size=1000,
+                buffer=0,
+                force_split=split,
+            )
+        dirs.append(d)
+    src = load_bundle(default, device="cpu")
+    runs = []
+    for seed in range(seeds):
+        tc = TrainConfig(
+            epochs=epochs,
+            max_minutes=max_minutes,
+            seed=seed,
+            depth=src.config["depth"],
+            width=src.config["width"],
+            stem=src.config["stem"],
+            normalisation=dict(src.normalisation),
+            pos_weight=LAI_POS_WEIGHT,
+            operating_point="f1",
+            lr=5e-4,
+            init=str(default),
+        )
+        r = train_bundle(
+            dirs, work / "b-models", tc, despeckle_settings("none", looks), {"source": "lai-finetune"}, log
+        )
+        runs.append({"seed": seed, **calibrated(r.bundle_dir, f"finetuned-{seed}"), "epochs": r.epochs_run})
+        log(f"suite b [fine-tuned seed {seed}]: F1 {runs[-1]['scores']['strict']['f1']:.3f}")
+    if runs:
+        res["fine_tuned"] = {
+            "mean": _mean_scores([r["scores"] for r in runs]),
+            "runs": runs,
+            "epochs": epochs,
+        }
+    return res
+
+
+def run_generalisation(
+    cfg: GeneralisationConfig,
+    suites: tuple[str, ...],
+    default: Path | None,
+    ablation: tuple[str, ...] = (),
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Suites c, d and b (default model) as selected; ``ablation`` adds input filters to c and d."""
+    from dataclasses import replace
+
+    res: dict = {}
+    filters = [cfg.despeckle] + [f for f in ablation if f != cfg.despeckle]
+    refs: dict[str, Path] = {}
+    if "c" in suites:
+        res["c"] = {}
+        for f in filters:
+            if f == "ppb":
+                res["c"][f] = {
+                    "skipped": "PPB is too slow to despeckle every streamed training tile on 2 cores"
+                }
+                continue
+            res["c"][f] = suite_c(replace(cfg, despeckle=f), log)
+            refs[f] = Path(res["c"][f]["reference_bundle"])
+    if "d" in suites:
+        bundles = {}
+        if default is not None:
+            bundles["default model (as predict: 10 m resampled to its spacing)"] = default
+        for f, p in refs.items():
+            bundles[f"suite-c reference, input filter {f}"] = p
+        res["d"] = suite_d(bundles, cfg, log)
+        if default is not None:
+            from icecrack_assets.ml.evaluation.fields import field_tiles, model_on_fields
+
+            b = load_bundle(default, device="cpu")
+            native = model_on_fields(
+                b, field_tiles(cfg.fields_root), cfg.work_dir / "d" / "native", pixel_size=20.0
+            )
+            res["d"]["models"]["default model, native 10 m (not resampled)"] = native
+    if "b" in suites and default is not None and cfg.lai_root is not None:
+        res["b_default"] = suite_b_default(
+            default, cfg.lai_root, cfg.work_dir, zero_shot=refs.get(cfg.despeckle), log=log
+        )
+    return res
+
+
+def _f(x: float) -> str:
+    return "inf" if x == float("inf") else f"{x:.3f}"
+
+
+def render_generalisation(res: dict) -> str:
+    """Markdown tables of suites c, d and b (default model)."""
+    out = []
+    if "c" in res:
+        out.append(
+            "\n## Suite c: out-of-style (randomised simulator families held out)\n\n"
+            "Per family group, a model trained without it (simulator only, short streaming run) is "
+            "tested on held-out scenes of that group only; the reference model saw every family. "
+            f"Targets: worst F1 >= {TARGETS_C['worst']}, mean >= {TARGETS_C['mean']} (1 px).\n"
+        )
+        for f, c in res["c"].items():
+            if "skipped" in c:
+                out.append(f"\nInput filter {f}: not run ({c['skipped']}).\n")
+                continue
+            budget = f"{c['max_steps']} steps" if c.get("max_steps") else f"{c['minutes']} min"
+            out.append(
+                f"\nInput filter **{f}**, {budget} per model. Worst held-out F1 ±1 {c['worst']:.3f}, "
+                f"mean {c['mean']:.3f}.\n\n| held-out group | P ±1 | R ±1 | F1 ±1 | F1 strict | reference F1 ±1 |\n"
+                "|---|---|---|---|---|---|\n"
+            )
+            for g, r in c["groups"].items():
+                h = r["held_out"]
+                out.append(
+                    f"| {g} | {h['tol1']['precision']:.3f} | {h['tol1']['recall']:.3f} | {h['tol1']['f1']:.3f} | "
+                    f"{h['strict']['f1']:.3f} | {r['reference']['tol1']['f1']:.3f} |\n"
+                )
+    if "d" in res:
+        d = res["d"]
+        out.append(
+            "\n## Suite d: real Sentinel-1 crevasse fields (4 IW crops, West Greenland)\n\n"
+            "Flagged fraction inside hand-drawn crevasse fields, on background and on streams/lakes; "
+            "fields hit = fields with >= 1 % of their pixels flagged (fields = 8-connected components of "
+            "the field label). Targets: fields hit >= 0.6, inside/background >= 2.5, inside/streams >= 1.5.\n\n"
+            "| model | inside | background | streams | inside/background | inside/streams | fields hit |\n"
+            "|---|---|---|---|---|---|---|\n"
+        )
+        rows = list(d["models"].items()) + [
+            (f"Sato ridge (threshold {d['ridge']['threshold']:.3g}, tuned on simulated scenes)", d["ridge"])
+        ]
+        for name, m in rows:
+            out.append(
+                f"| {name} | {100 * m['inside']:.2f} % | {100 * m['background']:.2f} % | {100 * m['streams']:.2f} % | "
+                f"{_f(m['inside_over_background'])} | {_f(m['inside_over_streams'])} | "
+                f"{m['fields_hit_count']}/{m['fields']} ({m['fields_hit']:.2f}) |\n"
+            )
+    if "b_default" in res:
+        b = res["b_default"]
+        out.append(
+            f"\n## Suite b: speckled Lai (raw, {b['looks']} looks), the default model\n\n"
+            "Every threshold re-tuned for strict F1 on the whole valid tiles. Target: fine-tuned mean >= ridge + 0.15.\n\n"
+            "| model | P | R | F1 | F1 ±1 | F1 − ridge |\n|---|---|---|---|---|---|\n"
+        )
+        ridge = b["ridge"]["strict"]["f1"]
+
+        def row(name: str, m: dict) -> str:
+            s = m["strict"]
+            return (
+                f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {m['tol1']['f1']:.3f} | "
+                f"{s['f1'] - ridge:+.3f} |\n"
+            )
+
+        out.append(row("Sato ridge", b["ridge"]))
+        if "zero_shot" in b:
+            out.append(row("zero-shot: simulator-only model (suite c reference)", b["zero_shot"]["scores"]))
+        out.append(row("default model, no fine-tuning (its mix has Lai train tiles)", b["default"]["scores"]))
+        if "fine_tuned" in b:
+            ft = b["fine_tuned"]
+            for r in ft["runs"]:
+                out.append(row(f"default fine-tuned on Lai train, seed {r['seed']}", r["scores"]))
+            out.append(row(f"default fine-tuned, mean of {len(ft['runs'])} seeds", ft["mean"]))
+    return "".join(out)
