@@ -41,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _init() -> dict:
+    """Fine-tune from the shipped default model when this install has one (a better model, sooner)."""
+    from icecrack_assets.ml.shipped import default_model_path
+
+    return {"init": "default"} if default_model_path() is not None else {}
+
+
 def prepare_instance(data_root: Path) -> Path:
     """Use DAGSTER_HOME if set, else ``<data>/dagster_home`` with telemetry off."""
     home = Path(os.environ.get("DAGSTER_HOME") or (data_root / "dagster_home")).resolve()
@@ -109,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         "crack_model",
         ["crack_model"],
         None,
-        {"crack_model": {"config": {"epochs": args.epochs, "max_minutes": args.max_minutes}}},
+        {"crack_model": {"config": {"epochs": args.epochs, "max_minutes": args.max_minutes, **_init()}}},
     )
     stage("crack_maps", ["crack_maps"], keys)
     stage("crack_statistics", ["crack_statistics"], None)

@@ -59,8 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="BUNDLE",
-        help="fine-tune: start from this bundle's weights (same depth/width/stem and normalisation)",
+        help="fine-tune: start from this bundle's weights (same depth/width/stem), or 'default' for the "
+        "shipped default model (the default whenever the architecture matches it)",
     )
+    p.add_argument("--from-scratch", action="store_true", help="do not start from the shipped default model")
     p.add_argument("--device", default="auto")
     g = p.add_argument_group("the shipped default model (multi-source, resumable; see docs/model.md)")
     g.add_argument(
@@ -77,6 +79,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--lai", type=Path, default=None, help="Lai et al. 2020 folder (read in place)")
     p.set_defaults(func=run)
+
+
+def _default_init(cfg) -> str | None:
+    """``"default"`` when the shipped default model exists and has this architecture, else None."""
+    from icecrack_assets.ml.bundle import read_bundle_json
+    from icecrack_assets.ml.shipped import default_model_path
+
+    shipped = default_model_path()
+    if shipped is None:
+        return None
+    arch = read_bundle_json(shipped)["architecture"]
+    mine = {"depth": cfg.depth, "width": cfg.width, "stem": cfg.stem, "dropout": cfg.dropout}
+    if any(arch.get(k) != v for k, v in mine.items()):
+        return None
+    print(f"starting from the shipped default model {shipped} (--from-scratch to not)")
+    return "default"
 
 
 def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
@@ -119,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
         operating_point=args.operating_point,
         init=str(args.init) if args.init else None,
     )
+    if args.init is None and not args.from_scratch and not args.quick:
+        cfg.init = _default_init(cfg)
     if args.quick:
         cfg.epochs, cfg.depth, cfg.width, cfg.max_minutes = (
             min(cfg.epochs, 3),

@@ -33,3 +33,13 @@ def resolve_model(model: Path | None, models_dir: Path) -> Path:
         if shipped is None:
             raise
         return shipped
+
+
+def resolve_init(init: str | Path) -> Path:
+    """A fine-tuning start: ``"default"`` is the shipped model, anything else a bundle directory."""
+    if str(init) == "default":
+        shipped = default_model_path()
+        if shipped is None:
+            raise IceCrackError("this install ships no default model (icecrack_assets/ml/default_model/)")
+        return shipped
+    return Path(init)

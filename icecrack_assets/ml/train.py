@@ -213,10 +213,14 @@ def lr_factor(progress: float, warmup: float) -> float:
 def _initial_weights(model: UNet, config: TrainConfig, norm: dict) -> dict:
     """Load ``config.init``'s weights into ``model``: fine-tune a trained model on new labels.
 
-    The architecture and the input normalisation must match the bundle's: the weights only mean
-    something for the inputs they were trained on. Returns lineage about the starting point.
+    The architecture must match the bundle's, and the new model adopts the bundle's input
+    normalisation (``norm`` is updated in place): the weights only mean something for inputs
+    normalised as in their training. ``init="default"`` is the model shipped with the package.
+    Returns lineage about the starting point.
     """
-    src = load_bundle(Path(config.init), device="cpu")
+    from icecrack_assets.ml.shipped import resolve_init
+
+    src = load_bundle(resolve_init(config.init), device="cpu")
     mine = UNetConfig(
         depth=config.depth, width=config.width, dropout=config.dropout, stem=config.stem
     ).as_dict()
@@ -226,11 +230,8 @@ def _initial_weights(model: UNet, config: TrainConfig, norm: dict) -> dict:
         raise IceCrackError(
             f"{config.init}: cannot fine-tune from this bundle, its architecture differs ({diff})"
         )
-    if src.normalisation != norm:
-        raise IceCrackError(
-            f"{config.init}: cannot fine-tune from this bundle, its input normalisation "
-            f"{src.normalisation} differs from {norm}"
-        )
+    norm.clear()
+    norm.update(src.normalisation)
     model.load_state_dict(src.model.state_dict())
     return {
         "init_bundle": str(src.path),
