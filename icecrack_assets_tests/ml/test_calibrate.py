@@ -1,0 +1,170 @@
+"""icecrack calibrate: re-tuning a bundle's operating point on annotated whole scenes."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+
+from icecrack_assets.cli import main
+from icecrack_assets.errors import IceCrackError
+from icecrack_assets.ml.bundle import load_bundle
+from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
+from icecrack_assets.ml.inference import predict_probability
+from icecrack_assets_tests.helpers.smoothing import smoothed
+
+
+def test_calibration_on_whole_scenes_picks_the_best_point_and_rewrites_only_the_metadata(trained, tmp_path):
+    import shutil
+
+    from icecrack_assets.ml.calibrate import calibrate_bundle, scene_candidates
+    from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
+    from icecrack_assets.ml.postprocess import crack_mask
+
+    res, _, _ = trained
+    path = shutil.copytree(res.bundle_dir, tmp_path / "b")
+    bundle = load_bundle(path)
+    before = bundle.threshold
+    scenes = [synthetic_scene((160, 200), seed=s) for s in (40, 41)]
+    images, truths = [smoothed(sp) for sp, _, _ in scenes], [t for _, _, t in scenes]
+    rec = calibrate_bundle(bundle, images, truths, "two synthetic scenes", tolerance=0)
+    probs = [predict_probability(bundle, x) for x in images]
+
+    def pooled_f1(thr, size):
+        counts = [
+            crack_counts(crack_mask(p, thr, size).astype(np.uint8), t, 0) for p, t in zip(probs, truths)
+        ]
+        return metrics_from_counts(pool_counts(counts))["f1"]
+
+    # the candidates agree with the masks inference draws, and the chosen one is the best of them
+    cands = scene_candidates(probs, truths, 0)
+    for thr, size, m in cands[::17]:
+        assert m["f1"] == pytest.approx(pooled_f1(thr, size))
+    assert rec["val"]["f1"] == pytest.approx(pooled_f1(rec["threshold"], rec["min_component"]), abs=1e-5)
+    assert rec["val"]["f1"] >= max(m["f1"] for _, _, m in cands) - 1e-5
+    assert rec["previous"]["threshold"] == before and rec["n_scenes"] == 2
+    # written through to bundle.json; the weights (and their checksum) are untouched
+    again = load_bundle(path)
+    assert (again.threshold, again.min_component) == (rec["threshold"], rec["min_component"])
+    assert json.loads((path / "bundle.json").read_text())["calibration"]["source"] == "two synthetic scenes"
+    assert not [p for p in path.iterdir() if p.name.startswith(".")]
+    with pytest.raises(IceCrackError, match="one or more"):
+        scene_candidates([], [], 0)
+
+
+def test_calibrate_cli_writes_a_calibrated_copy_from_annotated_scenes(trained, tmp_path, capsys):
+    from rasterio.features import shapes
+    from shapely.geometry import box, shape
+
+    from icecrack_assets.ml.calibrate import scenes_from_files
+    from icecrack_assets_tests.helpers.rasters import write_tiny_raster
+
+    res, _, _ = trained
+    original = (res.bundle_dir / "bundle.json").read_bytes()
+    sp, _, truth = synthetic_scene((160, 200), seed=50)
+    img = write_tiny_raster(tmp_path / "val.tif", smoothed(sp).astype(np.float32), nodata=float("nan"))
+    with rasterio.open(img) as ds:
+        transform, crs = ds.transform, ds.crs
+    polys = [shape(g) for g, v in shapes((truth == 1).astype(np.uint8), transform=transform) if v == 1]
+    gpkg = tmp_path / "cracks.gpkg"
+    gpd.GeoDataFrame({"kind": ["crack"] * len(polys)}, geometry=polys, crs=crs).to_file(gpkg)
+    out = tmp_path / "calibrated"
+    args = [
+        "calibrate",
+        str(res.bundle_dir),
+        "--image",
+        str(img),
+        "--labels",
+        str(gpkg),
+        "--despeckled",
+        "--out",
+        str(out),
+    ]
+    for _ in range(2):  # re-running replaces the copy
+        assert main(args) == 0
+    said = capsys.readouterr().out
+    meta = json.loads((out / "bundle.json").read_text())
+    rec = meta["calibration"]
+    assert f"-> {rec['threshold']:.2f}" in said and rec["source"] == str(img) and rec["n_scenes"] == 1
+    assert load_bundle(out).threshold == rec["threshold"]
+    assert (res.bundle_dir / "bundle.json").read_bytes() == original  # the original is never touched
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    # the annotations were burnt onto the scene grid: every labelled crack pixel is a crack
+    _, ys = scenes_from_files(load_bundle(out), [img], [gpkg], despeckled=True)
+    assert ys[0][truth == 1].min() == 1 and (ys[0] == 1).sum() < 3 * (truth == 1).sum()
+    # annotations elsewhere, or an --out that is the bundle itself: one-line errors, nothing written
+    far = tmp_path / "far.gpkg"
+    gpd.GeoDataFrame({"kind": ["crack"]}, geometry=[box(0, 0, 100, 100)], crs=crs).to_file(far)
+    for bad, expect in (
+        ([str(far)], "no annotation overlaps"),
+        ([str(tmp_path / "none.gpkg")], "does not exist"),
+    ):
+        argv = [
+            "calibrate",
+            str(res.bundle_dir),
+            "--image",
+            str(img),
+            "--despeckled",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+        assert main(argv + ["--labels", bad[0]]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expect in err and "\n" not in err and not (tmp_path / "x").exists()
+    assert (
+        main(
+            [
+                "calibrate",
+                str(res.bundle_dir),
+                "--image",
+                str(img),
+                "--labels",
+                str(gpkg),
+                "--out",
+                str(res.bundle_dir),
+            ]
+        )
+        == 2
+    )
+    assert "overwrite the original" in capsys.readouterr().err
+
+
+def test_calibration_scenes_get_the_bundles_despeckling_and_need_their_looks(trained, tmp_path):
+    import shutil
+
+    from shapely.geometry import box
+
+    from icecrack_assets.ml.calibrate import scenes_from_files
+    from icecrack_assets.ml.evaluation.suites import despeckle_settings
+    from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle
+    from icecrack_assets_tests.helpers.rasters import write_tiny_raster
+
+    res, _, _ = trained
+    path = shutil.copytree(res.bundle_dir, tmp_path / "lee")
+    meta = json.loads((path / "bundle.json").read_text())
+    meta["despeckle"] = despeckle_settings("lee", None)  # looks from each scene, as PPB bundles do
+    (path / "bundle.json").write_text(json.dumps(meta))
+    sp, _, truth = synthetic_scene((96, 120), seed=60)
+    gpkg = tmp_path / "crack.gpkg"
+    tagged = write_tiny_raster(
+        tmp_path / "raw.tif", sp.astype(np.float32), nodata=float("nan"), tags={"LOOKS": "4"}
+    )
+    untagged = write_tiny_raster(tmp_path / "raw2.tif", sp.astype(np.float32), nodata=float("nan"))
+    with rasterio.open(tagged) as ds:
+        gpd.GeoDataFrame(
+            {"kind": ["crack"]}, geometry=[box(*ds.bounds).centroid.buffer(50)], crs=ds.crs
+        ).to_file(gpkg)
+    bundle = load_bundle(path)
+    xs, ys = scenes_from_files(bundle, [tagged], [gpkg])
+    want = despeckle(
+        sp.astype(np.float32), DespeckleSettings(filter="lee", looks=4.0, window=7), valid=np.isfinite(sp)
+    )
+    np.testing.assert_allclose(xs[0], want, rtol=1e-5)
+    assert (ys[0] == 1).any() and (ys[0][~np.isfinite(xs[0])] == 255).all()
+    with pytest.raises(IceCrackError, match="--looks"):
+        scenes_from_files(bundle, [untagged], [gpkg])
+    xs2, _ = scenes_from_files(bundle, [untagged], [gpkg], looks=4.0)
+    np.testing.assert_allclose(xs2[0], want, rtol=1e-5)

@@ -1,0 +1,173 @@
+"""The shipped default model and what makes it portable: robust normalisation, pixel spacing,
+the multi-source mixing, and suite d's field-level metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from icecrack_assets.cli import main
+from icecrack_assets.ml.bundle import load_bundle, save_bundle
+from icecrack_assets.ml.evaluation.fields import BACKGROUND, FIELD, STREAM, field_counts, field_metrics
+from icecrack_assets.ml.inference import predict_probability
+from icecrack_assets.ml.multisource import IGNORE, MixConfig, MixedSampler, TrainTile, resample_tile
+from icecrack_assets.ml.normalise import ROBUST_NORMALISATION, normalise, scene_stats
+from icecrack_assets.ml.scaled import predict_scene, target_spacing
+from icecrack_assets.ml.shipped import default_model_path
+from icecrack_assets.ml.unet import UNet, UNetConfig
+
+SPACING = {"nominal_m": 20.0, "min_m": 20.0, "max_m": 40.0}
+
+
+def _speckled(shape=(96, 112), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = 0.05 * rng.gamma(4.0, 0.25, shape).astype(np.float32)
+    x[20:24, :] *= 8.0  # a bright line
+    x[:5, :7] = np.nan
+    return x
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(depth=1, width=4, stem=2))
+    path = save_bundle(
+        tmp_path_factory.mktemp("models"),
+        model.eval(),
+        dict(ROBUST_NORMALISATION),
+        {"filter": "none"},
+        0.5,
+        {"source": "test"},
+        {},
+        extra={"pixel_size": SPACING},
+    )
+    return load_bundle(path, device="cpu")
+
+
+def test_robust_normalisation_ignores_a_calibration_offset_and_a_db_gain():
+    x = _speckled()
+    a = normalise(x, ROBUST_NORMALISATION)
+    assert np.allclose(a, normalise(x * 10**0.3, ROBUST_NORMALISATION), atol=1e-5)  # +3 dB
+    # an unknown dB gain (8-bit or rescaled dB products) changes the spread, not the input
+    assert np.allclose(a, normalise(x**1.7, ROBUST_NORMALISATION), atol=1e-4)
+    assert a[0, 0] == 0.0 and np.abs(a).max() <= 1.0  # nodata is the fill value
+    s = scene_stats(x)
+    assert s["spread_db"] >= ROBUST_NORMALISATION["min_spread_db"]
+
+
+def test_predict_is_invariant_to_a_calibration_offset(tiny_bundle):
+    x = _speckled()
+    p0 = predict_probability(tiny_bundle, x)
+    p3 = predict_probability(tiny_bundle, x * 10**0.3)
+    assert np.allclose(p0, p3, atol=1e-5, equal_nan=True)
+
+
+def test_spacing_rule():
+    assert target_spacing(10.0, SPACING) == 20.0
+    assert target_spacing(40.0, SPACING) is None
+    assert target_spacing(30.0, SPACING) is None
+    assert target_spacing(80.0, SPACING) == 40.0
+    assert target_spacing(None, SPACING) is None and target_spacing(10.0, None) is None
+
+
+@pytest.mark.parametrize("pixel", [10.0, 40.0])
+def test_predict_writes_on_the_input_grid(tiny_bundle, tiny_raster, tmp_path, pixel):
+    src = tiny_raster(_speckled(), name=f"in{pixel:.0f}.tif", pixel=pixel)
+    res = predict_scene(tiny_bundle, src, tmp_path / "m.tif", tmp_path / "p.tif")
+    assert res["predicted_at_m"] == (20.0 if pixel == 10.0 else 40.0)
+    with (
+        rasterio.open(src) as a,
+        rasterio.open(tmp_path / "m.tif") as m,
+        rasterio.open(tmp_path / "p.tif") as p,
+    ):
+        assert m.shape == p.shape == a.shape
+        assert m.transform == p.transform == a.transform and m.crs == a.crs
+        mask = m.read(1)
+        assert (mask[:5, :7] == 255).all() and set(np.unique(mask)) <= {0, 1, 255}
+        assert np.isnan(p.read(1)[:5, :7]).all()
+
+
+def test_windowed_prediction_equals_whole_scene_with_scene_statistics(tiny_bundle, tiny_raster, tmp_path):
+    src = tiny_raster(_speckled((150, 170), seed=3), name="w.tif", pixel=20.0)
+    predict_scene(tiny_bundle, src, tmp_path / "a.tif", tmp_path / "pa.tif", block=64, tile=48, overlap=8)
+    predict_scene(tiny_bundle, src, tmp_path / "b.tif", tmp_path / "pb.tif", block=4096, tile=48, overlap=8)
+    with rasterio.open(tmp_path / "pa.tif") as a, rasterio.open(tmp_path / "pb.tif") as b:
+        assert np.allclose(a.read(1), b.read(1), atol=1e-5, equal_nan=True)
+
+
+def test_resampling_truth_marks_partial_pixels_unknown():
+    s = np.ones((40, 40), np.float32)
+    t = np.zeros((40, 40), np.uint8)
+    t[:, 10:14] = 1  # 4 px wide: at zoom 0.5 two full pixels wide
+    t[:, 30] = 1  # 1 px wide: at zoom 0.5 half a pixel, unknown rather than a guess
+    t[35:, :5] = IGNORE
+    s2, t2 = resample_tile(s, t, 0.5)
+    assert s2.shape == t2.shape == (20, 20)
+    assert (t2[:, 5:7] == 1).all()
+    assert (t2[:17, 15] == IGNORE).all() and not (t2[:, 15] == 1).any()
+    assert (t2[19, :2] == IGNORE).all()
+
+
+class _Fixed:
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+
+    def draw(self, rng, size, looks=None):
+        s = np.full((size, size), self.value, np.float32) * rng.gamma(4, 0.25, (size, size)).astype(
+            np.float32
+        )
+        t = np.zeros((size, size), np.uint8)
+        t[size // 2, :] = 1
+        return TrainTile(s, t, self.name, self.name, 4.0)
+
+
+def test_mixing_sampler_draws_sources_in_the_documented_proportions():
+    cfg = MixConfig(weights={"simulator": 0.75, "lai": 0.25}, tile=48, patch=32, crops_per_tile=2)
+    sampler = MixedSampler({"simulator": _Fixed("simulator", 0.1), "lai": _Fixed("lai", 0.01)}, cfg, seed=1)
+    names = sampler.choose(4000)
+    assert abs(names.count("lai") / 4000 - 0.25) < 0.03
+    x, y = sampler.batch(10)
+    assert x.shape == y.shape == (10, 1, 32, 32) and x.dtype == np.float32
+    assert np.abs(x).max() <= 1.0 and set(np.unique(y)) <= {0, 1, IGNORE}
+    assert sum(sampler.drawn.values()) == 5  # two crops per drawn tile
+    with pytest.raises(Exception, match="no source"):
+        MixedSampler({"simulator": _Fixed("simulator", 0.1)}, cfg)
+
+
+def test_field_metrics_on_a_tiny_example():
+    classes = np.full((20, 20), BACKGROUND, np.uint8)
+    classes[:10, :10] = FIELD  # field 1: 100 px
+    classes[15:, 15:] = FIELD  # field 2: 25 px
+    classes[12, :] = STREAM  # 20 px
+    classes[0, 19] = 0  # nodata
+    mask = np.zeros((20, 20), np.uint8)
+    mask[:10, 0] = 1  # 10 % of field 1
+    mask[12, :2] = 1  # 10 % of the stream
+    mask[19, 0] = 1  # one background pixel
+    c = field_counts(mask, classes)
+    assert c["field"] == [10, 125] and c["stream"] == [2, 20]
+    m = field_metrics([c])
+    assert m["fields"] == 2 and m["fields_hit_count"] == 1 and m["fields_hit"] == 0.5
+    assert m["inside"] == pytest.approx(0.08)
+    assert m["inside_over_streams"] == pytest.approx(0.8)
+    bg = 1 / (400 - 125 - 20 - 1)
+    assert m["inside_over_background"] == pytest.approx(0.08 / bg)
+    pooled = field_metrics([c, field_counts(np.zeros_like(mask), classes)])
+    assert pooled["fields"] == 4 and pooled["inside"] == pytest.approx(0.04)
+
+
+def test_the_package_ships_a_default_model_and_predict_uses_it(tiny_raster, tmp_path, monkeypatch):
+    shipped = default_model_path()
+    assert shipped is not None, "icecrack_assets/ml/default_model/ is missing from the package"
+    meta = json.loads((shipped / "bundle.json").read_text())
+    assert meta["pixel_size"]["nominal_m"] > 0 and meta["normalisation"]["kind"] == "robust-db"
+    assert (shipped / "weights.pt").stat().st_size < 8 * 2**20
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "fresh"))  # no bundle under it
+    src = tiny_raster(_speckled(), name="fresh.tif", pixel=10.0)
+    assert main(["predict", str(src), str(tmp_path / "out.tif")]) == 0
+    with rasterio.open(tmp_path / "out.tif") as ds, rasterio.open(src) as a:
+        assert ds.shape == a.shape and ds.transform == a.transform
