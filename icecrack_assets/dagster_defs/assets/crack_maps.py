@@ -7,6 +7,8 @@ import dagster as dg
 
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import partition_of
+from icecrack_assets.dagster_defs.assets.crack_model import crack_model
+from icecrack_assets.dagster_defs.assets.despeckled_scenes import despeckled_scenes
 from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot, ProcessingGrid
@@ -25,7 +27,7 @@ MAPS = "crack_maps"
 
 @dg.asset(
     partitions_def=year_region_partitions,
-    deps=["despeckled_scenes", "crack_model"],
+    deps=[despeckled_scenes, crack_model],
     code_version="maps-3",
     group_name="products",
     kinds={"pytorch", "geotiff", "geopackage"},

@@ -7,13 +7,13 @@ from typing import Literal
 import dagster as dg
 
 from icecrack_assets.dagster_defs import checks
+from icecrack_assets.dagster_defs.assets.labelled_samples import labelled_samples
 from icecrack_assets.dagster_defs.partitions import year_region_of
 from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot
 from icecrack_assets.layout import DespeckledManifest, Stage
 from icecrack_assets.ml.train import TrainConfig, train_bundle
 
 MODEL = "crack_model"
-SAMPLES = "labelled_samples"
 
 
 _DEFAULT = TrainConfig()
@@ -52,7 +52,7 @@ def flatten_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
 
 
 @dg.asset(
-    deps=[dg.AssetDep(SAMPLES, partition_mapping=dg.AllPartitionMapping())],
+    deps=[dg.AssetDep(labelled_samples, partition_mapping=dg.AllPartitionMapping())],
     code_version="unet-3",
     group_name="ml",
     kinds={"pytorch"},
@@ -64,7 +64,7 @@ def flatten_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
 def crack_model(
     context: dg.AssetExecutionContext, config: ModelConfig, data: DataRoot, compute: ComputeResource
 ) -> dg.MaterializeResult:
-    materialized = context.instance.get_materialized_partitions(dg.AssetKey(SAMPLES))
+    materialized = context.instance.get_materialized_partitions(labelled_samples.key)
     keys = sorted(str(k) for k in materialized)
     sample_dirs, used = [], []
     for key in keys:

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from icecrack_assets.dagster_defs.assets.common import md_table
+from icecrack_assets.dagster_defs.assets.crack_maps import crack_maps
 from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
 from icecrack_assets.dagster_defs.partitions import year_region_of
 from icecrack_assets.dagster_defs.resources import DataRoot
@@ -11,7 +12,7 @@ from icecrack_assets.ml.statistics import COLUMNS, write_statistics
 
 
 @dg.asset(
-    deps=[dg.AssetDep("crack_maps", partition_mapping=dg.AllPartitionMapping())],
+    deps=[dg.AssetDep(crack_maps, partition_mapping=dg.AllPartitionMapping())],
     code_version="stats-3",
     group_name="products",
     kinds={"pandas"},
@@ -22,9 +23,7 @@ from icecrack_assets.ml.statistics import COLUMNS, write_statistics
 )
 def crack_statistics(context: dg.AssetExecutionContext, data: DataRoot) -> dg.MaterializeResult:
     records = []
-    for key in sorted(
-        str(k) for k in context.instance.get_materialized_partitions(dg.AssetKey("crack_maps"))
-    ):
+    for key in sorted(str(k) for k in context.instance.get_materialized_partitions(crack_maps.key)):
         year, region = year_region_of(key)
         stats_path = data.layout.map_summary(region, year)
         if stats_path.exists():

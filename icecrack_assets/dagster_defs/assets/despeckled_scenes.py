@@ -4,6 +4,7 @@ import dagster as dg
 
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import md_table, partition_of
+from icecrack_assets.dagster_defs.assets.raw_scenes import raw_scenes
 from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
@@ -40,7 +41,7 @@ class DespeckleConfig(dg.Config):
 
 @dg.asset(
     partitions_def=year_region_partitions,
-    deps=["raw_scenes"],
+    deps=[raw_scenes],
     code_version="despeckle-2",  # 2: PPB parameters follow the number of looks
     group_name="sar",
     kinds={"numba", "geotiff"},

@@ -6,6 +6,7 @@ import rasterio
 from pydantic import Field
 
 from icecrack_assets.dagster_defs.assets.common import partition_of
+from icecrack_assets.dagster_defs.assets.despeckled_scenes import despeckled_scenes
 from icecrack_assets.dagster_defs.lineage import data_version_of
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
@@ -38,7 +39,7 @@ class SamplesConfig(dg.Config):
 
 @dg.asset(
     partitions_def=year_region_partitions,
-    deps=["despeckled_scenes"],
+    deps=[despeckled_scenes],
     code_version="samples-3",
     group_name="ml",
     kinds={"numpy"},
