@@ -74,6 +74,8 @@ def build_relocated_safe(
     name = "_".join(parts[:4] + [when.strftime("%Y%m%dT%H%M%S"), stop.strftime("%Y%m%dT%H%M%S")] + parts[6:])
     dst = out_dir / f"{name}.SAFE"
     shutil.copytree(source, dst, ignore=shutil.ignore_patterns("*.tiff", "*.pdf", "*.png", "*.html"))
+    for path in [dst, *dst.rglob("*")]:  # the shared originals are read-only
+        path.chmod(path.stat().st_mode | 0o200)
     ann_path = next((dst / "annotation").glob("*.xml"))
     tree = etree.parse(str(ann_path))
     root = tree.getroot()
