@@ -78,11 +78,24 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _install_interrupt_handlers() -> None:
+_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)
+
+
+@contextlib.contextmanager
+def interrupt_handlers() -> Iterator[None]:
+    """Route SIGTERM/SIGINT to a KeyboardInterrupt for the command's duration, then restore."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+    previous = {signum: signal.getsignal(signum) for signum in _HANDLED}
+    for signum in _HANDLED:
         signal.signal(signum, _interrupt)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager
@@ -163,13 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    _install_interrupt_handlers()
     _quiet_libraries()
-    if args.command in HOLD_NATIVE_STDERR and not os.environ.get("ICECRACK_DEBUG"):
-        with native_stderr_held() as held:
-            code, result = _run(args)
-    else:
-        held, (code, result) = [], _run(args)
+    hold = args.command in HOLD_NATIVE_STDERR and not os.environ.get("ICECRACK_DEBUG")
+    with interrupt_handlers(), native_stderr_held() if hold else contextlib.nullcontext([]) as held:
+        code, result = _run(args)
     if code is None or code == 1 or os.environ.get("ICECRACK_DEBUG"):
         sys.stderr.write(b"".join(held).decode(errors="backslashreplace"))  # nothing clear was said
     if code is not None:

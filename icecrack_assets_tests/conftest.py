@@ -32,3 +32,21 @@ def tiny_raster(tmp_path: Path):
         return write_tiny_raster(tmp_path / name, array, **kw)
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """The fault-injection and probe tallies, one line each, when their modules ran."""
+    import sys
+
+    tallies = sys.modules.get("icecrack_assets_tests.production.tallies")
+    if tallies is None:
+        return
+    lines = []
+    if any(tallies.FAULTS.values()):
+        lines.append(tallies.fault_line())
+    if any(tallies.PROBE.values()):
+        lines.append(tallies.probe_line())
+    if lines:
+        terminalreporter.section("production tallies")
+        for line in lines:
+            terminalreporter.write_line(line)

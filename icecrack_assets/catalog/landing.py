@@ -113,6 +113,12 @@ def describe_geotiff(path: Path) -> CatalogItem:
     )
 
 
+def list_entries(root: Path) -> list[Path]:
+    """The entries of a folder, sorted; OSError (unreadable, vanished) propagates to the caller."""
+    with os.scandir(root) as entries:
+        return sorted(Path(e.path) for e in entries)
+
+
 def has_control_characters(text: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
@@ -181,8 +187,7 @@ class LandingZoneCatalog:
         problems: list[Problem] = []
         if not self.root.is_dir():
             return items, problems
-        with os.scandir(self.root) as entries:
-            paths = sorted(Path(e.path) for e in entries)
+        paths = list_entries(self.root)
         live = {str(p) for p in paths}
         for stale in [k for k in self.hash_cache if k not in live]:
             del self.hash_cache[stale]

@@ -98,11 +98,12 @@ def plan_runs(
                 safe_for_log(f"{item.scene_id}: outside every region's AOI, season or mode; not requested")
             )
         for region in regions:
-            by_partition[(item.acquired.year, region.name)].append(item.scene_id)
+            by_partition[(item.acquired.year, region.name)].append(f"{item.scene_id}={fp}")
         updated[item.scene_id] = fp
     selection = SEASON_ASSETS if model_exists else INGEST_ASSETS
     requests = []
     for (year, region), ids in sorted(by_partition.items()):
+        # ids carry their fingerprints: a replaced scene gets a new run key (the daemon drops a reused one)
         digest = hashlib.sha256(",".join(sorted(ids)).encode()).hexdigest()[:12]
         requests.append(
             dg.RunRequest(

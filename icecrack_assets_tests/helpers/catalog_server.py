@@ -11,7 +11,9 @@ The STAC side answers the landing page, ``/conformance`` and ``/search`` (GET or
 ``next`` links whose POST body carries a ``page``) with real item-collection JSON; the ASF side answers
 ``/services/search/param?...&output=geojson`` like api.daac.asf.alaska.edu. Files under ``/files/``
 honour ``Range`` requests; ``cut_next[name] = n`` makes the next response stop after n bytes, and
-``require_token`` makes file downloads demand ``Authorization: Bearer <token>``.
+``require_token`` makes file downloads demand ``Authorization: Bearer <token>``; ``search_token`` makes
+the STAC and ASF endpoints demand it too. Like some real servers, every 401 body echoes the
+``Authorization`` header it received (what a client must never log unfiltered).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class CatalogServer:
         self.asf_features: list[dict] = []
         self.cut_next: dict[str, int] = {}
         self.require_token: str | None = None
+        self.search_token: str | None = None
         self.log: list[tuple[str, str, dict]] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -170,9 +173,19 @@ class CatalogServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _denied(self, token: str | None) -> bool:
+                """Answer 401, echoing the Authorization header in the body, unless the token matches."""
+                got = self.headers.get("Authorization")
+                if token is None or got == f"Bearer {token}":
+                    return False
+                self._json({"error": "unauthorized", "received": {"Authorization": got}}, 401)
+                return True
+
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 server.log.append(("GET", self.path, dict(self.headers)))
+                if not parts.path.startswith("/files/") and self._denied(server.search_token):
+                    return None
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
                 if parts.path in ("/stac", "/stac/"):
                     return self._json(server._landing())
@@ -197,16 +210,15 @@ class CatalogServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.log.append(("POST", self.path, body))
+                if self._denied(server.search_token):
+                    return None
                 if parts.path == "/stac/search":
                     return self._json(server._search(body))
                 self._json({"code": "NotFound"}, 404)
 
             def _file(self, name: str) -> None:
-                if (
-                    server.require_token
-                    and self.headers.get("Authorization") != f"Bearer {server.require_token}"
-                ):
-                    return self._json({"error": "unauthorized"}, 401)
+                if self._denied(server.require_token):
+                    return None
                 data = server.files.get(name)
                 if data is None:
                     return self._json({"error": "no such file"}, 404)
