@@ -17,7 +17,6 @@ scene rather than on a window:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import tempfile
 import time
@@ -29,16 +28,13 @@ import rasterio.shutil
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
-from rasterio.windows import Window
 
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle, read_bundle_json
-from icecrack_assets.ml.inference import MASK_NODATA, predict_file
-from icecrack_assets.ml.normalise import scene_stats
+from icecrack_assets.ml.inference import MASK_NODATA, bind_stats, file_stats, predict_file, read_nan
 from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.raster import atomic_path, float_profile, iter_blocks, open_single_band
 
-STATS_SIDE = 1024  # the scene statistics use at most this many rows and columns (regular subsample)
 SPACING_TOLERANCE = 0.05  # inputs within 5 % of the trained range are not resampled
 
 
@@ -66,38 +62,6 @@ def target_spacing(spacing: float | None, trained: dict | None) -> float | None:
     if lo * (1 - SPACING_TOLERANCE) <= spacing <= hi * (1 + SPACING_TOLERANCE):
         return None
     return lo if spacing < lo else hi
-
-
-def read_nan(ds, window: Window | None = None, out_shape=None) -> np.ndarray:
-    """A band as float32 with nodata (declared value, non-finite) as NaN."""
-    arr = ds.read(1, window=window, out_shape=out_shape, resampling=Resampling.nearest).astype(np.float32)
-    if ds.nodata is not None and not np.isnan(ds.nodata):
-        arr[arr == ds.nodata] = np.nan
-    arr[~np.isfinite(arr)] = np.nan
-    return arr
-
-
-def file_stats(bundle: Bundle, ds, looks: float | None, despeckled: bool) -> dict:
-    """The scene statistics of the model input: a regular subsample, or a despeckled centre crop."""
-    from icecrack_assets.ml.inference import despeckler_for, scene_looks
-
-    fn = None
-    if not despeckled:
-        fn, _ = despeckler_for(bundle.despeckle, looks if looks is not None else scene_looks(ds))
-    if fn is None:
-        step = max(1, math.ceil(max(ds.height, ds.width) / STATS_SIDE))
-        arr = read_nan(ds, out_shape=(math.ceil(ds.height / step), math.ceil(ds.width / step)))
-    else:
-        h, w = min(ds.height, STATS_SIDE), min(ds.width, STATS_SIDE)
-        arr = fn(read_nan(ds, Window((ds.width - w) // 2, (ds.height - h) // 2, w, h)))
-    return scene_stats(arr, bundle.normalisation)
-
-
-def bind_stats(bundle: Bundle, stats: dict) -> Bundle:
-    """A view of ``bundle`` whose normalisation carries fixed scene statistics."""
-    return dataclasses.replace(
-        bundle, normalisation={**bundle.normalisation, **stats}, _runners=bundle._runners
-    )
 
 
 def predict_scene(
