@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
@@ -48,7 +48,7 @@ class IceMask:
     def ice_km2(self) -> float:
         return float(self.ice.sum()) * (self.pixel_size / 1000.0) ** 2
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "mask_source": self.source,
             "mask_detail": self.detail,
@@ -65,7 +65,7 @@ def rasterise(geom: BaseGeometry, region: Region) -> np.ndarray:
     if geom.is_empty:
         return np.zeros(shape, bool)
     out = rasterize([(geom, 1)], out_shape=shape, transform=region.transform, fill=0, dtype="uint8")
-    return out.astype(bool)
+    return np.asarray(out, dtype=bool)
 
 
 def read_outline(path: Path, region: Region) -> BaseGeometry:
@@ -166,7 +166,8 @@ def mask_outline(ice: np.ndarray) -> np.ndarray:
     """One-pixel boundary of the ice (inside edge), for previews."""
     from scipy import ndimage
 
-    return ice & ~ndimage.binary_erosion(ice, border_value=1)
+    edge: np.ndarray = ice & ~ndimage.binary_erosion(ice, border_value=1)
+    return edge
 
 
 def partition_ice_mask(layout: DataLayout, region: Region, year: int) -> IceMask:

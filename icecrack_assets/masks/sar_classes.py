@@ -48,7 +48,8 @@ class SurfaceClasses:
 
     @property
     def ice(self) -> np.ndarray:
-        return self.classes == ICE
+        ice: np.ndarray = self.classes == ICE
+        return ice
 
 
 def cells_db(intensity: np.ndarray) -> np.ndarray:
@@ -78,26 +79,30 @@ def _nan_median(stack: list[np.ndarray]) -> np.ndarray:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
-        return np.nanmedian(np.stack(stack), axis=0)
+        median: np.ndarray = np.nanmedian(np.stack(stack), axis=0)
+        return median
 
 
 def _absorb_small(classes: np.ndarray, min_cells: int) -> np.ndarray:
     """Relabel connected components smaller than ``min_cells`` with the majority class around them."""
-    out = classes.copy()
+    out: np.ndarray = classes.copy()
+    h, w = out.shape
     for cls in (ROCK, WATER, ICE):
         labels, n = ndimage.label(out == cls)
         if n == 0:
             continue
         sizes = np.bincount(labels.ravel())
-        for lab in np.flatnonzero(sizes < min_cells):
-            if lab == 0:
+        for lab, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is None or sizes[lab] >= min_cells:
                 continue
-            comp = labels == lab
+            rs = slice(max(box[0].start - 1, 0), min(box[0].stop + 1, h))
+            cs = slice(max(box[1].start - 1, 0), min(box[1].stop + 1, w))
+            comp = labels[rs, cs] == lab
             ring = ndimage.binary_dilation(comp) & ~comp
-            around = out[ring]
+            around = out[rs, cs][ring]
             around = around[(around != cls) & (around != UNKNOWN)]
             if around.size:
-                out[comp] = np.bincount(around).argmax()
+                out[rs, cs][comp] = np.bincount(around).argmax()
     return out
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -56,7 +57,7 @@ class SceneOffset:
     def magnitude(self) -> float:
         return float(np.hypot(self.row_px, self.col_px))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "magnitude_px": round(self.magnitude, 3)}
 
 
@@ -89,7 +90,7 @@ def measure_offset(reference_db: np.ndarray, moving_db: np.ndarray) -> tuple[flo
     overlap = float((ok_ref & ok_mov).mean())
     if overlap < MIN_OVERLAP:
         return float("nan"), float("nan"), 0.0, overlap
-    shift, _, _ = phase_cross_correlation(
+    shift, _, _ = phase_cross_correlation(  # type: ignore[no-untyped-call]
         _filled(reference_db, ok_ref), _filled(moving_db, ok_mov), upsample_factor=UPSAMPLE
     )
     aligned = shift_image(moving_db, float(shift[0]), float(shift[1]))
@@ -183,7 +184,7 @@ class SeasonRegistration:
     def rejected(self) -> tuple[str, ...]:
         return tuple(o.scene_id for o in self.offsets if o.status == REJECTED)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "reference": self.reference,
             "max_correct_px": MAX_CORRECT_PX,
@@ -206,6 +207,7 @@ class SeasonRegistrar:
         self._count: np.ndarray | None = None
 
     def __call__(self, scene_id: str, intensity: np.ndarray) -> np.ndarray | None:
+        image: np.ndarray | None
         if self._reference_db is None:
             self._reference_db = _centre(to_db(intensity)).astype(np.float32)
             offset, image = reference_offset(scene_id), np.asarray(intensity, np.float32)
