@@ -62,10 +62,11 @@ class SceneOffset:
 
 
 def to_db(intensity: np.ndarray) -> np.ndarray:
-    """dB of linear intensity; NaN where not positive or missing."""
-    x = np.asarray(intensity, np.float64)
+    """dB of linear intensity (float32: full-size scenes); NaN where not positive or missing."""
+    x = np.asarray(intensity, np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(x > 0, 10.0 * np.log10(np.where(x > 0, x, 1.0)), np.nan)
+        db: np.ndarray = 10.0 * np.log10(np.where(x > 0, x, np.float32(np.nan)))
+    return db
 
 
 def _filled(db: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -222,7 +223,7 @@ class SeasonRegistrar:
         db = to_db(image)
         ok = np.isfinite(db)
         if self._sum is None or self._count is None:
-            self._sum, self._count = np.zeros(db.shape, np.float64), np.zeros(db.shape, np.int32)
+            self._sum, self._count = np.zeros(db.shape, np.float32), np.zeros(db.shape, np.int16)
         self._sum[ok] += db[ok]
         self._count[ok] += 1
 
