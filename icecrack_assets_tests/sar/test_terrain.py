@@ -78,6 +78,7 @@ def test_layover_and_shadow_are_flagged_nodata(rome) -> None:
     assert np.isfinite(tc.pixels[flat]).all()
 
 
+@pytest.mark.slow
 def test_geolocation_agrees_with_sarsen(rome) -> None:
     """sarsen (range-Doppler on the same orbit) and we must place every DEM pixel within 1 pixel."""
     pytest.importorskip("sarsen")

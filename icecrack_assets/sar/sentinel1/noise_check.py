@@ -44,7 +44,7 @@ def seams_of(noise: NoiseModel) -> tuple[int, ...]:
 
 
 def _db(x: np.ndarray) -> np.ndarray:
-    return 10.0 * np.log10(np.maximum(x, 1e-12))
+    return np.asarray(10.0 * np.log10(np.maximum(x, 1e-12)), dtype=np.float64)
 
 
 def simulate_flatness(

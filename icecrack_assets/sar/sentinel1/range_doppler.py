@@ -59,11 +59,11 @@ class RadarGeometry:
             f = d[0] * v[0] + d[1] * v[1] + d[2] * v[2]
             fp = (d[0] * a[0] + d[1] * a[1] + d[2] * a[2]) - (v[0] ** 2 + v[1] ** 2 + v[2] ** 2)
             t = t - f / fp
-        return t
+        return np.asarray(t, dtype=np.float64)
 
     def slant_range(self, p: np.ndarray, t: np.ndarray) -> np.ndarray:
         fits = self._orbit_fit()
-        return np.sqrt(sum((p[..., k] - fits[k](t)) ** 2 for k in range(3)))
+        return np.asarray(np.sqrt(sum((p[..., k] - fits[k](t)) ** 2 for k in range(3))), dtype=np.float64)
 
     def ground_range(self, t: np.ndarray, slant: np.ndarray) -> np.ndarray:
         """GRD ground range of a slant range at azimuth time t (polynomials interpolated in time)."""

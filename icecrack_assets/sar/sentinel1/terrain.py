@@ -100,7 +100,7 @@ def dem_on_grid(dem: Dem, crs: str, transform: Affine, width: int, height: int) 
     lo, hi = float(np.nanmin(out)), float(np.nanmax(out))
     if lo < DEM_HEIGHT_LIMITS[0] or hi > DEM_HEIGHT_LIMITS[1]:
         raise InputError(path, f"DEM heights {lo:.0f}..{hi:.0f} are not metres above the ellipsoid/geoid")
-    return out + np.float32(dem.geoid_undulation_m)
+    return np.asarray(out + np.float32(dem.geoid_undulation_m), dtype=np.float32)
 
 
 def _grid_spacing_m(crs: str, transform: Affine, lat: float) -> tuple[float, float]:
@@ -123,8 +123,8 @@ def terrain_image_coords(
     heights: np.ndarray,
 ) -> TerrainCoords:
     """(line, pixel) of every output pixel centre for targets at ``heights`` (ellipsoidal metres)."""
-    if gcps.incidence is None:
-        raise ValueError("terrain correction needs the GCPs' incidenceAngle")
+    if gcps.incidence is None or gcps.slant_range_time is None:
+        raise ValueError("terrain correction needs the GCPs' incidenceAngle and slantRangeTime")
     lines0, pixels0, theta = interpolate_on_grid(
         gcps, [gcps.line, gcps.pixel, gcps.incidence], crs, transform, width, height
     )
