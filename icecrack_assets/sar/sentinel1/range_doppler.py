@@ -87,10 +87,21 @@ class RadarGeometry:
 
     def image_coords(self, p: np.ndarray, t_guess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(line, pixel) of ECEF points ``p`` (..., 3); ``t_guess`` seeds the zero-Doppler search."""
-        t = self.zero_doppler_time(p, t_guess)
-        line = t / self.line_interval
-        pixel = self.ground_range(t, self.slant_range(p, t)) / self.range_spacing
+        line, pixel, _ = self.locate(p, t_guess)
         return line, pixel
+
+    def locate(self, p: np.ndarray, t_guess: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(line, pixel, look angle in radians from the sensor's nadir) of ECEF points ``p``."""
+        t = self.zero_doppler_time(p, t_guess)
+        fits = self._orbit_fit()
+        s = [fits[k](t) for k in range(3)]
+        d = [p[..., k] - s[k] for k in range(3)]
+        slant = np.sqrt(d[0] ** 2 + d[1] ** 2 + d[2] ** 2)
+        radius = np.sqrt(s[0] ** 2 + s[1] ** 2 + s[2] ** 2)
+        cos_look = -(d[0] * s[0] + d[1] * s[1] + d[2] * s[2]) / (slant * radius)
+        look = np.arccos(np.clip(cos_look, -1.0, 1.0))
+        pixel = self.ground_range(t, slant) / self.range_spacing
+        return np.asarray(t / self.line_interval, dtype=np.float64), pixel, look
 
 
 def parse_geometry(annotation: etree._Element) -> RadarGeometry:

@@ -6,10 +6,13 @@ is mapped into the image by range-Doppler (``range_doppler.py``: zero-Doppler ti
 annotation orbit, slant range through ESA's slant-to-ground-range polynomials). A point 1000 m above
 the GCP heights moves about 100-140 pixels of 10 m towards the sensor (foreshortening).
 
-Layover (terrain rising away from the sensor faster than tan(incidence): the image pixel no longer
-increases with ground range) and shadow (slope falling away steeper than the look direction: local
-incidence >= 90 deg) are flagged and become nodata. Only these local (active) cases are flagged;
-passive layover/shadow behind a ridge is not (see docs/real-data.md).
+Layover and shadow become nodata, active and passive: along each azimuth line, targets ordered by
+ground range must image at increasing range (else they fold over each other: layover, e.g. a fjord
+wall facing the sensor and the ground in front of it) and at increasing look angle (else a nearer
+target hides them: shadow, e.g. the fjord floor behind a wall facing away). Slopes are also checked
+locally (rise per metre of ground range > tan(incidence) or fall > cot(incidence)), which catches
+the steep slopes the azimuth binning could miss. Terrain outside the output grid is not seen, so a
+ridge just outside the AOI can leave its shadow inside unflagged.
 """
 
 from __future__ import annotations
@@ -113,6 +116,40 @@ def _grid_spacing_m(crs: str, transform: Affine, lat: float) -> tuple[float, flo
     return dy, dx
 
 
+def _running_max_by_group(group_rank: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Running maximum restarting at each group; arrays sorted by group (ascending rank)."""
+    big = float(np.nanmax(values) - np.nanmin(values)) + 1.0
+    shifted = values + group_rank * big
+    return np.maximum.accumulate(shifted) - group_rank * big
+
+
+def fold_and_hide(
+    azimuth: np.ndarray, ground: np.ndarray, image_range: np.ndarray, look: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Layover and shadow along each azimuth line, including the passive parts.
+
+    Targets of one azimuth bin are ordered by ground range (near to far). A target is in layover when
+    a target on the other side of it images at the same or a crossed range (the image range is not
+    increasing), and in shadow when a nearer target has a larger look angle (it hides this one).
+    Returns two boolean arrays in the input order.
+    """
+    n = azimuth.size
+    if n == 0:
+        return np.zeros(0, bool), np.zeros(0, bool)
+    order = np.lexsort((ground, azimuth))
+    az = azimuth[order]
+    rank = np.concatenate([[0], np.cumsum(np.diff(az) != 0)]).astype(np.float64)
+    rng = image_range[order]
+    near_max = _running_max_by_group(rank, rng)  # furthest image range of any nearer target
+    far_min = -_running_max_by_group((rank.max() - rank)[::-1], -rng[::-1])[::-1]  # nearest of any farther
+    tol = 0.1  # image pixels: targets of one bin differ slightly in azimuth, hence in range
+    folded = (rng < near_max - tol) | (rng > far_min + tol)
+    hidden = look[order] < _running_max_by_group(rank, look[order]) - 1e-6  # ~0.1 px of look angle
+    layover, shadow = np.empty(n, bool), np.empty(n, bool)
+    layover[order], shadow[order] = folded, hidden
+    return layover, shadow
+
+
 def terrain_image_coords(
     gcps: Gcps,
     geometry: RadarGeometry,
@@ -139,7 +176,7 @@ def terrain_image_coords(
     del lon, h
     inside = np.isfinite(lines0)
     guess = np.where(inside, lines0, 0.0) * geometry.line_interval
-    lines, pixels = geometry.image_coords(ecef, guess)
+    lines, pixels, look = geometry.locate(ecef, guess)
     del ecef, guess
     shift = np.where(inside, pixels - pixels0, np.nan)
 
@@ -156,6 +193,17 @@ def terrain_image_coords(
         slope = (hx * gx + hy * gy) / norm * direction  # rise per metre away from the sensor
         layover = along <= 0
         shadow = slope <= -1.0 / np.tan(np.radians(theta))
+        lines_per_m = np.nanmedian(np.hypot(*np.gradient(lines0, *spacing)))
+    bin_lines = max(float(lines_per_m) * max(spacing), 1.0)  # one output pixel along azimuth
+    scanned = inside & np.isfinite(heights)
+    passive_layover, passive_shadow = fold_and_hide(
+        np.floor(lines0[scanned] / bin_lines),
+        pixels0[scanned] * direction,
+        pixels[scanned] * direction,
+        look[scanned],
+    )
+    layover[scanned] |= passive_layover
+    shadow[scanned] |= passive_shadow
     no_dem = ~np.isfinite(heights) & inside
     bad = layover | shadow | no_dem | ~inside
     lines = np.where(bad, np.nan, lines)
