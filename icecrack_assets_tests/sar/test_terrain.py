@@ -13,6 +13,7 @@ from affine import Affine
 from lxml import etree
 from pyproj import Transformer
 
+from icecrack_assets.cli import main
 from icecrack_assets.errors import InputError
 from icecrack_assets.regions import get_region
 from icecrack_assets.sar.sentinel1.geocode import (
@@ -23,9 +24,9 @@ from icecrack_assets.sar.sentinel1.geocode import (
 )
 from icecrack_assets.sar.sentinel1.ingest import ingest_to_region
 from icecrack_assets.sar.sentinel1.range_doppler import parse_geometry
-from icecrack_assets.sar.sentinel1.terrain import Dem, dem_on_grid, terrain_image_coords
+from icecrack_assets.sar.sentinel1.terrain import Dem, dem_on_grid, orbit_gcp_gap, terrain_image_coords
 from icecrack_assets_tests.helpers.relocated_safe import build_relocated_safe
-from icecrack_assets_tests.helpers.safe_builder import IW_GRDH_NEW
+from icecrack_assets_tests.helpers.safe_builder import IW_GRDH_NEW, build_tiny_safe
 
 ARCTICDEM = "dem-arcticdem-store-glacier/store_arcticdem_mosaic_32m.tif"
 UTM33 = "EPSG:32633"
@@ -55,6 +56,7 @@ def test_height_moves_pixels_towards_the_sensor_by_h_over_tan_incidence(rome) ->
     assert np.all(shift_m < -900)  # pixel index grows with range: up = nearer the sensor
     assert np.allclose(shift_m, expected, rtol=0.03)
     assert np.nanmax(np.abs(up.lines - base.lines)) < 0.5  # zero-Doppler: same line (0.18 measured)
+    assert max(orbit_gcp_gap(gcps, geometry)) < 0.5  # median over the 210 real GCPs
     # at the GCP heights the range-Doppler positions agree with ESA's GCP grid to a pixel
     lines0, pixels0 = image_coords(gcps, UTM33, transform, w, h)
     assert np.nanmax(np.abs(base.pixels - pixels0)) < 1.5
@@ -140,6 +142,26 @@ def test_dem_errors_are_one_line(tmp_path: Path, shared_data: Path) -> None:
         dem_on_grid(Dem(nocrs), region.crs, region.transform, 10, 10)
     with pytest.raises(InputError, match="does not cover"):  # Store Glacier DEM vs Jakobshavn grid
         dem_on_grid(Dem(shared_data / ARCTICDEM), region.crs, region.transform, region.width, region.height)
+
+
+def test_cli_dem_errors_are_one_line(tmp_path: Path, shared_data: Path, capsys) -> None:
+    jak = get_region("jakobshavn")
+    when = dt.datetime(2021, 7, 15, 10, 0, tzinfo=dt.timezone.utc)
+    tiny = build_tiny_safe(shared_data / IW_GRDH_NEW, tmp_path, jak, when, lines=300, samples=400)
+    out = tmp_path / "out.tif"
+    args = ["ingest", str(tiny.path), str(out), "--region", "jakobshavn", "--pol", "VV", "--dem"]
+    assert main([*args, str(tmp_path / "missing.tif")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "missing.tif" in err and "does not exist" in err
+    # a toy product whose GCPs were moved but whose orbit was not: refused, not mis-placed
+    dem = tmp_path / "flat.tif"
+    profile = dict(driver="GTiff", width=jak.width, height=jak.height, count=1, dtype="float32")
+    with rasterio.open(dem, "w", crs=jak.crs, transform=jak.transform, **profile) as ds:
+        ds.write(np.full((1, jak.height, jak.width), 100.0, np.float32))
+    assert main([*args, str(dem)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "orbit and geolocation grid disagree" in err
+    assert not out.exists()
 
 
 @pytest.mark.slow

@@ -22,8 +22,9 @@ from icecrack_assets.sar.sentinel1.noise import UnknownNoiseFormat, noise_power,
 from icecrack_assets.sar.sentinel1.range_doppler import parse_geometry
 from icecrack_assets.sar.sentinel1.safe import ImageFiles, ProductInfo, SafeSource, read_info
 from icecrack_assets.sar.sentinel1.scene_file import IngestResult, write_scene
-from icecrack_assets.sar.sentinel1.terrain import Dem, dem_on_grid, terrain_image_coords
+from icecrack_assets.sar.sentinel1.terrain import Dem, dem_on_grid, orbit_gcp_gap, terrain_image_coords
 
+MAX_ORBIT_GCP_PX = 5.0  # real products agree to < 1 px; more means the annotation is inconsistent
 BORDER_SEARCH = 0.05  # fraction of the swath width searched for old-IPF border noise at each side
 
 
@@ -145,6 +146,13 @@ def _geocoded_sigma0(
     else:
         heights = dem_on_grid(dem, region.crs, region.transform, region.width, region.height)
         geometry = _parse(src, image.annotation, "annotation", parse_geometry)
+        gap = max(orbit_gcp_gap(gcps, geometry))
+        if gap > MAX_ORBIT_GCP_PX:
+            raise InputError(
+                p,
+                f"annotation orbit and geolocation grid disagree by {gap:.0f} px; "
+                "cannot terrain-correct (was the annotation edited?)",
+            )
         terrain = terrain_image_coords(
             gcps, geometry, region.crs, region.transform, region.width, region.height, heights
         )

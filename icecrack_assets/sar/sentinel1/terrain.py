@@ -106,6 +106,19 @@ def dem_on_grid(dem: Dem, crs: str, transform: Affine, width: int, height: int) 
     return np.asarray(out + np.float32(dem.geoid_undulation_m), dtype=np.float32)
 
 
+def orbit_gcp_gap(gcps: Gcps, geometry: RadarGeometry) -> tuple[float, float]:
+    """Median |line| and |pixel| between range-Doppler and the annotation's own GCPs.
+
+    Real products agree to under a pixel; a large gap means the orbit and the geolocation grid do
+    not describe the same acquisition (an edited annotation), and terrain correction would misplace.
+    """
+    p = np.stack(
+        Transformer.from_crs(4979, 4978, always_xy=True).transform(gcps.lon, gcps.lat, gcps.height), -1
+    )
+    lines, pixels = geometry.image_coords(p, gcps.line * geometry.line_interval)
+    return float(np.median(np.abs(lines - gcps.line))), float(np.median(np.abs(pixels - gcps.pixel)))
+
+
 def _grid_spacing_m(crs: str, transform: Affine, lat: float) -> tuple[float, float]:
     """Row and column spacing of a north-up grid in metres (degrees converted for geographic CRSs)."""
     from pyproj import CRS
