@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ class NumberRange:
 
     def __call__(self, text: str) -> int | float:
         try:
-            value = self.kind(text)
+            value: int | float = int(text) if self.kind is int else float(text)
         except (TypeError, ValueError):
             raise argparse.ArgumentTypeError(f"must be {self.what}, got {text!r}") from None
         if isinstance(value, float) and not math.isfinite(value):
@@ -109,7 +110,7 @@ def float_range(
     return NumberRange(float, low, high, low_open, what)
 
 
-def _span(low, high, low_open: bool) -> str:
+def _span(low: float | None, high: float | None, low_open: bool) -> str:
     if low is not None and high is not None:
         return f"{'>' if low_open else '>='} {low:g} and <= {high:g}"
     if low is not None:
@@ -160,7 +161,7 @@ class PixelCensus:
 STRIP_PIXELS = 1 << 22  # 16 MB of float32 per read: bounded memory on 16k-wide scenes
 
 
-def pixel_census(path: Path | str, open_fn: Callable | None = None) -> PixelCensus:
+def pixel_census(path: Path | str, open_fn: Callable[[Path], Any] | None = None) -> PixelCensus:
     """Count finite / positive / negative pixels strip by strip; unreadable pixels raise InputError.
 
     Reading every pixel once also finds a truncated file before a long run starts writing.

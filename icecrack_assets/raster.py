@@ -92,6 +92,20 @@ def is_stale_temp(target: Path, path: Path, now: float | None = None) -> bool:
     return age > STALE_FOREIGN_SECONDS
 
 
+_ANY_TEMP = re.compile(r"\..+\.([A-Za-z0-9-]+)-(\d+)\.[^.]+\.part(?:\.aux\.xml)?")
+
+
+def is_live_temp(path: Path) -> bool:
+    """Whether ``path`` is a temporary file another process on this host is writing right now.
+
+    Folder pruning skips these: deleting one makes that writer fail ("writer produced no file").
+    """
+    m = _ANY_TEMP.fullmatch(Path(path).name)
+    if m is None or m[1] != _HOST:
+        return False
+    return int(m[2]) == os.getpid() or _pid_alive(int(m[2]))
+
+
 def remove_stale_temps(target: str | Path) -> list[Path]:
     """Delete the abandoned temporary files of ``target`` (left by a SIGKILL or a power cut)."""
     target = Path(target)
