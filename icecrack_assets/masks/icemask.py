@@ -170,8 +170,8 @@ def mask_outline(ice: np.ndarray) -> np.ndarray:
     return edge
 
 
-def partition_ice_mask(layout: DataLayout, region: Region, year: int) -> IceMask:
-    """The ice mask of one despeckled partition: its files, their raw scenes' tags, ``masks/`` overrides."""
+def partition_scenes(layout: DataLayout, region: Region, year: int) -> list[tuple[Path, dict[str, str]]]:
+    """(despeckled file, its raw scene's tags) of one partition, in manifest order."""
     import rasterio
 
     from icecrack_assets.layout import DespeckledManifest, RawManifest, Stage
@@ -182,5 +182,10 @@ def partition_ice_mask(layout: DataLayout, region: Region, year: int) -> IceMask
     scenes = []
     for scene in DespeckledManifest.read(desp_dir).scenes:
         with rasterio.open(raw_dir / raw.get(scene.scene_id, scene.path)) as ds:
-            scenes.append((desp_dir / scene.path, ds.tags()))
-    return season_ice_mask(region, year, scenes, masks_dir=layout.masks)
+            scenes.append((desp_dir / scene.path, dict(ds.tags())))
+    return scenes
+
+
+def partition_ice_mask(layout: DataLayout, region: Region, year: int) -> IceMask:
+    """The ice mask of one despeckled partition: its files, their raw scenes' tags, ``masks/`` overrides."""
+    return season_ice_mask(region, year, partition_scenes(layout, region, year), masks_dir=layout.masks)

@@ -14,6 +14,7 @@ and ``change_basis`` says why.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -36,20 +37,41 @@ COLUMNS = [
 ]
 
 
-def year_offset(previous: dict, current: dict) -> tuple[float, str]:
-    """Offset (px) between two seasons' maps and whether a change may be computed between them."""
+def _backscatters(rec: dict[str, Any]) -> dict[str, str]:
+    """Pass direction -> season backscatter file of a record (a bare path means direction unknown)."""
+    value = rec.get("backscatter")
+    if isinstance(value, str):
+        return {"unknown": value}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items() if isinstance(v, str) and Path(v).is_file()}
+    return {}
+
+
+def year_offset(previous: dict[str, Any], current: dict[str, Any]) -> tuple[float, str]:
+    """Offset (px) between two seasons' maps and whether a change may be computed between them.
+
+    Measured between the two seasons' mean backscatter of one pass direction (the one both seasons
+    have most scenes of): across passes the lighting, not the registration, moves the peak.
+    """
     from icecrack_assets.sar.coregister import MAX_CORRECT_PX, map_offset
 
     for rec in (previous, current):
         if rec.get("coregistered") not in (True, 1):  # missing keys come back from pandas as NaN
             return float("nan"), f"{rec.get('year')}: scenes not co-registered; no change computed"
-        path = rec.get("backscatter")
-        if not isinstance(path, str) or not Path(path).is_file():
-            return float("nan"), f"{rec.get('year')}: no season backscatter to register; no change computed"
-    offset = map_offset(Path(previous["backscatter"]), Path(current["backscatter"]))
+    prev, cur = _backscatters(previous), _backscatters(current)
+    common = sorted(set(prev) & set(cur))
+    if not common:
+        return float("nan"), "no season backscatter of a common pass direction; no change computed"
+
+    def scenes(rec: dict[str, Any], key: str) -> int:
+        counts = rec.get("pass_counts")
+        return int(counts.get(key, 0)) if isinstance(counts, dict) else 0
+
+    key = max(common, key=lambda k: min(scenes(previous, k), scenes(current, k)))
+    offset = map_offset(Path(prev[key]), Path(cur[key]))
     if not offset <= MAX_CORRECT_PX:
-        return offset, f"maps {offset:.2f} px apart (> {MAX_CORRECT_PX:g} px); no change computed"
-    return offset, f"co-registered ({offset:.2f} px)"
+        return offset, f"maps {offset:.2f} px apart ({key}; > {MAX_CORRECT_PX:g} px); no change computed"
+    return offset, f"co-registered ({offset:.2f} px, {key})"
 
 
 def statistics_table(records: list[dict]) -> pd.DataFrame:

@@ -1,25 +1,32 @@
 """Co-registration of a season's scenes before they are composited.
 
 Scenes of one season come from different tracks and passes; geocoding from GCPs alone leaves
-residual offsets. Each scene's offset against the season reference (the first scene, by the
-manifest's order, unless another is given) is measured by phase correlation of the despeckled dB
-images (scikit-image ``phase_cross_correlation``, 1/20-pixel upsampling, NaN filled with the
-median). The rule:
+residual offsets. Each scene's offset against its reference is measured by phase correlation of the
+despeckled dB images (scikit-image ``phase_cross_correlation``, 1/20-pixel upsampling, nodata filled
+with the median, a Hann window so the window's edges do not pin the peak at zero shift).
 
-* ``|offset| < ACCEPT_BELOW_PX`` (0.2 px): **accepted** as is. Perfectly registered simulated
-  seasons measure 0.05-0.15 px (look-dependent backscatter moves the peak), so smaller offsets
-  are noise, and resampling for them would only blur;
-* ``|offset| <= MAX_CORRECT_PX`` (1 pixel, Euclidean): the scene is **corrected** by a sub-pixel
-  bilinear shift (``scipy.ndimage.shift``, order 1; pixels touching NaN become NaN);
-* larger offsets: the scene is **rejected** from the composite (a > 1 px error means its geocoding
-  is wrong, and shifting it would hide that), and the offset is recorded;
-* a measurement with too few valid pixels (< ``MIN_OVERLAP``), or whose images correlate weakly
-  once aligned (Pearson r of the dB images < ``MIN_CORRELATION``: different areas or a failed
-  scene), is **rejected** as unmeasurable.
+**One reference per pass direction**: the first ascending scene for the ascending ones, the first
+descending scene for the descending ones (manifest order). Across passes, crevasse walls, ice cliffs
+and rock slopes are lit from opposite sides, and that moves the correlation peak: perfectly
+registered simulated seasons measure 0.2-4.6 px between opposite passes (0.00-0.15 px within one),
+so an image offset across passes is a property of the scene, not a registration error. It is
+measured between the two references and recorded (``cross_pass_offset_px``) but neither corrected
+nor used to reject; cross-pass geometry comes from the orbit and DEM (terrain correction).
+
+The rule against the scene's reference:
+
+* ``|offset| < ACCEPT_BELOW_PX`` (0.2 px): **accepted** as is (same-pass noise on simulated
+  seasons is up to 0.15 px; resampling for it would only blur);
+* ``|offset| <= MAX_CORRECT_PX`` (1 pixel, Euclidean): **corrected** by a sub-pixel bilinear shift
+  (``scipy.ndimage.shift``, order 1; pixels touching nodata become nodata);
+* larger offsets: **rejected** from the composite (a > 1 px error means the scene's geocoding is
+  wrong, and shifting it would hide that);
+* too few valid pixels in common (< ``MIN_OVERLAP``), or weak correlation once aligned (Pearson r
+  of the dB images < ``MIN_CORRELATION``: different areas or a failed scene): **rejected**.
 
 Offsets are (row, column) pixels to *add* to a scene's coordinates to land on the reference, and
-are recorded for every scene. The offset is measured on the central ``WINDOW`` x ``WINDOW`` pixels
-(a translation is global; a full-size scene's FFT would need gigabytes).
+are recorded for every scene. They are measured on the central ``WINDOW`` x ``WINDOW`` pixels (a
+translation is global; a full-size scene's FFT would need gigabytes).
 """
 
 from __future__ import annotations
@@ -70,8 +77,15 @@ def to_db(intensity: np.ndarray) -> np.ndarray:
 
 
 def _filled(db: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Zero-mean float64 copy with nodata at the median (complex64 FFTs lose the sub-pixel peak)."""
     fill = float(np.median(db[valid])) if valid.any() else 0.0
-    return np.where(valid, db, fill) - fill
+    out: np.ndarray = np.where(valid, db, fill).astype(np.float64) - fill
+    return out
+
+
+def _hann(shape: tuple[int, ...]) -> np.ndarray:
+    window: np.ndarray = np.outer(np.hanning(shape[0]), np.hanning(shape[1]))
+    return window
 
 
 def _centre(a: np.ndarray) -> np.ndarray:
@@ -91,8 +105,11 @@ def measure_offset(reference_db: np.ndarray, moving_db: np.ndarray) -> tuple[flo
     overlap = float((ok_ref & ok_mov).mean())
     if overlap < MIN_OVERLAP:
         return float("nan"), float("nan"), 0.0, overlap
+    # a Hann window: the crop's edges are not periodic, and unwindowed their spectral cross, the same
+    # in both images, pins the peak at zero shift
+    taper = _hann(reference_db.shape)
     shift, _, _ = phase_cross_correlation(  # type: ignore[no-untyped-call]
-        _filled(reference_db, ok_ref), _filled(moving_db, ok_mov), upsample_factor=UPSAMPLE
+        _filled(reference_db, ok_ref) * taper, _filled(moving_db, ok_mov) * taper, upsample_factor=UPSAMPLE
     )
     aligned = shift_image(moving_db, float(shift[0]), float(shift[1]))
     both = ok_ref & np.isfinite(aligned)
@@ -170,12 +187,19 @@ def map_offset(previous: Path, current: Path) -> float:
     return float(np.hypot(row, col))
 
 
+def pass_key(direction: str) -> str:
+    """``ascending`` | ``descending`` | ``unknown`` from any spelling of a pass direction."""
+    d = (direction or "").strip().lower()
+    return "ascending" if d.startswith("asc") else "descending" if d.startswith("desc") else "unknown"
+
+
 @dataclass(frozen=True)
 class SeasonRegistration:
-    """Every scene's offset against the season reference; what went into the composite."""
+    """Every scene's offset against its pass direction's reference; what went into the composite."""
 
-    reference: str
+    references: dict[str, str]  # pass direction -> reference scene id
     offsets: tuple[SceneOffset, ...]
+    cross_pass_offset_px: float | None  # ascending vs descending reference, informative only
 
     @property
     def used(self) -> tuple[str, ...]:
@@ -186,57 +210,82 @@ class SeasonRegistration:
         return tuple(o.scene_id for o in self.offsets if o.status == REJECTED)
 
     def as_dict(self) -> dict[str, Any]:
+        cross = self.cross_pass_offset_px
         return {
-            "reference": self.reference,
+            "references": dict(self.references),
             "max_correct_px": MAX_CORRECT_PX,
             "accept_below_px": ACCEPT_BELOW_PX,
+            "cross_pass_offset_px": None if cross is None or not np.isfinite(cross) else round(cross, 3),
             "offsets": [o.as_dict() for o in self.offsets],
         }
 
 
 class SeasonRegistrar:
-    """Registers a season's scenes one at a time against the first one passed (the reference).
+    """Registers a season's scenes one at a time, each against its pass direction's first scene.
 
-    Call it with each scene's despeckled intensity: it returns the image to composite (corrected
-    when needed) or None when the scene is rejected, and accumulates the season's mean dB.
+    Call it with each scene's despeckled intensity and pass direction: it returns the image to
+    composite (corrected when needed) or None when the scene is rejected, and accumulates each pass
+    direction's mean dB (what later seasons are registered against).
     """
 
     def __init__(self) -> None:
-        self._reference_db: np.ndarray | None = None
+        self._references: dict[str, tuple[str, np.ndarray]] = {}
         self._offsets: list[SceneOffset] = []
-        self._sum: np.ndarray | None = None
-        self._count: np.ndarray | None = None
+        self._sum: dict[str, np.ndarray] = {}
+        self._count: dict[str, np.ndarray] = {}
 
-    def __call__(self, scene_id: str, intensity: np.ndarray) -> np.ndarray | None:
+    def __call__(self, scene_id: str, intensity: np.ndarray, direction: str = "") -> np.ndarray | None:
+        key = pass_key(direction)
         image: np.ndarray | None
-        if self._reference_db is None:
-            self._reference_db = _centre(to_db(intensity)).astype(np.float32)
+        if key not in self._references:
+            self._references[key] = (scene_id, _centre(to_db(intensity)).astype(np.float32))
             offset, image = reference_offset(scene_id), np.asarray(intensity, np.float32)
         else:
-            offset, image = register_scene(scene_id, self._reference_db, intensity)
+            offset, image = register_scene(scene_id, self._references[key][1], intensity)
         self._offsets.append(offset)
         if image is not None:
-            self._add(image)
+            self._add(key, image)
         return image
 
-    def _add(self, image: np.ndarray) -> None:
+    def _add(self, key: str, image: np.ndarray) -> None:
         db = to_db(image)
         ok = np.isfinite(db)
-        if self._sum is None or self._count is None:
-            self._sum, self._count = np.zeros(db.shape, np.float32), np.zeros(db.shape, np.int16)
-        self._sum[ok] += db[ok]
-        self._count[ok] += 1
+        if key not in self._sum:
+            self._sum[key], self._count[key] = np.zeros(db.shape, np.float32), np.zeros(db.shape, np.int16)
+        self._sum[key][ok] += db[ok]
+        self._count[key][ok] += 1
 
     def result(self) -> SeasonRegistration:
         if not self._offsets:
             raise ValueError("no scene was registered")
-        return SeasonRegistration(self._offsets[0].scene_id, tuple(self._offsets))
+        cross = None
+        if "ascending" in self._references and "descending" in self._references:
+            row, col, _, _ = measure_offset(
+                self._references["descending"][1], self._references["ascending"][1]
+            )
+            cross = float(np.hypot(row, col))
+        refs = {k: sid for k, (sid, _) in self._references.items()}
+        return SeasonRegistration(refs, tuple(self._offsets), cross)
 
-    def backscatter(self) -> np.ndarray:
-        """Mean dB of the composited scenes (NaN where none): later seasons are registered against it."""
-        if self._sum is None or self._count is None:
+    def season_backscatter(self) -> np.ndarray:
+        """Mean dB of every composited scene, both passes (for display; registration uses one pass)."""
+        if not self._sum:
             raise ValueError("no scene was composited")
-        out = np.full(self._sum.shape, np.nan, np.float32)
-        seen = self._count > 0
-        out[seen] = (self._sum[seen] / self._count[seen]).astype(np.float32)
+        total = sum(self._sum.values())
+        count = sum(c.astype(np.int32) for c in self._count.values())
+        mean = np.full(np.shape(total), np.nan, np.float32)
+        seen = count > 0
+        mean[seen] = (total[seen] / count[seen]).astype(np.float32)
+        return mean
+
+    def backscatter(self) -> dict[str, np.ndarray]:
+        """Mean dB per pass direction of the composited scenes (NaN where none)."""
+        if not self._sum:
+            raise ValueError("no scene was composited")
+        out = {}
+        for key, total in self._sum.items():
+            mean = np.full(total.shape, np.nan, np.float32)
+            seen = self._count[key] > 0
+            mean[seen] = (total[seen] / self._count[key][seen]).astype(np.float32)
+            out[key] = mean
         return out

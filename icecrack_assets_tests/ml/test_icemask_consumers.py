@@ -66,11 +66,13 @@ def test_change_only_between_co_registered_maps(tmp_path):
     b = _backscatter(tmp_path, "b.tif")
     far = _backscatter(tmp_path, "far.tif", shift_px=3)
     recs = [
-        _rec(2019, 0.4, coregistered=True, backscatter=a),
-        _rec(2020, 0.5, coregistered=True, backscatter=b),
-        _rec(2021, 0.7, coregistered=True, backscatter=far),  # 3 px off 2020: refused
-        _rec(2022, 0.9, coregistered=False, backscatter=far),  # scenes not co-registered: refused
+        _rec(2019, 0.4, coregistered=True, backscatter={"ascending": a, "descending": b}),
+        _rec(2020, 0.5, coregistered=True, backscatter={"descending": b}, pass_counts={"descending": 3}),
+        _rec(2021, 0.7, coregistered=True, backscatter={"descending": far}),  # 3 px off 2020: refused
+        _rec(2022, 0.9, coregistered=False, backscatter={"descending": far}),  # not co-registered: refused
         _rec(2023, 1.0),  # no registration recorded (an old map): refused
+        _rec(2024, 1.1, coregistered=True, backscatter={"ascending": a}),
+        _rec(2025, 1.2, coregistered=True, backscatter={"descending": b}),  # no common pass: refused
     ]
     df = statistics_table(recs).set_index("year")
     assert df.loc[2019, "change_basis"] == "first season" and np.isnan(df.loc[2019, "density_change"])
@@ -83,6 +85,9 @@ def test_change_only_between_co_registered_maps(tmp_path):
     assert "not co-registered" in df.loc[2022, "change_basis"] and np.isnan(df.loc[2022, "density_change"])
     assert "not co-registered" in df.loc[2023, "change_basis"] and np.isnan(df.loc[2023, "density_change"])
     assert df.loc[2020, "ice_km2"] == 100.0
+    assert "common pass direction" in df.loc[2025, "change_basis"] and np.isnan(
+        df.loc[2025, "density_change"]
+    )
 
 
 def test_preview_draws_the_ice_outline(tmp_path):

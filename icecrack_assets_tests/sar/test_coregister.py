@@ -78,16 +78,46 @@ def test_season_registrar_records_every_offset_and_composites_only_registered_sc
     ref = _scene(5)
     registrar = co.SeasonRegistrar()
     out = [
-        registrar("ref", ref),
-        registrar("half", np.maximum(_fourier_shift(ref, 0.0, 0.5), 1e-6)),
-        registrar("three", np.roll(ref, 3, axis=1)),
+        registrar("ref", ref, "DESCENDING"),
+        registrar("half", np.maximum(_fourier_shift(ref, 0.0, 0.5), 1e-6), "descending"),
+        registrar("three", np.roll(ref, 3, axis=1), "descending"),
     ]
     result = registrar.result()
-    assert result.reference == "ref" and result.used == ("ref", "half") and result.rejected == ("three",)
+    assert result.references == {"descending": "ref"} and result.cross_pass_offset_px is None
+    assert result.used == ("ref", "half") and result.rejected == ("three",)
     assert out[0] is not None and out[1] is not None and out[2] is None
     assert [o.status for o in result.offsets] == [co.REFERENCE, co.CORRECTED, co.REJECTED]
     record = json.loads(json.dumps(result.as_dict()))
     assert record["offsets"][2]["magnitude_px"] == pytest.approx(3.0, abs=0.1)
-    mean_db = registrar.backscatter()
+    mean_db = registrar.backscatter()["descending"]
     assert mean_db.shape == ref.shape and np.isfinite(mean_db[5:-5, 5:-5]).all()
     assert np.nanmean(np.abs(mean_db - co.to_db(ref))) < 0.5  # the rejected scene did not smear it
+
+
+def test_each_pass_direction_has_its_own_reference() -> None:
+    """An opposite pass that looks 3 px off (lighting, not geometry) is kept and the offset recorded."""
+    desc = _scene(7)
+    asc = np.roll(desc, 3, axis=1)  # stands in for the lighting-induced apparent offset
+    registrar = co.SeasonRegistrar()
+    registrar("d1", desc, "descending")
+    registrar("a1", asc, "ascending")
+    registrar("a2", np.maximum(_fourier_shift(asc, 0.6, 0.0), 1e-6), "ascending")
+    registrar("x", desc, "")
+    result = registrar.result()
+    assert result.references == {"descending": "d1", "ascending": "a1", "unknown": "x"}
+    assert result.rejected == () and [o.status for o in result.offsets][2] == co.CORRECTED
+    assert result.cross_pass_offset_px == pytest.approx(3.0, abs=0.1)
+    assert set(registrar.backscatter()) == {"descending", "ascending", "unknown"}
+    both = registrar.season_backscatter()  # display image: every composited scene
+    expect = (co.to_db(desc) + registrar.backscatter()["ascending"]) / 2  # 2 descending, 2 ascending
+    assert np.nanmax(np.abs(both - expect)[8:-8, 8:-8]) < 0.3
+    assert co.pass_key("ASCENDING") == "ascending" and co.pass_key("") == "unknown"
+
+
+@pytest.mark.parametrize("dr,dc", [(0.0, 0.0), (0.35, -0.6), (2.0, 1.0)])
+def test_shift_between_windows_of_a_larger_scene_is_recovered(dr: float, dc: float) -> None:
+    """Real scenes are windows, not periodic tiles: edges must not pin the peak at zero shift."""
+    big = _scene(6, n=384)
+    moved = np.maximum(_fourier_shift(big, dr, dc), 1e-6)
+    row, col, corr, _ = co.measure_offset(co.to_db(big[64:320, 64:320]), co.to_db(moved[64:320, 64:320]))
+    assert abs(row + dr) < 0.1 and abs(col + dc) < 0.1 and corr > 0.9

@@ -14,7 +14,7 @@ from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot, ProcessingGrid
 from icecrack_assets.files import file_sha256, prune_dir, write_json_atomic
 from icecrack_assets.layout import MAP_SUMMARY, DataLayout, DespeckledManifest, Stage, map_stem
-from icecrack_assets.masks.icemask import IceMask, partition_ice_mask
+from icecrack_assets.masks.icemask import IceMask, partition_scenes, pass_of, season_ice_mask
 from icecrack_assets.ml.bundle import latest_bundle, load_bundle
 from icecrack_assets.ml.composite import season_composite
 from icecrack_assets.ml.metrics import consistency_with_truth
@@ -45,16 +45,18 @@ def crack_maps(
     manifest = DespeckledManifest.read(desp_dir)
     bundle = load_bundle(latest_bundle(layout.models), device=compute.device)
     t0 = time.perf_counter()
-    files = [desp_dir / s.path for s in manifest.scenes]
-    ice = partition_ice_mask(layout, region, year)
+    scenes = partition_scenes(layout, region, year)
+    files = [path for path, _ in scenes]
+    ice = season_ice_mask(region, year, scenes, masks_dir=layout.masks)
     context.log.info(f"ice mask: {ice.source} ({ice.detail}), {ice.ice_km2:.1f} km2")
     ids = {desp_dir / s.path: s.scene_id for s in manifest.scenes}
+    passes = {path: pass_of(tags) for path, tags in scenes}
     registrar = SeasonRegistrar()
     composite = season_composite(
         bundle,
         files,
         on_scene=lambda p: context.log.info(f"predicted {p.stem}"),
-        register=lambda p, img: registrar(ids[p], img),
+        register=lambda p, img: registrar(ids[p], img, passes[p]),
     )
     registration = registrar.result()
     for o in registration.offsets:
@@ -86,7 +88,8 @@ def crack_maps(
         **ice.describe(),
         "ice_mask": str(extra["ice_mask"]),
         "coregistered": True,
-        "backscatter": str(extra["backscatter"]),
+        "backscatter": {k.split("_", 1)[1]: str(v) for k, v in extra.items() if k.startswith("backscatter_")},
+        "pass_counts": _pass_counts(registration.used, ids, passes),
         "registration": registration.as_dict(),
         **truth_scores,
     }
@@ -141,7 +144,7 @@ def _truth_consistency(
 def _write_mask_and_backscatter(
     out_dir: Path, stem: str, profile: dict, ice: IceMask, registrar: SeasonRegistrar
 ) -> dict[str, Path]:
-    """The ice mask (uint8, 1 ice) and the season's mean dB, which later seasons register against."""
+    """The ice mask (uint8, 1 ice) and each pass direction's season mean dB (later seasons register on it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     mask_path = write_raster_atomic(
         out_dir / f"{stem}_icemask.tif",
@@ -149,11 +152,35 @@ def _write_mask_and_backscatter(
         float_profile(profile, dtype="uint8", nodata=255),
         tags={"source": ice.source, "detail": ice.detail, "values": "1=ice 0=not ice"},
     )
-    backscatter = write_raster_atomic(
-        out_dir / f"{stem}_backscatter.tif",
-        registrar.backscatter(),
-        float_profile(profile),
-        tags={"units": "dB", "content": "mean of the season's co-registered despeckled scenes"},
-        cog=True,
+    paths = {"ice_mask": Path(mask_path)}
+    paths["backscatter"] = Path(
+        write_raster_atomic(
+            out_dir / f"{stem}_backscatter.tif",
+            registrar.season_backscatter(),
+            float_profile(profile),
+            tags={"units": "dB", "content": "mean of the season's co-registered despeckled scenes"},
+            cog=True,
+        )
     )
-    return {"ice_mask": Path(mask_path), "backscatter": Path(backscatter)}
+    for direction, mean_db in registrar.backscatter().items():
+        paths[f"backscatter_{direction}"] = Path(
+            write_raster_atomic(
+                out_dir / f"{stem}_backscatter_{direction}.tif",
+                mean_db,
+                float_profile(profile),
+                tags={"units": "dB", "content": f"mean of the season's co-registered {direction} scenes"},
+                cog=True,
+            )
+        )
+    return paths
+
+
+def _pass_counts(used: tuple[str, ...], ids: dict[Path, str], passes: dict[Path, str]) -> dict[str, int]:
+    from icecrack_assets.sar.coregister import pass_key
+
+    counts: dict[str, int] = {}
+    for path, scene_id in ids.items():
+        if scene_id in used:
+            key = pass_key(passes[path])
+            counts[key] = counts.get(key, 0) + 1
+    return counts
