@@ -48,6 +48,7 @@ def describe(path: Path) -> list[str]:
                 f"{im.swath}/{im.polarisation}" + ("" if im.measurement else " (no measurement)")
                 for im in info.images
             ),
+            f"terrain:       {_terrain_readiness(path, info)}",
         ]
         when = info.start
     else:
@@ -62,8 +63,33 @@ def describe(path: Path) -> list[str]:
     return lines
 
 
+def _terrain_readiness(path: Path, info) -> str:
+    """Can ``--dem`` terrain-correct this product? (orbit, range polynomials, orbit/GCP agreement)"""
+    from icecrack_assets.sar.sentinel1.geocode import parse_gcps
+    from icecrack_assets.sar.sentinel1.range_doppler import parse_geometry
+    from icecrack_assets.sar.sentinel1.safe import SafeSource
+    from icecrack_assets.sar.sentinel1.terrain import orbit_gcp_gap
+
+    if info.product_type != "GRD" or not info.images:
+        return "not applicable (GRD only)"
+    src = SafeSource(path)
+    try:
+        ann = src.xml(info.images[0].annotation)
+        geometry, gcps = parse_geometry(ann), parse_gcps(ann)
+        gap = max(orbit_gcp_gap(gcps, geometry))
+    except (ValueError, TypeError, AttributeError) as exc:
+        return f"not possible ({exc})"
+    finally:
+        src.close()
+    verdict = "ready for --dem" if gap <= 5 else "NOT possible: orbit and GCPs disagree"
+    return (
+        f"{verdict} ({len(geometry.orbit_t)} orbit vectors, {len(geometry.conv_t)} range polynomials, "
+        f"orbit vs GCPs {gap:.2f} px)"
+    )
+
+
 _LOOSE = re.compile(
-    r"(?P<mission>S1[A-D])_+(?P<mode>IW|EW|SM)_+(?:[A-Z]_)?(?P<start>\d{8}T\d{6})"
+    r"(?P<mission>S1[A-D])_+(?P<mode>IW|EW|SM)_+(?:[A-Z]_)?(?:GRD[HMF]?_+1S[DS][HV]_+)?(?P<start>\d{8}T\d{6})"
     r"(?:.*?_(?P<pol>HH|HV|VV|VH)_)?"
 )
 
@@ -74,14 +100,37 @@ def _describe_geotiff(path: Path):
 
     from icecrack_assets.raster import open_single_band
     from icecrack_assets.regions import regions_for
+    from icecrack_assets.sar.sentinel1.other_tools import is_gcp_only
 
-    with open_single_band(path) as ds:
-        tags, bounds, crs = ds.tags(), ds.bounds, ds.crs
-        res, size, nodata = ds.res, (ds.width, ds.height), ds.nodata
-    to_ll = Transformer.from_crs(crs, 4326, always_xy=True)
-    xs = [bounds.left, bounds.right, bounds.right, bounds.left]
-    ys = [bounds.bottom, bounds.bottom, bounds.top, bounds.top]
-    ring = list(zip(*to_ll.transform(xs, ys)))
+    if is_gcp_only(path):
+        import warnings
+
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        with warnings.catch_warnings(), rasterio.open(path) as ds:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            tags, size, nodata, dtype = ds.tags(), (ds.width, ds.height), ds.nodata, ds.dtypes[0]
+            gcps, gcp_crs = ds.gcps
+        corners = [(0, 0), (0, size[0]), (size[1], size[0]), (size[1], 0)]
+        picked = [min(gcps, key=lambda g, r=r, c=c: (g.row - r) ** 2 + (g.col - c) ** 2) for r, c in corners]
+        to_ll = Transformer.from_crs(gcp_crs, 4326, always_xy=True)
+        ring = list(zip(*to_ll.transform([g.x for g in picked], [g.y for g in picked])))
+        crs_name = (
+            f"EPSG:{gcp_crs.to_epsg()}"
+            if gcp_crs.to_epsg()
+            else f"custom {gcp_crs.to_dict().get('proj', 'CRS')}"
+        )
+        georef = f"{size[0]} x {size[1]} px, GCPs only ({len(gcps)} in {crs_name}), nodata {nodata}"
+    else:
+        with open_single_band(path) as ds:
+            tags, bounds, crs = ds.tags(), ds.bounds, ds.crs
+            res, size, nodata, dtype = ds.res, (ds.width, ds.height), ds.nodata, ds.dtypes[0]
+        to_ll = Transformer.from_crs(crs, 4326, always_xy=True)
+        xs = [bounds.left, bounds.right, bounds.right, bounds.left]
+        ys = [bounds.bottom, bounds.bottom, bounds.top, bounds.top]
+        ring = list(zip(*to_ll.transform(xs, ys)))
+        georef = f"{size[0]} x {size[1]} px, {res[0]:g} m, {crs.to_string()}, nodata {nodata}"
     name = parse_name(path.name)
     loose = _LOOSE.search(path.name)
     if name is not None:
@@ -111,10 +160,21 @@ def _describe_geotiff(path: Path):
         f"polarisations: {pols}",
         f"start:         {when.isoformat()}",
         f"footprint:     {' '.join(f'{lo:.3f},{la:.3f}' for lo, la in ring)} (lon,lat)",
-        f"raster:        {size[0]} x {size[1]} px, {res[0]:g} m, {crs.to_string()}, nodata {nodata}",
+        f"raster:        {georef}",
         f"units:         {units}",
+        f"values:        {_values(dtype, tags)}",
     ]
     return lines, hits, reasons, when
+
+
+def _values(dtype: str, tags: dict[str, str]) -> str:
+    from icecrack_assets.sar.sentinel1.other_tools import INTEGER_MAX
+
+    if dtype in INTEGER_MAX:
+        declared = tags.get("VALUE_RANGE")
+        how = f"VALUE_RANGE tag {declared}" if declared else "not declared: pass --value-range LO,HI"
+        return f"{dtype} scaled DN 1..{INTEGER_MAX[dtype]} (0 = nodata); range {how}"
+    return f"{dtype}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -100,6 +100,15 @@ def test_real_gcp_only_ew_crop_is_warped(tmp_path: Path, shared_data: Path) -> N
     assert np.nanmedian(out) == pytest.approx(np.median(finite), rel=0.15)
 
 
+def test_inspect_describes_gcp_only_and_scaled_rasters(tmp_path: Path, shared_data: Path, capsys) -> None:
+    assert main(["inspect", str(shared_data / NERSC)]) == 0
+    out = capsys.readouterr().out
+    assert "GCPs only (104 in custom stere)" in out and "values:        float32" in out
+    named = _on_grid(tmp_path / "S1A_IW_GRDH_1SDH_20200715T100000_x_db.tif", np.full(1, 9), "uint8")
+    assert main(["inspect", str(named)]) == 0
+    assert "range not declared: pass --value-range LO,HI" in capsys.readouterr().out
+
+
 def test_8bit_needs_a_declared_range_and_is_descaled(tmp_path: Path) -> None:
     arr = np.zeros((JAK.height, JAK.width), dtype=np.uint8)
     arr[:, : JAK.width // 2] = 255

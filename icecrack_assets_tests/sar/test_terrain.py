@@ -131,6 +131,13 @@ def test_geolocation_agrees_with_sarsen(rome) -> None:
     assert np.nanmax(np.abs(pixels0 - sarsen_pixel)) > 50
 
 
+def test_inspect_says_whether_terrain_correction_is_possible(rome, capsys) -> None:
+    safe, _, _ = rome
+    assert main(["inspect", str(safe)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("terrain:"))
+    assert "ready for --dem (16 orbit vectors, 28 range polynomials" in line
+
+
 def test_dem_errors_are_one_line(tmp_path: Path, shared_data: Path) -> None:
     region = get_region("jakobshavn")
     with pytest.raises(InputError, match="does not exist"):

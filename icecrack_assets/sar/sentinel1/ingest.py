@@ -26,7 +26,7 @@ from icecrack_assets.regions import Region
 from icecrack_assets.sar.sentinel1.other_tools import (
     INTEGER_MAX,
     descale,
-    has_gcps_only,
+    is_gcp_only,
     parse_value_range,
     warp_gcps_to_region,
 )
@@ -124,15 +124,6 @@ def ingest_to_region(
     return _ingest_geotiff(src, region, dst, polarisation, units, value_range)
 
 
-def _gcp_only(src: Path) -> bool:
-    try:
-        with warnings.catch_warnings(), rasterio.open(src) as ds:
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return has_gcps_only(ds)
-    except (RasterioIOError, RasterioError):
-        return False  # open_single_band reports it properly
-
-
 def _ingest_geotiff(
     src: Path,
     region: Region,
@@ -141,7 +132,7 @@ def _ingest_geotiff(
     units: str | None,
     value_range: str | None = None,
 ) -> IngestResult:
-    if src.is_file() and _gcp_only(src):
+    if src.is_file() and is_gcp_only(src):
         return _ingest_gcp_geotiff(src, region, dst, polarisation, units, value_range)
     with open_single_band(src) as ds:
         tags = ds.tags()

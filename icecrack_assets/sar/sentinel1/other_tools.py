@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.warp import reproject
 
 from icecrack_assets.errors import InputError
@@ -62,6 +63,16 @@ def has_gcps_only(ds: rasterio.io.DatasetReader) -> bool:
     """No CRS/geotransform, but GCPs with a CRS: georeferenced the way SAFE measurement TIFFs are."""
     gcps, gcp_crs = ds.gcps
     return ds.crs is None and len(gcps) >= 3 and gcp_crs is not None
+
+
+def is_gcp_only(path: Path) -> bool:
+    """A raster file georeferenced by GCPs only (False for anything unreadable: others report that)."""
+    try:
+        with warnings.catch_warnings(), rasterio.open(path) as ds:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return has_gcps_only(ds)
+    except (RasterioIOError, RasterioError):
+        return False
 
 
 def warp_gcps_to_region(ds: rasterio.io.DatasetReader, linear: np.ndarray, region: Region) -> np.ndarray:
