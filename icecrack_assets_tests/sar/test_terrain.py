@@ -24,9 +24,10 @@ from icecrack_assets.sar.sentinel1.geocode import (
 )
 from icecrack_assets.sar.sentinel1.ingest import ingest_to_region
 from icecrack_assets.sar.sentinel1.range_doppler import parse_geometry
+from icecrack_assets.sar.sentinel1.safe import SafeSource, read_info
 from icecrack_assets.sar.sentinel1.terrain import Dem, dem_on_grid, orbit_gcp_gap, terrain_image_coords
 from icecrack_assets_tests.helpers.relocated_safe import build_relocated_safe
-from icecrack_assets_tests.helpers.safe_builder import IW_GRDH_NEW, build_tiny_safe
+from icecrack_assets_tests.helpers.safe_builder import EW_GRDM, IW_GRDH_NEW, build_tiny_safe
 
 ARCTICDEM = "dem-arcticdem-store-glacier/store_arcticdem_mosaic_32m.tif"
 UTM33 = "EPSG:32633"
@@ -129,6 +130,27 @@ def test_geolocation_agrees_with_sarsen(rome) -> None:
     # and the GCP grid alone would be off by up to ~1.5 km on this 1.6 km hill
     lines0, pixels0 = image_coords(gcps, UTM33, transform, w, h)
     assert np.nanmax(np.abs(pixels0 - sarsen_pixel)) > 50
+
+
+REAL_GRD = [
+    IW_GRDH_NEW,
+    "s1-grd-pyrosar/S1A_IW_GRDH_1SDV_20150203T043109_20150203T043134_004454_00574F_6D00.zip",
+    "s1-grd-pyrosar/S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip",
+    "s1-safe-xarray-sentinel/S1B_IW_GRDH_1SDV_20210401T052623_20210401T052648_026269_032297_ECC8.SAFE",
+    EW_GRDM,
+]
+
+
+@pytest.mark.parametrize("rel", REAL_GRD, ids=lambda r: r.split("/")[-1][:30])
+def test_range_doppler_reproduces_esa_gcps_on_real_products(shared_data: Path, rel: str) -> None:
+    """IPF 2.70 to 3.52, IW and EW: the annotation orbit puts ESA's own GCPs where ESA says."""
+    src = SafeSource(shared_data / rel)
+    try:
+        ann = src.xml(read_info(src).images[0].annotation)
+    finally:
+        src.close()
+    lines, pixels = orbit_gcp_gap(parse_gcps(ann), parse_geometry(ann))
+    assert lines < 0.5 and pixels < 0.5  # measured 0.09-0.24 px
 
 
 def test_inspect_says_whether_terrain_correction_is_possible(rome, capsys) -> None:
