@@ -131,7 +131,7 @@ def _val_f1(model: UNet, val: list) -> tuple[float, float]:
     return metrics_from_counts(best[1])["f1"], best[0][0]
 
 
-VOLATILE = ("minutes", "checkpoint_minutes", "val_every_minutes")  # may change when resuming
+VOLATILE = ("minutes", "max_steps", "checkpoint_minutes", "val_every_minutes")  # may change when resuming
 
 
 def _differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
@@ -210,11 +210,12 @@ def pretrain(
     )
     for xb, yb, fams in loader:
         elapsed = time.time() - t_start
-        if elapsed >= budget:
+        if elapsed >= budget or (cfg.max_steps is not None and state["step"] >= cfg.max_steps):
             break
         model.train()
+        progress = state["step"] / cfg.max_steps if cfg.max_steps else elapsed / budget
         for g in opt.param_groups:
-            g["lr"] = cfg.lr * lr_factor(elapsed / budget, cfg.warmup)
+            g["lr"] = cfg.lr * lr_factor(progress, cfg.warmup)
         valid = yb != IGNORE
         loss = bce_dice_loss(model(xb), yb == 1, valid, pos_weight=cfg.pos_weight)
         opt.zero_grad()
