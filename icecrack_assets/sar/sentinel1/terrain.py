@@ -32,6 +32,7 @@ from icecrack_assets.errors import InputError
 from icecrack_assets.sar.sentinel1.geocode import Gcps, interpolate_on_grid
 from icecrack_assets.sar.sentinel1.range_doppler import RadarGeometry
 
+ROW_BLOCK = 256  # output rows per range-Doppler block
 DEM_HEIGHT_LIMITS = (-500.0, 9000.0)  # metres: anything outside is not a DEM in metres
 
 
@@ -178,23 +179,27 @@ def terrain_image_coords(
     lines0, pixels0, theta = interpolate_on_grid(
         gcps, [gcps.line, gcps.pixel, gcps.incidence], crs, transform, width, height
     )
-    rows, cols = np.mgrid[0:height, 0:width]
-    xs = transform.c + transform.a * (cols + 0.5) + transform.b * (rows + 0.5)
-    ys = transform.f + transform.d * (cols + 0.5) + transform.e * (rows + 0.5)
-    del rows, cols
-    lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(xs, ys)
-    del xs, ys
-    h = np.where(np.isfinite(heights), heights, 0.0).astype(np.float64)
-    ecef = np.stack(Transformer.from_crs(4979, 4978, always_xy=True).transform(lon, lat, h), axis=-1)
-    del lon, h
     inside = np.isfinite(lines0)
-    guess = np.where(inside, lines0, 0.0) * geometry.line_interval
-    lines, pixels, look = geometry.locate(ecef, guess)
-    del ecef, guess
+    lines = np.full((height, width), np.nan)
+    pixels = np.full((height, width), np.nan)
+    look = np.full((height, width), np.nan)
+    lat_sum, lat_n = 0.0, 0
+    to_ll = Transformer.from_crs(crs, 4326, always_xy=True)
+    to_ecef = Transformer.from_crs(4979, 4978, always_xy=True)
+    for r0 in range(0, height, ROW_BLOCK):  # in row blocks: bounded memory on big grids
+        r1 = min(r0 + ROW_BLOCK, height)
+        rows, cols = np.mgrid[r0:r1, 0:width]
+        xs = transform.c + transform.a * (cols + 0.5) + transform.b * (rows + 0.5)
+        ys = transform.f + transform.d * (cols + 0.5) + transform.e * (rows + 0.5)
+        lon, lat = to_ll.transform(xs, ys)
+        h = np.where(np.isfinite(heights[r0:r1]), heights[r0:r1], 0.0).astype(np.float64)
+        ecef = np.stack(to_ecef.transform(lon, lat, h), axis=-1)
+        guess = np.where(inside[r0:r1], lines0[r0:r1], 0.0) * geometry.line_interval
+        lines[r0:r1], pixels[r0:r1], look[r0:r1] = geometry.locate(ecef, guess)
+        lat_sum, lat_n = lat_sum + float(np.sum(lat)), lat_n + lat.size
     shift = np.where(inside, pixels - pixels0, np.nan)
 
-    spacing = _grid_spacing_m(crs, transform, float(np.nanmean(lat)) if np.isfinite(lat).any() else 0.0)
-    del lat
+    spacing = _grid_spacing_m(crs, transform, lat_sum / max(lat_n, 1))
     direction = 1.0 if np.nanmean(np.diff(gcps.slant_range_time[np.argsort(gcps.pixel)])) >= 0 else -1.0
     # ground-range direction on the map: the gradient of the GCP-grid pixel coordinate
     gy, gx = np.gradient(pixels0, *spacing)
@@ -207,6 +212,7 @@ def terrain_image_coords(
         layover = along <= 0
         shadow = slope <= -1.0 / np.tan(np.radians(theta))
         lines_per_m = np.nanmedian(np.hypot(*np.gradient(lines0, *spacing)))
+    del gy, gx, norm, cy, cx, along, hy, hx, slope, theta
     bin_lines = max(float(lines_per_m) * max(spacing), 1.0)  # one output pixel along azimuth
     scanned = inside & np.isfinite(heights)
     passive_layover, passive_shadow = fold_and_hide(
