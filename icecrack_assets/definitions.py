@@ -16,6 +16,7 @@ from icecrack_assets.dagster_defs.jobs import season_job, statistics_job, train_
 from icecrack_assets.dagster_defs.resources import (
     ComputeResource,
     DataRoot,
+    PreviewServer,
     ProcessingGrid,
     SceneCatalogResource,
 )
@@ -26,7 +27,10 @@ ALL_ASSETS = [raw_scenes, despeckled_scenes, labelled_samples, crack_model, crac
 
 
 def build_defs(
-    data_root: str | None = None, catalog: SceneCatalogResource | None = None, pixel_size: float = 0.0
+    data_root: str | None = None,
+    catalog: SceneCatalogResource | None = None,
+    pixel_size: float = 0.0,
+    preview_url: str | None = None,
 ) -> dg.Definitions:
     """Definitions with a given data root (tests and the demo point it at their own folder)."""
     return dg.Definitions(
@@ -40,6 +44,8 @@ def build_defs(
                 target=dg.AssetSelection.assets("crack_statistics"),
                 default_status=dg.DefaultSensorStatus.RUNNING,
                 minimum_interval_seconds=300,
+                description="Declarative automation of crack_statistics (eager): recomputes the "
+                "cross-season table and plot after any crack_maps partition is (re)materialised.",
             ),
         ],
         resources={
@@ -47,6 +53,7 @@ def build_defs(
             "scene_catalog": catalog or SceneCatalogResource(),
             "compute": ComputeResource(),
             "grid": ProcessingGrid(pixel_size=pixel_size),
+            "previews": PreviewServer() if preview_url is None else PreviewServer(base_url=preview_url),
         },
         executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
     )

@@ -26,6 +26,10 @@ DEFAULT_DATA_ROOT = "data"
 MANIFEST = "manifest.json"
 PREVIEW = "preview.png"
 MAP_SUMMARY = "stats.json"
+QUICKLOOK = "quicklook.png"  # the labelled map figure the UI shows, per partition folder
+STAC_ITEM = "item.json"  # the STAC item of a crack-map partition
+TRAINING_CURVE = "training_curve.png"  # inside a model bundle: loss and validation F1 per epoch
+MODEL_CARD = "model_card.md"  # inside a model bundle: data, split, operating point, limits
 _T = TypeVar("_T")
 
 
@@ -90,6 +94,17 @@ class DataLayout:
 
     def map_summary(self, region: str, year: int) -> Path:
         return self.partition_dir(Stage.MAPS, region, year) / MAP_SUMMARY
+
+    def quicklook(self, stage: Stage, region: str, year: int) -> Path:
+        return self.partition_dir(stage, region, year) / QUICKLOOK
+
+    def stac_item(self, region: str, year: int) -> Path:
+        return self.partition_dir(Stage.MAPS, region, year) / STAC_ITEM
+
+    @property
+    def stac_catalog(self) -> Path:
+        """The STAC catalogue over every crack-map partition (items link relative to it)."""
+        return self.root / Stage.MAPS.value / "catalog.json"
 
 
 def map_stem(region: str, year: int) -> str:

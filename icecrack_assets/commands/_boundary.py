@@ -56,6 +56,7 @@ PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "inspect": (("product",), ()),
     "predict": (("input", "model"), ("output", "probabilities")),
     "regions": ((), ()),
+    "serve-previews": (("data_root",), ()),
     "simulate": ((), ("out",)),
     "train": (("samples", "init", "lai"), ("out", "checkpoint_dir")),
 }

@@ -1,7 +1,11 @@
 """``icecrack demo``: simulate a season for two regions and materialise the whole graph through Dagster.
 
-Runs go into the persistent local instance (``DAGSTER_HOME``, default ``<data>/dagster_home``),
-so ``dagster dev -w workspace.yaml`` shows their lineage, metadata and checks afterwards.
+Runs go into the persistent local instance (``DAGSTER_HOME``, default ``<data>/dagster_home``)
+through the project's jobs (``season_job``, ``train_job``, ``statistics_job``), so ``dg dev`` shows
+them under their job, with lineage, metadata and checks. The instance limits the ``training`` pool
+to one slot, as deployments do. When the model stays below the method's floor its blocking check
+fails (visible in the UI) and the demo maps with ``model: newest``, recorded on every map as
+"not checked".
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ from icecrack_assets.ml.method import METHOD_OA, METHOD_PRECISION, METHOD_RECALL
 from icecrack_assets.regions import FIRST_SENTINEL1_YEAR, get_region
 
 DEFAULT_REGIONS = "jakobshavn,thwaites"
+# the local demo instance: no telemetry; one training at a time (crack_model is in pool "training")
+DEMO_INSTANCE = """telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +65,7 @@ def prepare_instance(data_root: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
     if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
+        cfg.write_text(DEMO_INSTANCE)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -77,11 +88,14 @@ def run(args: argparse.Namespace) -> int:
 
     grid = ProcessingGrid(pixel_size=args.pixel_size)
     defs = build_defs(data_root=str(data_root), pixel_size=args.pixel_size)
-    job = defs.resolve_implicit_global_asset_job_def()
     instance = dg.DagsterInstance.get()
     timings: list[tuple[str, float]] = []
+    blocked: list[str] = []
 
-    def stage(name: str, assets: list[str], keys: list | None, config: dict | None = None) -> None:
+    def stage(
+        name: str, job_name: str, assets: list[str], keys: list | None, config: dict | None = None
+    ) -> None:
+        job = defs.resolve_job_def(job_name)
         t0 = time.perf_counter()
         for key in keys or [None]:
             result = job.execute_in_process(
@@ -96,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
                 tags={"icecrack/demo": "true"},
             )
             if not result.success:
+                failed = _failed_blocking_checks(result)
+                if failed and _materialized(result):  # written, but its blocking check failed
+                    blocked.extend(failed)
+                    continue
                 failure = next((e for e in result.all_events if e.is_failure), None)
                 why = failure.message if failure else "see the run in the Dagster UI"
                 raise IceCrackError(f"stage {name} failed for {key or 'all partitions'}: {why}")
@@ -109,26 +127,30 @@ def run(args: argparse.Namespace) -> int:
     timings.append(("simulate", time.perf_counter() - t0))
     print(f"  {'simulate':<22} {timings[-1][1]:7.1f} s")
     keys = [partition_key(args.year, r) for r in regions]
-    stage("raw_scenes", ["raw_scenes"], keys)
-    stage("despeckled_scenes", ["despeckled_scenes"], keys)
-    stage("labelled_samples", ["labelled_samples"], keys)
+    stage("raw_scenes", "season_job", ["raw_scenes"], keys)
+    stage("despeckled_scenes", "season_job", ["despeckled_scenes"], keys)
+    stage("labelled_samples", "season_job", ["labelled_samples"], keys)
     stage(
         "crack_model",
+        "train_job",
         ["crack_model"],
         None,
         {"crack_model": {"config": {"epochs": args.epochs, "max_minutes": args.max_minutes, **_init()}}},
     )
-    stage("crack_maps", ["crack_maps"], keys)
-    stage("crack_statistics", ["crack_statistics"], None)
+    # a model below the floor is refused by default; the demo maps with it, recorded as unchecked
+    rule = "newest" if blocked else "checked"
+    stage("crack_maps", "season_job", ["crack_maps"], keys, {"crack_maps": {"config": {"model": rule}}})
+    stage("crack_statistics", "statistics_job", ["crack_statistics"], None)
     total = sum(t for _, t in timings)
     print(f"  {'total':<22} {total:7.1f} s")
 
     model_event = instance.get_latest_materialization_event(dg.AssetKey("crack_model"))
     meta = model_event.asset_materialization.metadata if model_event else {}
 
+    flat = meta["all_metrics"].value if "all_metrics" in meta else {}
+
     def val(k: str) -> float:
-        v = meta.get(k)
-        return float(v.value) if v is not None else float("nan")
+        return float(flat.get(k, float("nan")))
 
     print(
         f"\nmodel on held-out spatial blocks (the method reports precision {METHOD_PRECISION}, "
@@ -137,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     for split in ("test", "val"):
         for tol, label in (("tol1", "1-px tolerance"), ("strict", "strict")):
             k = f"{split}_{tol}"
-            if f"{k}_precision" in meta:
+            if f"{k}_precision" in flat:
                 print(
                     f"  {split:<4} {label:<14} precision {val(f'{k}_precision'):.3f}  recall "
                     f"{val(f'{k}_recall'):.3f}  F1 {val(f'{k}_f1'):.3f}  IoU {val(f'{k}_iou'):.3f}  "
@@ -148,6 +170,30 @@ def run(args: argparse.Namespace) -> int:
         folder = data_root / "maps" / name / str(args.year)
         for path in sorted(folder.glob("*")):
             print(f"  {path}")
+    if blocked:
+        print(
+            f"\nblocking check failed: {', '.join(sorted(set(blocked)))} (the model is below the "
+            "method's floor on this small simulated season); the maps were made with model: newest "
+            "and say 'not checked'"
+        )
     print(f"\nstatistics: {data_root / 'stats' / 'crack_statistics.csv'}")
-    print(f"lineage: DAGSTER_HOME={home} dagster dev -w workspace.yaml  (then open http://127.0.0.1:3000)")
+    print(f"STAC catalogue: {data_root / 'maps' / 'catalog.json'}")
+    print("\nthe UI (two shells; the first serves the quick-look images the UI shows inline):")
+    print(f"  ICECRACK_DATA_ROOT={data_root} icecrack serve-previews")
+    print(f"  DAGSTER_HOME={home} ICECRACK_DATA_ROOT={data_root} dg dev   # then http://127.0.0.1:3000")
+    print("  (or: dagster dev -w workspace.yaml, with the same two variables)")
     return 0
+
+
+def _failed_blocking_checks(result) -> list[str]:
+    return [
+        e.asset_check_evaluation_data.asset_check_key.to_user_string()
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and not e.asset_check_evaluation_data.passed
+        and e.asset_check_evaluation_data.blocking
+    ]
+
+
+def _materialized(result) -> bool:
+    return any(e.event_type_value == "ASSET_MATERIALIZATION" for e in result.all_events)

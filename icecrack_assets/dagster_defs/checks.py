@@ -1,15 +1,21 @@
-"""Asset checks, declared inline (``check_specs``) so they run per partition with the asset.
+"""Asset checks, declared inline (``check_specs``) so they run with the asset, per partition.
 
-The check logic is plain functions over files, so tests can feed them good and bad rasters.
+Checks of year x region assets carry the partitions definition, so Dagster records each result
+against its partition: a failure for jakobshavn|2024 stays visible after thwaites|2024 passes.
+The model's floor is blocking: a model below it fails its step and nothing downstream runs in
+that run (and ``crack_maps`` only picks bundles whose check passed). The check logic is plain
+functions over files and tables, so tests can feed them good and bad data.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 import rasterio
 
 from icecrack_assets.ml.method import METHOD_PRECISION, METHOD_RECALL
@@ -21,11 +27,21 @@ MEAN_PRESERVED = "despeckling_preserves_mean"
 LOOKS_MATCH_ENL = "looks_match_measured_enl"
 METRICS_FLOOR = "metrics_above_method_floor"
 MAPS_VALID = "crack_maps_valid"
+SPLIT_SIZES = "every_split_has_patches"
+SPLIT_CRACKS = "every_split_has_cracks"
+NO_LEAKAGE = "no_train_eval_overlap"
+STATS_ROWS = "one_row_per_mapped_partition"
+STATS_FINITE = "no_missing_figures"
+STATS_UNITS = "figures_have_units"
+BLOCKING = {METRICS_FLOOR}
 
 # The AIR-CAS method's published figures: our model must at least match them.
 
 
-def specs(asset: str, *names: str) -> list[dg.AssetCheckSpec]:
+def specs(
+    asset: str, *names: str, partitions_def: dg.PartitionsDefinition | None = None
+) -> list[dg.AssetCheckSpec]:
+    """Check specs of ``asset``; give the asset's ``partitions_def`` to record results per partition."""
     descriptions = {
         GRID: "CRS, bounds and pixel size equal the region's AOI grid",
         NOT_EMPTY: "no output raster is entirely nodata",
@@ -36,8 +52,27 @@ def specs(asset: str, *names: str) -> list[dg.AssetCheckSpec]:
         "(the method's figures; crack pixels within 1 px count as hits)",
         MAPS_VALID: "probabilities in [0, 1], mask in {0, 1, 255}, every crack pixel has probability >= "
         "threshold (post-processing may only remove pixels), nodata agrees",
+        SPLIT_SIZES: "train, val and test each hold at least one patch",
+        SPLIT_CRACKS: "crack pixels make up more than 0 of every split's labelled pixels (a split "
+        "without cracks cannot score a crack detector)",
+        NO_LEAKAGE: "no val/test patch overlaps a train patch, in any scene of the season (the spatial "
+        "blocks keep held-out ground out of training)",
+        STATS_ROWS: "one row per crack_maps partition on disk, and no other",
+        STATS_FINITE: "area, length, density and valid area are finite in every row",
+        STATS_UNITS: "every numeric column has a documented unit (statistics.UNITS)",
     }
-    return [dg.AssetCheckSpec(n, asset=asset, description=descriptions[n]) for n in names]
+    with warnings.catch_warnings():  # partitioned check specs are a preview API in 1.13
+        warnings.simplefilter("ignore", category=dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(
+                n,
+                asset=asset,
+                description=descriptions[n],
+                blocking=n in BLOCKING,
+                partitions_def=partitions_def,
+            )
+            for n in names
+        ]
 
 
 def check_grid(paths: Sequence[Path], region: Region) -> dg.AssetCheckResult:
@@ -123,17 +158,20 @@ def check_looks_match_enl(scenes: Sequence[dict], factor: float = 2.0) -> dg.Ass
     )
 
 
-def check_metrics_floor(metrics: dict[str, float]) -> dg.AssetCheckResult:
+def check_metrics_floor(metrics: dict[str, float], bundle: str = "") -> dg.AssetCheckResult:
+    """Held-out test precision/recall (1-px tolerance) against the method's; ``bundle`` is recorded
+    so ``crack_maps`` can tell which bundles passed."""
     p, r = metrics.get("precision", 0.0), metrics.get("recall", 0.0)
     return dg.AssetCheckResult(
         check_name=METRICS_FLOOR,
         passed=p >= METHOD_PRECISION and r >= METHOD_RECALL,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "precision": float(p),
-            "recall": float(r),
+            "precision": round(float(p), 3),
+            "recall": round(float(r), 3),
             "floor_precision": METHOD_PRECISION,
             "floor_recall": METHOD_RECALL,
+            "bundle": bundle,
         },
     )
 
@@ -162,4 +200,110 @@ def check_maps_valid(prob_path: Path, mask_path: Path, threshold: float) -> dg.A
         check_name=MAPS_VALID,
         passed=not problems,
         metadata={"problems": "; ".join(sorted(set(problems))) or "none", "threshold": float(threshold)},
+    )
+
+
+SPLITS = ("train", "val", "test")
+
+
+def check_split_sizes(index: pd.DataFrame) -> dg.AssetCheckResult:
+    """``index``: the samples' index.csv (one row per patch, column ``split``)."""
+    counts = {s: int((index["split"] == s).sum()) for s in SPLITS}
+    empty = [s for s, n in counts.items() if n == 0]
+    return dg.AssetCheckResult(
+        check_name=SPLIT_SIZES,
+        passed=not empty,
+        metadata={**{f"{s}_patches": n for s, n in counts.items()}, "empty": ", ".join(empty) or "none"},
+    )
+
+
+def check_split_cracks(crack_pixels: dict[str, int], labelled_pixels: dict[str, int]) -> dg.AssetCheckResult:
+    """Crack fraction per split from the label arrays (crack and labelled pixel counts per split)."""
+    fractions = {
+        s: crack_pixels.get(s, 0) / labelled_pixels[s] if labelled_pixels.get(s) else 0.0 for s in SPLITS
+    }
+    none = [s for s, f in fractions.items() if f <= 0]
+    return dg.AssetCheckResult(
+        check_name=SPLIT_CRACKS,
+        passed=not none,
+        metadata={
+            **{f"{s}_crack_fraction": round(f, 4) for s, f in fractions.items()},
+            "without_cracks": ", ".join(none) or "none",
+        },
+    )
+
+
+def train_eval_overlaps(index: pd.DataFrame) -> int:
+    """How many val/test patches overlap a train patch (rows/cols are on the region grid)."""
+    train = index[index["split"] == "train"]
+    held = index[index["split"] != "train"]
+    if train.empty or held.empty:
+        return 0
+    r0, c0 = train["row"].to_numpy(), train["col"].to_numpy()
+    r1, c1 = r0 + train["size"].to_numpy(), c0 + train["size"].to_numpy()
+    n = 0
+    for row, col, size in held[["row", "col", "size"]].itertuples(index=False):
+        n += bool(np.any((r0 < row + size) & (row < r1) & (c0 < col + size) & (col < c1)))
+    return n
+
+
+def check_no_leakage(index: pd.DataFrame) -> dg.AssetCheckResult:
+    overlaps = train_eval_overlaps(index)
+    return dg.AssetCheckResult(
+        check_name=NO_LEAKAGE,
+        passed=overlaps == 0,
+        metadata={
+            "held_out_patches": int((index["split"] != "train").sum()),
+            "overlapping_train": overlaps,
+        },
+    )
+
+
+def check_statistics_rows(table: pd.DataFrame, mapped: Sequence[tuple[str, int]]) -> dg.AssetCheckResult:
+    """The statistics table has exactly one row per mapped (region, year)."""
+    rows = [(str(r), int(y)) for r, y in zip(table["region"], table["year"])]
+    missing = sorted(set(mapped) - set(rows))
+    extra = sorted(set(rows) - set(mapped))
+    duplicated = len(rows) - len(set(rows))
+    return dg.AssetCheckResult(
+        check_name=STATS_ROWS,
+        passed=not missing and not extra and not duplicated,
+        metadata={
+            "rows": len(rows),
+            "mapped_partitions": len(set(mapped)),
+            "missing": ", ".join(f"{r}|{y}" for r, y in missing) or "none",
+            "unexpected": ", ".join(f"{r}|{y}" for r, y in extra) or "none",
+            "duplicated": duplicated,
+        },
+    )
+
+
+def check_statistics_finite(table: pd.DataFrame, columns: Sequence[str]) -> dg.AssetCheckResult:
+    bad = {
+        c: int((~np.isfinite(pd.to_numeric(table[c], errors="coerce").to_numpy(float))).sum())
+        for c in columns
+        if c in table
+    }
+    missing_cols = [c for c in columns if c not in table]
+    return dg.AssetCheckResult(
+        check_name=STATS_FINITE,
+        passed=not missing_cols and not any(bad.values()),
+        metadata={
+            "missing_values": ", ".join(f"{c}: {n}" for c, n in bad.items() if n) or "none",
+            "missing_columns": ", ".join(missing_cols) or "none",
+        },
+    )
+
+
+def check_statistics_units(table: pd.DataFrame, units: dict[str, str]) -> dg.AssetCheckResult:
+    """Every numeric column has a documented unit (``units``: column -> unit, "year" for years)."""
+    numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
+    unitless = [c for c in numeric if not units.get(c)]
+    return dg.AssetCheckResult(
+        check_name=STATS_UNITS,
+        passed=not unitless,
+        metadata={
+            "units": dg.MetadataValue.json({c: units.get(c) for c in numeric}),
+            "without_unit": ", ".join(unitless) or "none",
+        },
     )

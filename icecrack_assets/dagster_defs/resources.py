@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from icecrack_assets.catalog.base import SceneCatalog
 from icecrack_assets.layout import DataLayout
 from icecrack_assets.regions import Region, get_region
+
+PREVIEW_URL_ENV = "ICECRACK_PREVIEW_URL"
+PREVIEW_PORT = 3031  # icecrack serve-previews' default port
 
 
 class DataRoot(dg.ConfigurableResource):
@@ -60,6 +65,18 @@ class ComputeResource(dg.ConfigurableResource):
 
     device: str = "auto"
     threads: int = 0  # 0 = all cores
+
+
+class PreviewServer(dg.ConfigurableResource):
+    """Where ``icecrack serve-previews`` serves the data root's quick-look PNGs to the UI.
+
+    Metadata links images by URL under this base (tiny event-log entries); empty = captions only.
+    """
+
+    base_url: str = Field(
+        default_factory=lambda: os.environ.get(PREVIEW_URL_ENV, f"http://127.0.0.1:{PREVIEW_PORT}"),
+        description="base URL of `icecrack serve-previews` (env ICECRACK_PREVIEW_URL); empty: no images",
+    )
 
 
 class ProcessingGrid(dg.ConfigurableResource):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from icecrack_assets.raster import atomic_path
@@ -35,6 +36,20 @@ COLUMNS = [
     "density_change",
     "density_change_relative",
 ]
+
+# unit of every numeric column (the UI's table schema and the units check read it)
+UNITS = {
+    "year": "year (season)",
+    "crack_area_km2": "km²",
+    "crack_length_km": "km",
+    "density_km_per_km2": "km of crack per km² of ice",
+    "valid_area_km2": "km²",
+    "ice_km2": "km²",
+    "previous_year": "year",
+    "year_offset_px": "pixels",
+    "density_change": "km/km², this season minus the previous one",
+    "density_change_relative": "fraction of the previous season's density",
+}
 
 
 def _backscatters(rec: dict[str, Any]) -> dict[str, str]:
@@ -102,24 +117,51 @@ def statistics_table(records: list[dict]) -> pd.DataFrame:
     return df[COLUMNS]
 
 
+def year_ticks(years: list[int]) -> tuple[list[int], tuple[float, float]]:
+    """Integer year ticks and limits half a year beyond the data: one season is one tick, not a
+    century of autoscaled axis."""
+    lo, hi = (min(years), max(years)) if years else (2017, 2017)
+    step = max(1, int(np.ceil((hi - lo + 1) / 12)))
+    return list(range(lo, hi + 1, step)), (lo - 0.5, hi + 0.5)
+
+
 def plot_density(df: pd.DataFrame, path: Path) -> None:
-    """Density per region over the years, one line per region."""
+    """Crack density over the seasons, one small panel per region (shared integer year axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    for region, part in df.groupby("region"):
-        ax.plot(part["year"], part["density_km_per_km2"], marker="o", label=region)
-    ax.set_xlabel("year")
-    ax.set_ylabel("crack density (km / km²)")
-    ax.set_title("Crevasse density per region and season")
-    ax.grid(alpha=0.3)
-    if len(df):
-        ax.legend(fontsize=8)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.tight_layout()
+    regions = sorted(df["region"].unique()) if len(df) else []
+    n = max(1, len(regions))
+    fig, axes = plt.subplots(
+        n, 1, figsize=(6.4, 1.2 + 1.6 * n), dpi=100, sharex=True, squeeze=False, layout="constrained"
+    )
+    ticks, limits = year_ticks([int(y) for y in df["year"]] if len(df) else [])
+    for ax, region in zip(axes[:, 0], regions):
+        part = df[df["region"] == region].sort_values("year")
+        ax.plot(part["year"].astype(int), part["density_km_per_km2"], marker="o", color="tab:blue")
+        for year, value in zip(part["year"].astype(int), part["density_km_per_km2"]):
+            if np.isfinite(value):
+                ax.annotate(
+                    f"{value:.2f}",
+                    (year, value),
+                    textcoords="offset points",
+                    xytext=(0, 5),
+                    ha="center",
+                    fontsize=7,
+                )
+        ax.set_title(region, fontsize=8, loc="left")
+        ax.set_ylabel("km / km²", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        top = np.nanmax(part["density_km_per_km2"].to_numpy(float)) if len(part) else 1.0
+        ax.set_ylim(0, (top if np.isfinite(top) and top > 0 else 1.0) * 1.3)
+    axes[-1, 0].set_xticks(ticks)
+    axes[-1, 0].set_xticklabels([str(t) for t in ticks])
+    axes[-1, 0].set_xlim(*limits)
+    axes[-1, 0].set_xlabel("season (year)", fontsize=8)
+    fig.suptitle("Crevasse density per region (km of crack per km² of ice)", fontsize=9)
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)

@@ -2,9 +2,14 @@
 
 import dataclasses
 
+import dagster as dg
 import numpy as np
+import pandas as pd
+import pytest
 
 from icecrack_assets.dagster_defs import checks
+from icecrack_assets.dagster_defs.bundles import checked_bundles, choose_bundle
+from icecrack_assets.dagster_defs.partitions import partition_key, year_region_partitions
 from icecrack_assets.regions import get_region
 from icecrack_assets_tests.helpers.rasters import write_tiny_raster
 
@@ -103,3 +108,109 @@ def test_maps_valid_check(tmp_path):
     out_of_range = prob.copy()
     out_of_range[3, 3] = 1.5
     assert not checks.check_maps_valid(on_grid(tmp_path, "p2.tif", out_of_range), m, 0.5).passed
+
+
+# --- partition-aware and blocking checks ---------------------------------------------------------
+
+
+def test_a_failed_partition_stays_failed_after_another_partition_passes():
+    specs = checks.specs("toy", checks.NOT_EMPTY, partitions_def=year_region_partitions)
+
+    @dg.asset(name="toy", partitions_def=year_region_partitions, check_specs=specs)
+    def toy(context):
+        good = "thwaites" in str(context.partition_key)
+        return dg.MaterializeResult(
+            check_results=[dg.AssetCheckResult(check_name=checks.NOT_EMPTY, passed=good)]
+        )
+
+    with dg.instance_for_test() as instance:
+        for region in ("jakobshavn", "thwaites"):  # the failure first, a pass after it
+            dg.materialize([toy], partition_key=partition_key(2024, region), instance=instance)
+        key = dg.AssetCheckKey(dg.AssetKey("toy"), checks.NOT_EMPTY)
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+        by_partition = {r.partition: r.status.value for r in history}
+    assert by_partition == {"jakobshavn|2024": "FAILED", "thwaites|2024": "SUCCEEDED"}
+
+
+def _model_with_bundles(tmp_path, outcomes):
+    """A stand-in crack_model whose floor check passes or fails per bundle (in this order)."""
+    spec = dg.AssetCheckSpec(checks.METRICS_FLOOR, asset="crack_model")
+    state = iter(outcomes)
+
+    @dg.asset(name="crack_model", check_specs=[spec])
+    def model():
+        name, passed = next(state)
+        bundle = tmp_path / name
+        if name != "deleted":
+            bundle.mkdir()
+        metrics = {"precision": 0.95, "recall": 0.95} if passed else {"precision": 0.5, "recall": 0.5}
+        return dg.MaterializeResult(check_results=[checks.check_metrics_floor(metrics, str(bundle))])
+
+    return model
+
+
+def test_maps_use_the_newest_bundle_whose_floor_check_passed(tmp_path):
+    model = _model_with_bundles(tmp_path, [("a", True), ("b", False), ("deleted", True)])
+    with dg.instance_for_test() as instance:
+        for _ in range(3):
+            dg.materialize([model], instance=instance)
+        assert checked_bundles(instance) == [tmp_path / "a"]  # b failed, the newest is gone
+        choice = choose_bundle(instance, tmp_path, "checked")
+        assert choice.path == tmp_path / "a" and choice.check == "passed"
+
+
+def test_maps_refuse_when_no_bundle_passed(tmp_path):
+    model = _model_with_bundles(tmp_path, [("b", False)])
+    with dg.instance_for_test() as instance:
+        dg.materialize([model], instance=instance)
+        with pytest.raises(dg.Failure, match="no crack_model bundle has passed"):
+            choose_bundle(instance, tmp_path, "checked")
+
+
+def test_the_model_floor_blocks_downstream_and_partitioned_assets_check_per_partition():
+    from icecrack_assets.definitions import build_defs
+
+    graph = build_defs().resolve_asset_graph()
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        node = graph.get(key.asset_key)
+        assert spec.partitions_def == node.partitions_def, f"{key.to_user_string()} is not per partition"
+        assert spec.blocking == (key.name == checks.METRICS_FLOOR), key.to_user_string()
+    names = {k.name for k in graph.asset_check_keys}
+    assert {checks.SPLIT_SIZES, checks.SPLIT_CRACKS, checks.NO_LEAKAGE, checks.STATS_ROWS} <= names
+
+
+def test_sample_checks_see_empty_splits_splits_without_cracks_and_leakage():
+    index = pd.DataFrame(
+        {
+            "split": ["train", "train", "val", "test"],
+            "row": [0, 100, 300, 40],
+            "col": [0, 100, 300, 40],
+            "size": [64, 64, 64, 64],
+        }
+    )
+    assert checks.check_split_sizes(index).passed
+    assert not checks.check_split_sizes(index[index["split"] != "val"]).passed
+    leak = checks.check_no_leakage(index)  # the test patch at (40, 40) overlaps the train patch at (0, 0)
+    assert not leak.passed and leak.metadata["overlapping_train"].value == 1
+    assert checks.check_no_leakage(index.drop(index=3)).passed
+    labelled = {"train": 100, "val": 100, "test": 100}
+    assert checks.check_split_cracks({"train": 5, "val": 3, "test": 1}, labelled).passed
+    res = checks.check_split_cracks({"train": 5, "val": 3, "test": 0}, labelled)
+    assert not res.passed and res.metadata["without_cracks"].value == "test"
+
+
+def test_statistics_checks_rows_nan_and_units():
+    from icecrack_assets.ml.statistics import UNITS
+
+    table = pd.DataFrame(
+        {"region": ["a", "b"], "year": [2024, 2024], "crack_area_km2": [1.0, float("nan")], "x": [1, 2]}
+    )
+    assert checks.check_statistics_rows(table, [("a", 2024), ("b", 2024)]).passed
+    res = checks.check_statistics_rows(table, [("a", 2024), ("c", 2024)])
+    assert not res.passed and res.metadata["missing"].value == "c|2024"
+    assert not checks.check_statistics_finite(table, ["crack_area_km2"]).passed
+    assert checks.check_statistics_finite(table.dropna(), ["crack_area_km2"]).passed
+    res = checks.check_statistics_units(table, UNITS)
+    assert not res.passed and res.metadata["without_unit"].value == "x"
+    assert checks.check_statistics_units(table.drop(columns="x"), UNITS).passed

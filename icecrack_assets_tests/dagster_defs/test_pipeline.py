@@ -17,18 +17,20 @@ FAST = {
     "despeckled_scenes": {"config": {"iterations": 1, "hw": 5, "hd": 2}},
     "labelled_samples": {"config": {"patch": 64, "max_per_scene": 24, "block_size": 100, "buffer": 8}},
     "crack_model": {"config": {"epochs": 2, "max_minutes": 1.0, "width": 8, "depth": 3, "batch_size": 8}},
+    # a 2-epoch model is below the method's floor: map with it explicitly (recorded as unchecked)
+    "crack_maps": {"config": {"model": "newest"}},
 }
 
 
-def run(job, instance, assets, key=None):
+def run(job, instance, assets, key=None, success=True, config=None):
     result = job.execute_in_process(
         instance=instance,
         partition_key=key,
-        raise_on_error=True,
+        raise_on_error=False,
         asset_selection=[dg.AssetKey(a) for a in assets],
-        run_config={"ops": {a: FAST[a] for a in assets if a in FAST}},
+        run_config={"ops": {a: FAST[a] for a in assets if a in FAST} if config is None else config},
     )
-    assert result.success
+    assert result.success is success
     return result
 
 
@@ -55,7 +57,12 @@ def test_whole_chain_on_two_tiny_partitions(tmp_path):
             desp = run(job, instance, ["despeckled_scenes"], key)
             assert checks_of(desp)["despeckling_preserves_mean"] is True
             run(job, instance, ["labelled_samples"], key)
-        run(job, instance, ["crack_model"])
+        # the tiny model fails its blocking floor check: the step fails, the bundle is written
+        model_run = run(job, instance, ["crack_model"], success=False)
+        assert checks_of(model_run)["metrics_above_method_floor"] is False
+        refused = run(job, instance, ["crack_maps"], keys[0], success=False, config={})
+        failure = next(e for e in refused.all_events if e.is_step_failure)
+        assert "no crack_model bundle has passed" in failure.step_failure_data.user_failure_data.description
         for key in keys:
             maps = run(job, instance, ["crack_maps"], key)
             assert checks_of(maps)["crack_maps_valid"] is True
@@ -72,8 +79,28 @@ def test_whole_chain_on_two_tiny_partitions(tmp_path):
         )
         assert "dagster/input_data_version/despeckled_scenes" in tags
         assert tags["dagster/code_version"] == "maps-3"
-        model_keys = model.asset_materialization.metadata["partition_keys"].value
-        assert sorted(model_keys) == ["jakobshavn|2024", "thwaites|2024"]
+        meta = model.asset_materialization.metadata
+        assert sorted(meta["partition_keys"].value) == ["jakobshavn|2024", "thwaites|2024"]
+        scores = meta["scores"].value  # the compact val/test x strict/1-px table comes first
+        assert list(meta)[0] == "scores"
+        assert {(r.data["split"], r.data["tolerance"]) for r in scores.records} == {
+            (s, t) for s in ("val", "test") for t in ("strict", "1-px")
+        }
+        map_meta = event.asset_materialization.metadata
+        assert map_meta["bundle_check"].value.startswith("not checked")
+        assert not any(k.startswith("truth_") for k in map_meta)
+        assert any(k.startswith("consistency_with_simulator_") for k in map_meta)
+        products = {r.data["product"] for r in map_meta["products"].value.records}
+        assert {
+            "probability",
+            "mask",
+            "vectors",
+            "density",
+            "orientation",
+            "quicklook",
+            "stac_item",
+        } <= products
+        assert len(map_meta["quicklook"].value) < 1000  # shown inline, no base64 in the event log
 
     maps = tmp_path / "maps" / "jakobshavn" / "2024"
     with rasterio.open(maps / "jakobshavn_2024_probability.tif") as ds:

@@ -2,27 +2,58 @@
 
 import time
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
+from pydantic import Field
 
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import partition_of
 from icecrack_assets.dagster_defs.assets.crack_model import crack_model
 from icecrack_assets.dagster_defs.assets.despeckled_scenes import despeckled_scenes
-from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
+from icecrack_assets.dagster_defs.bundles import choose_bundle
+from icecrack_assets.dagster_defs.lineage import data_version_of
+from icecrack_assets.dagster_defs.metadata import figures, image_markdown, products_table
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
-from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot, ProcessingGrid
+from icecrack_assets.dagster_defs.resources import (
+    ComputeResource,
+    DataRoot,
+    PreviewServer,
+    ProcessingGrid,
+)
 from icecrack_assets.files import file_sha256, prune_dir, write_json_atomic
-from icecrack_assets.layout import MAP_SUMMARY, DataLayout, DespeckledManifest, Stage, map_stem
+from icecrack_assets.layout import (
+    MAP_SUMMARY,
+    QUICKLOOK,
+    STAC_ITEM,
+    DataLayout,
+    DespeckledManifest,
+    Stage,
+    map_stem,
+)
 from icecrack_assets.masks.icemask import IceMask, partition_scenes, pass_of, season_ice_mask
-from icecrack_assets.ml.bundle import latest_bundle, load_bundle
+from icecrack_assets.ml.bundle import load_bundle
 from icecrack_assets.ml.composite import season_composite
 from icecrack_assets.ml.metrics import consistency_with_truth
+from icecrack_assets.ml.preview import write_map_quicklook
 from icecrack_assets.ml.products import write_crack_products
 from icecrack_assets.raster import float_profile, read_single_band, write_raster_atomic
 from icecrack_assets.sar.coregister import SeasonRegistrar
+from icecrack_assets.stac import MapItemInputs, crack_map_item, footprint_lonlat, write_catalog, write_item
 
 MAPS = "crack_maps"
+# the season map against the simulator's truth of its own (possibly training) scenes: not held-out
+CONSISTENCY_PREFIX = "consistency_with_simulator_"
+
+
+class CrackMapsConfig(dg.Config):
+    """Which model bundle maps the season."""
+
+    model: Literal["checked", "newest"] = Field(
+        "checked",
+        description="checked: the newest bundle whose metrics_above_method_floor check passed; "
+        "newest: the newest bundle on disk whatever its checks (recorded as unchecked)",
+    )
 
 
 @dg.asset(
@@ -30,20 +61,31 @@ MAPS = "crack_maps"
     deps=[despeckled_scenes, crack_model],
     code_version="maps-3",
     group_name="products",
-    kinds={"pytorch", "geotiff", "geopackage"},
-    check_specs=checks.specs(MAPS, checks.GRID, checks.NOT_EMPTY, checks.MAPS_VALID),
+    kinds={"geotiff", "geopackage", "stac"},
+    owners=["team:glaciology"],
+    tags={"domain": "crevasses", "stage": "product"},
+    check_specs=checks.specs(
+        MAPS, checks.GRID, checks.NOT_EMPTY, checks.MAPS_VALID, partitions_def=year_region_partitions
+    ),
     description="Season composite of crack probability (mean over the co-registered scenes) on the "
     "region's ice mask, binary mask, crack polygons and centre lines (GeoPackage), density (per km² "
     "of ice) and orientation grids, ice mask, season backscatter, preview with the ice outline.",
 )
 def crack_maps(
-    context: dg.AssetExecutionContext, data: DataRoot, grid: ProcessingGrid, compute: ComputeResource
+    context: dg.AssetExecutionContext,
+    config: CrackMapsConfig,
+    data: DataRoot,
+    grid: ProcessingGrid,
+    compute: ComputeResource,
+    previews: PreviewServer,
 ) -> dg.MaterializeResult:
     year, region = partition_of(context, grid)
     layout = data.layout
     desp_dir = layout.partition_dir(Stage.DESPECKLED, region.name, year)
     manifest = DespeckledManifest.read(desp_dir)
-    bundle = load_bundle(latest_bundle(layout.models), device=compute.device)
+    choice = choose_bundle(context.instance, layout.models, config.model)
+    context.log.info(f"model bundle {choice.path.name}: floor check {choice.check}")
+    bundle = load_bundle(choice.path, device=compute.device)
     t0 = time.perf_counter()
     scenes = partition_scenes(layout, region, year)
     files = [path for path, _ in scenes]
@@ -82,6 +124,7 @@ def crack_maps(
         "region": region.name,
         "year": year,
         "bundle": str(bundle.path),
+        "bundle_check": choice.check,
         "scene_ids": list(registration.used),
         "rejected_scene_ids": list(registration.rejected),
         **stats,
@@ -94,24 +137,80 @@ def crack_maps(
         **truth_scores,
     }
     write_json_atomic(layout.map_summary(region.name, year), summary)
-    keep = {MAP_SUMMARY} | {p.name for p in (Path(v) for v in paths.as_dict().values())}
+    season = region.season(year)
+    caption = (
+        f"{region.name} {year} season ({season[0]:%d %b}–{season[1]:%d %b %Y}): "
+        f"{len(registration.used)} scene(s), model {bundle.path.name} ({choice.check}), "
+        f"threshold {bundle.threshold:.2f}"
+    )
+    quicklook = write_map_quicklook(
+        extra["backscatter"],
+        paths.probability,
+        paths.mask,
+        out_dir / QUICKLOOK,
+        caption,
+        bundle.threshold,
+        ice=extra["ice_mask"],
+    )
+    files = {
+        **{k: Path(v) for k, v in paths.as_dict().items() if k != "preview"},
+        "ice_mask": extra["ice_mask"],
+        "backscatter": extra["backscatter"],
+        "quicklook": quicklook,
+    }
+    item_path = layout.stac_item(region.name, year)
+    item = crack_map_item(
+        MapItemInputs(
+            region=region.name,
+            year=year,
+            season_start=season[0],
+            season_end=season[1],
+            footprint_lonlat=footprint_lonlat(region.bounds, region.crs),
+            files=files,
+            scenes={sid: p for p, sid in ids.items() if sid in registration.used},
+            bundle=bundle.path,
+            properties={
+                "bundle_check": choice.check,
+                "crack_area_km2": round(stats["crack_area_km2"], 3),
+                "density_km_per_km2": round(stats["density_km_per_km2"], 4),
+                "threshold": round(float(bundle.threshold), 3),
+            },
+        ),
+        item_path,
+    )
+    write_item(item, item_path)
+    catalog = write_catalog(layout.stac_catalog, sorted(layout.stac_catalog.parent.glob(f"*/*/{STAC_ITEM}")))
+    keep = {MAP_SUMMARY, QUICKLOOK, STAC_ITEM} | {p.name for p in (Path(v) for v in paths.as_dict().values())}
     prune_dir(out_dir, keep | {p.name for p in extra.values()})
     metadata = {
-        "path": dg.MetadataValue.path(str(out_dir)),
-        "probability": dg.MetadataValue.path(str(paths.probability)),
-        "mask": dg.MetadataValue.path(str(paths.mask)),
+        "quicklook": image_markdown(quicklook, caption, layout.root, previews.base_url),
+        **figures(
+            {
+                "crack_area_km2": stats["crack_area_km2"],
+                "crack_length_km": stats["crack_length_km"],
+                "density_km_per_km2": stats["density_km_per_km2"],
+                "crack_fraction_of_ice": stats["crack_fraction"],
+                "ice_km2": ice.ice_km2,
+                "valid_area_km2": stats["valid_area_km2"],
+                "threshold": stats["threshold"],
+                "min_component_px": int(stats["min_component"]),
+                "scenes_used": len(registration.used),
+                "scenes_rejected": len(registration.rejected),
+                "seconds": seconds,
+            }
+        ),
         "bundle": dg.MetadataValue.path(str(bundle.path)),
+        "bundle_check": choice.check,
+        "products": products_table({**files, "stac_item": item_path}),
+        "path": dg.MetadataValue.path(str(out_dir)),
+        "stac_item": dg.MetadataValue.path(str(item_path)),
+        "stac_catalog": dg.MetadataValue.path(str(catalog)),
         "scene_ids": dg.MetadataValue.json(summary["scene_ids"]),
         "rejected_scene_ids": dg.MetadataValue.json(summary["rejected_scene_ids"]),
         "scene_offsets_px": dg.MetadataValue.json(registration.as_dict()),
-        "ice_mask": dg.MetadataValue.path(str(extra["ice_mask"])),
         "mask_source": f"{ice.source}: {ice.detail}",
-        "ice_km2": round(ice.ice_km2, 3),
-        "seconds": round(seconds, 2),
-        **{k: float(v) for k, v in {**stats, **truth_scores}.items()},
+        **figures(truth_scores),
     }
-    if paths.preview.exists():
-        metadata["preview"] = png_markdown(paths.preview, f"crack map {region.name} {year}")
     return dg.MaterializeResult(
         metadata=metadata,
         data_version=data_version_of(
@@ -138,7 +237,8 @@ def _truth_consistency(
         return {}
     truth, _ = read_single_band(layout.partition_dir(Stage.RAW, region, year) / truth_name)
     mask, _ = read_single_band(mask_path)
-    return {f"truth_{k}_tol1": v for k, v in consistency_with_truth(mask, truth, tolerance=1).items()}
+    scores = consistency_with_truth(mask, truth, tolerance=1)
+    return {f"{CONSISTENCY_PREFIX}{k}_tol1": v for k, v in scores.items()}
 
 
 def _write_mask_and_backscatter(

@@ -1,15 +1,26 @@
 """despeckled_scenes: PPB (or a baseline filter, for ablation) on every raw scene of a partition."""
 
+from typing import Literal
+
 import dagster as dg
+from pydantic import Field
 
 from icecrack_assets.dagster_defs import checks
-from icecrack_assets.dagster_defs.assets.common import md_table, partition_of
+from icecrack_assets.dagster_defs.assets.common import partition_of
 from icecrack_assets.dagster_defs.assets.raw_scenes import raw_scenes
-from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
+from icecrack_assets.dagster_defs.lineage import data_version_of
+from icecrack_assets.dagster_defs.metadata import figures, image_markdown, table
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
-from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
+from icecrack_assets.dagster_defs.resources import DataRoot, PreviewServer, ProcessingGrid
 from icecrack_assets.files import file_sha256, prune_dir
-from icecrack_assets.layout import MANIFEST, PREVIEW, DespeckledManifest, DespeckledScene, RawManifest, Stage
+from icecrack_assets.layout import (
+    MANIFEST,
+    QUICKLOOK,
+    DespeckledManifest,
+    DespeckledScene,
+    RawManifest,
+    Stage,
+)
 from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle_file
 from icecrack_assets.sar.quicklook import write_quicklook
 
@@ -23,17 +34,31 @@ class DespeckleConfig(dg.Config):
     """Filter choice and PPB parameters. Unset PPB parameters follow each scene's number of looks
     (the core's calibrated rule); preset "reference" gives Deledalle's single-look defaults."""
 
-    filter: str = _DEFAULT.filter  # ppb | lee | refined-lee | frost | boxcar | none
-    preset: str = _DEFAULT.preset  # looks | reference | custom
-    iterations: int | None = None
-    hw: int | None = None
-    hd: int | None = None
-    alpha: float | None = None
-    T: float | None = None
-    staged: bool = _DEFAULT.staged
-    window: int = _DEFAULT.window
-    calibration: str = _DEFAULT.calibration
-    block: int = 1024
+    filter: Literal["ppb", "lee", "refined-lee", "frost", "boxcar", "none"] = Field(
+        _DEFAULT.filter,  # type: ignore[arg-type]
+        description="speckle filter: ppb (the method's) or a baseline for ablation; none copies",
+    )
+    preset: Literal["looks", "reference", "custom"] = Field(
+        _DEFAULT.preset,  # type: ignore[arg-type]
+        description="where PPB's parameters come from: looks (calibrated rule per number of looks), "
+        "reference (Deledalle's single-look defaults); set fields override either",
+    )
+    iterations: int | None = Field(None, description="PPB iterations (unset: from the preset)")
+    hw: int | None = Field(None, description="PPB search-window half-width, px (unset: preset)")
+    hd: int | None = Field(None, description="PPB patch half-width, px (unset: preset)")
+    alpha: float | None = Field(None, description="PPB similarity quantile, 0..1 (unset: preset)")
+    T: float | None = Field(None, description="PPB weight of the previous estimate (unset: preset)")
+    guard: float | None = Field(None, description="residual guard after PPB, 0..1 (unset: preset)")
+    staged: bool = Field(
+        _DEFAULT.staged, description="PPB on a coarse-to-fine schedule (faster, approximate)"
+    )
+    window: int = Field(_DEFAULT.window, description="window side, px, of the baseline filters")
+    calibration: Literal["white", "scene"] = Field(
+        _DEFAULT.calibration,  # type: ignore[arg-type]
+        description="PPB's h: white (white speckle with the scene's looks) or scene (measured on "
+        "homogeneous areas of the input; suits correlated GRD speckle)",
+    )
+    block: int = Field(1024, description="I/O block side, px (memory vs. overhead; not a filter setting)")
 
     def settings(self, looks: float) -> DespeckleSettings:
         return DespeckleSettings(looks=looks, **self.model_dump(exclude={"block"}))
@@ -44,14 +69,25 @@ class DespeckleConfig(dg.Config):
     deps=[raw_scenes],
     code_version="despeckle-2",  # 2: PPB parameters follow the number of looks
     group_name="sar",
-    kinds={"numba", "geotiff"},
+    kinds={"geotiff", "raster"},
+    owners=["team:sar"],
+    tags={"domain": "sar", "stage": "preprocess"},
     check_specs=checks.specs(
-        DESPECKLED, checks.GRID, checks.NOT_EMPTY, checks.MEAN_PRESERVED, checks.LOOKS_MATCH_ENL
+        DESPECKLED,
+        checks.GRID,
+        checks.NOT_EMPTY,
+        checks.MEAN_PRESERVED,
+        checks.LOOKS_MATCH_ENL,
+        partitions_def=year_region_partitions,
     ),
     description="Speckle-filtered scenes (PPB by default) on the region grid, linear sigma0 intensity.",
 )
 def despeckled_scenes(
-    context: dg.AssetExecutionContext, config: DespeckleConfig, data: DataRoot, grid: ProcessingGrid
+    context: dg.AssetExecutionContext,
+    config: DespeckleConfig,
+    data: DataRoot,
+    grid: ProcessingGrid,
+    previews: PreviewServer,
 ) -> dg.MaterializeResult:
     year, region = partition_of(context, grid)
     layout = data.layout
@@ -92,31 +128,44 @@ def despeckled_scenes(
         out_dir
     )
     paths = [out_dir / r.path for r in rows]
-    preview = write_quicklook([raw_dir / rows[0].path, paths[0]], out_dir / PREVIEW)
+    caption = f"{region.name} {year}: {rows[0].scene_id}, raw | {config.filter}, dB, one grey scale"
+    preview = write_quicklook(
+        [raw_dir / rows[0].path, paths[0]],
+        out_dir / QUICKLOOK,
+        labels=[f"raw (looks {rows[0].looks:g})", f"despeckled ({config.filter})"],
+        caption=caption,
+    )
     keep.add(preview.name)
     prune_dir(out_dir, keep)
-    table = [vars(r) for r in rows]
+    rows_dicts = [vars(r) for r in rows]
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(out_dir)),
+            "quicklook": image_markdown(preview, caption, layout.root, previews.base_url),
             "filter": config.filter,
+            **figures({"scene_count": len(rows), "seconds_total": sum(r.seconds for r in rows)}),
+            "scenes": table(
+                rows_dicts,
+                {
+                    "scene_id": ("string", "Sentinel-1 product name"),
+                    "looks": ("float", "number of looks PPB was tuned for"),
+                    "enl_input": ("float", "ENL measured on homogeneous blocks of the input"),
+                    "enl_output": ("float", "ENL on the same blocks after filtering"),
+                    "mean_ratio": ("float", "mean of noisy / filtered (1 = mean preserved)"),
+                    "seconds": ("float", "filter time, s"),
+                },
+            ),
+            "path": dg.MetadataValue.path(str(out_dir)),
             "settings": dg.MetadataValue.json(settings_dict),
             "settings_by_looks": dg.MetadataValue.json(
                 {f"{L:g}": config.settings(looks=L).as_dict() for L in sorted({r.looks for r in rows})}
             ),
-            "scene_count": len(rows),
             "scene_ids": dg.MetadataValue.json([r.scene_id for r in rows]),
-            "scenes": md_table(
-                table, ["scene_id", "seconds", "mean_ratio", "looks", "enl_input", "enl_output"]
-            ),
-            "seconds_total": round(sum(r.seconds for r in rows), 2),
-            "preview": png_markdown(preview, f"{rows[0].scene_id}: raw | {config.filter} (dB)"),
         },
         data_version=data_version_of({"settings": settings_dict, "outputs": [r.sha256 for r in rows]}),
         check_results=[
             checks.check_grid(paths, region),
             checks.check_not_empty(paths),
             checks.check_mean_preserved({r.scene_id: r.mean_ratio for r in rows}),
-            checks.check_looks_match_enl(table),
+            checks.check_looks_match_enl(rows_dicts),
         ],
     )

@@ -2,19 +2,24 @@
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 import rasterio
 from pydantic import Field
 
+from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import partition_of
 from icecrack_assets.dagster_defs.assets.despeckled_scenes import despeckled_scenes
 from icecrack_assets.dagster_defs.lineage import data_version_of
+from icecrack_assets.dagster_defs.metadata import figures
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
 from icecrack_assets.layout import DespeckledManifest, Stage
 from icecrack_assets.masks.icemask import partition_ice_mask
 from icecrack_assets.ml.labels import load_labels_for_scene
-from icecrack_assets.ml.samples import SampleSettings, SceneForSamples, build_samples
+from icecrack_assets.ml.samples import SampleSettings, SceneForSamples, build_samples, load_samples
+from icecrack_assets.raster import MASK_NODATA
 
+SAMPLES = "labelled_samples"
 _DEFAULT = SampleSettings()
 
 
@@ -43,6 +48,15 @@ class SamplesConfig(dg.Config):
     code_version="samples-3",
     group_name="ml",
     kinds={"numpy"},
+    owners=["team:ml"],
+    tags={"domain": "crevasses", "stage": "train"},
+    check_specs=checks.specs(
+        SAMPLES,
+        checks.SPLIT_SIZES,
+        checks.SPLIT_CRACKS,
+        checks.NO_LEAKAGE,
+        partitions_def=year_region_partitions,
+    ),
     description="Balanced crack/background patches with masks (user annotations in data/labels/ when "
     "they cover a scene, else the simulator's truth), on the region's ice mask (labels off the ice "
     "are nodata), train/val/test split by spatial blocks with a buffer, and a sample index with "
@@ -100,19 +114,36 @@ def labelled_samples(
         block_size=config.block_size,
         buffer=config.buffer,
     )
+    table = pd.read_csv(index.index_path)
+    arrays = load_samples(out_dir)
+    split, y = arrays["split"], arrays["y"]
+    cracks = {s: int((y[split == s] == 1).sum()) for s in checks.SPLITS}
+    labelled = {s: int((y[split == s] != MASK_NODATA).sum()) for s in checks.SPLITS}
     return dg.MaterializeResult(
         metadata={
+            **figures(
+                {
+                    "patches": index.count,
+                    "train_patches": index.n_train,
+                    "val_patches": index.n_val,
+                    "test_patches": index.n_test,
+                    "crack_fraction": index.crack_fraction,
+                    **{
+                        f"{s}_crack_fraction": cracks[s] / labelled[s] if labelled[s] else 0.0 for s in cracks
+                    },
+                    "ice_km2": ice.ice_km2,
+                }
+            ),
             "path": dg.MetadataValue.path(str(out_dir)),
-            "count": index.count,
-            "train": index.n_train,
-            "val": index.n_val,
-            "test": index.n_test,
-            "crack_fraction": float(index.crack_fraction),
             "label_sources": dg.MetadataValue.json(sources),
             "mask_source": f"{ice.source}: {ice.detail}",
-            "ice_km2": round(ice.ice_km2, 3),
             "scene_ids": dg.MetadataValue.json([s.scene_id for s in scenes]),
             "index": dg.MetadataValue.path(str(index.index_path)),
         },
         data_version=data_version_of({"samples": index.sha256}),
+        check_results=[
+            checks.check_split_sizes(table),
+            checks.check_split_cracks(cracks, labelled),
+            checks.check_no_leakage(table),
+        ],
     )

@@ -6,13 +6,19 @@ import dagster as dg
 
 from icecrack_assets.catalog.base import usable_items
 from icecrack_assets.dagster_defs import checks
-from icecrack_assets.dagster_defs.assets.common import md_table, partition_of
-from icecrack_assets.dagster_defs.lineage import data_version_of, png_markdown
+from icecrack_assets.dagster_defs.assets.common import partition_of
+from icecrack_assets.dagster_defs.lineage import data_version_of
+from icecrack_assets.dagster_defs.metadata import figures, image_markdown, table
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
-from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid, SceneCatalogResource
+from icecrack_assets.dagster_defs.resources import (
+    DataRoot,
+    PreviewServer,
+    ProcessingGrid,
+    SceneCatalogResource,
+)
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.files import file_sha256, prune_dir
-from icecrack_assets.layout import MANIFEST, PREVIEW, RawManifest, RawScene, Stage
+from icecrack_assets.layout import MANIFEST, QUICKLOOK, RawManifest, RawScene, Stage
 from icecrack_assets.regions import get_region
 from icecrack_assets.sar.quicklook import write_quicklook
 from icecrack_assets.sar.sentinel1.ingest import ingest_mask_to_region, ingest_to_region
@@ -24,8 +30,10 @@ RAW = "raw_scenes"
     partitions_def=year_region_partitions,
     code_version="raw-1",
     group_name="sar",
-    kinds={"sentinel1", "geotiff"},
-    check_specs=checks.specs(RAW, checks.GRID, checks.NOT_EMPTY),
+    kinds={"sentinel1", "geotiff", "raster"},
+    owners=["team:sar"],
+    tags={"domain": "sar", "stage": "ingest"},
+    check_specs=checks.specs(RAW, checks.GRID, checks.NOT_EMPTY, partitions_def=year_region_partitions),
     retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
     description="Season's Sentinel-1 acquisitions over the AOI from the scene catalog, as linear "
     "sigma0 on the region grid, with a manifest of scene ids, times and footprints.",
@@ -35,6 +43,7 @@ def raw_scenes(
     data: DataRoot,
     grid: ProcessingGrid,
     scene_catalog: SceneCatalogResource,
+    previews: PreviewServer,
 ) -> dg.MaterializeResult:
     year, region = partition_of(context, grid)
     catalog = scene_catalog.build(data)
@@ -99,19 +108,37 @@ def raw_scenes(
         scenes=tuple(scenes),
     ).write(out_dir)
     paths = [out_dir / s.path for s in scenes]
-    preview = write_quicklook(paths[:1], out_dir / PREVIEW)
+    caption = f"{region.name} {year}: {scenes[0].scene_id} (sigma0, dB), {len(scenes)} scene(s) this season"
+    preview = write_quicklook(
+        paths[:1],
+        out_dir / QUICKLOOK,
+        labels=[f"{scenes[0].acquired[:10]} {scenes[0].mode}"],
+        caption=caption,
+    )
     keep.add(preview.name)
     removed = prune_dir(out_dir, keep)
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(out_dir)),
-            "scene_count": len(scenes),
-            "scene_ids": dg.MetadataValue.json([s.scene_id for s in scenes]),
-            "scenes": md_table([vars(s) for s in scenes], ["scene_id", "acquired", "product", "looks"]),
+            "quicklook": image_markdown(preview, caption, layout.root, previews.base_url),
+            **figures(
+                {
+                    "scene_count": len(scenes),
+                    "seconds": time.perf_counter() - t0,
+                    "stale_files_removed": len(removed),
+                }
+            ),
+            "scenes": table(
+                [vars(s) for s in scenes],
+                {
+                    "scene_id": ("string", "Sentinel-1 product name"),
+                    "acquired": ("string", "acquisition start, UTC"),
+                    "product": ("string", "product type"),
+                    "looks": ("float", "equivalent number of looks of the product"),
+                },
+            ),
             "catalog": scene_catalog.kind,
-            "seconds": round(time.perf_counter() - t0, 2),
-            "stale_files_removed": len(removed),
-            "preview": png_markdown(preview, f"{scenes[0].scene_id} (dB)"),
+            "path": dg.MetadataValue.path(str(out_dir)),
+            "scene_ids": dg.MetadataValue.json([s.scene_id for s in scenes]),
         },
         data_version=data_version_of([s.sha256 for s in scenes]),
         check_results=[checks.check_grid(paths, region), checks.check_not_empty(paths)],
