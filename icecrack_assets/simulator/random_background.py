@@ -20,7 +20,7 @@ import numpy as np
 
 from icecrack_assets.simulator.fields import fractal_noise, smooth_noise, smoothstep
 from icecrack_assets.simulator.polyline import distance_to, meander
-from icecrack_assets.simulator.random_cracks import _overlap, _patches, frame
+from icecrack_assets.simulator.random_cracks import frame, interval_overlap, smooth_patches
 
 # class codes of RandomScene.classes (uint8)
 BACKGROUND, STREAM, LAKE, RIFT, CLIFF, WATER, MELANGE, ROCK, ICEBERG, POINT, RIFT_TIP = range(11)
@@ -113,12 +113,12 @@ def _ripples(db, rng, shape) -> None:
     wave = np.sin(2 * np.pi * u / lam)
     if rng.random() < 0.5:  # sharper crests
         wave = np.sign(wave) * np.abs(wave) ** 0.5
-    patch = _patches(rng, shape, rng.uniform(0.2, 0.9), rng.uniform(0.1, 0.4) * max(shape))
+    patch = smooth_patches(rng, shape, rng.uniform(0.2, 0.9), rng.uniform(0.1, 0.4) * max(shape))
     db += (rng.uniform(0.3, 2.0) * wave * patch).astype(np.float32)
 
 
 def _lakes(db, classes, rng, shape) -> None:
-    mask = _patches(rng, shape, rng.uniform(0.02, 0.08), rng.uniform(8.0, 30.0)) > 0.5
+    mask = smooth_patches(rng, shape, rng.uniform(0.02, 0.08), rng.uniform(8.0, 30.0)) > 0.5
     level = rng.uniform(-25.0, -16.0) if rng.random() < 0.75 else rng.uniform(-8.0, -2.0)  # open / frozen
     lake = np.float32(level) + 0.5 * smooth_noise(rng, shape, 4.0)
     db[mask] = lake[mask]
@@ -141,7 +141,7 @@ def _streams(db, classes, rng, shape) -> None:
         width = rng.uniform(1.0, 4.0)
         dist, _ = distance_to(pts, shape, width / 2 + 1.5)
         cov = np.where(
-            np.isfinite(dist), _overlap(np.nan_to_num(dist, posinf=99.0), -width / 2, width / 2), 0
+            np.isfinite(dist), interval_overlap(np.nan_to_num(dist, posinf=99.0), -width / 2, width / 2), 0
         )
         change = -rng.uniform(2.0, 10.0) if rng.random() < 0.65 else rng.uniform(2.0, 6.0)
         db += (cov * change).astype(np.float32)
@@ -174,7 +174,7 @@ def _rift(db, classes, look, rng, shape, tip: bool) -> tuple[float, float, float
     wid = np.zeros(shape, np.float32)
     wid[near] = width_s[nearest[near]]
     d = np.nan_to_num(dist, posinf=99.0)
-    cov = _overlap(d, -wid / 2, wid / 2) * near
+    cov = interval_overlap(d, -wid / 2, wid / 2) * near
     inside = cov >= 0.5
     level = rng.uniform(-23.0, -15.0)
     db[:] = np.where(inside, level + 0.7 * smooth_noise(rng, shape, 3.0), db + cov * (level - db))
@@ -184,7 +184,7 @@ def _rift(db, classes, look, rng, shape, tip: bool) -> tuple[float, float, float
     idx = nearest[near]
     far = np.zeros(shape, bool)  # pixel lies on the far-range side of the rift's axis
     far[rr, cc] = (cc - pts[idx, 1]) * look[0] + (rr - pts[idx, 0]) * look[1] > 0
-    wall_cov = _overlap(d, wid / 2, wid / 2 + wall) * near * (wid > 1.0) * far
+    wall_cov = interval_overlap(d, wid / 2, wid / 2 + wall) * near * (wid > 1.0) * far
     db += (wall_cov * rng.uniform(2.0, 7.0)).astype(np.float32)
     wide = wid >= RIFT_MIN_PX
     hit = ((cov >= 0.2) | (wall_cov >= 0.2)) & (classes == BACKGROUND)
@@ -209,7 +209,7 @@ def _front(db, classes, look, rng, shape, icebergs: bool) -> None:
         surf = level + wind
     else:
         level, kind = rng.uniform(-17.0, -8.0), MELANGE
-        floes = _patches(rng, shape, rng.uniform(0.3, 0.7), rng.uniform(3.0, 15.0))
+        floes = smooth_patches(rng, shape, rng.uniform(0.3, 0.7), rng.uniform(3.0, 15.0))
         surf = level + rng.uniform(2.0, 5.0) * floes + 0.8 * smooth_noise(rng, shape, 2.0)
     db[:] = np.where(sea, surf, db)
     classes[sea] = kind
@@ -264,7 +264,7 @@ def _shifted(mask: np.ndarray, dr: int, dc: int) -> np.ndarray:
 def _rock(db, classes, look, rng, shape) -> None:
     """Rock outcrops with slope shading, bright layover and dark radar shadow."""
     n = float(max(shape))
-    mask = _patches(rng, shape, rng.uniform(0.05, 0.3), rng.uniform(0.1, 0.3) * n) > 0.5
+    mask = smooth_patches(rng, shape, rng.uniform(0.05, 0.3), rng.uniform(0.1, 0.3) * n) > 0.5
     if not mask.any():
         return
     elev = fractal_noise(rng, shape, (0.15 * n, 0.04 * n, 4.0), 0.5) * rng.uniform(5.0, 25.0)

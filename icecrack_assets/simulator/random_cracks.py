@@ -63,7 +63,9 @@ def frame(shape: tuple[int, int], angle_deg: float, centre: tuple[float, float])
     return u, v
 
 
-def _patches(rng: np.random.Generator, shape: tuple[int, int], cover: float, scale: float) -> np.ndarray:
+def smooth_patches(
+    rng: np.random.Generator, shape: tuple[int, int], cover: float, scale: float
+) -> np.ndarray:
     """Soft patchy mask covering about ``cover`` of the window, blobs ~``scale`` px across."""
     from scipy.special import ndtri
 
@@ -87,7 +89,7 @@ def family_sets(
     centre = (rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w)
     u, v = frame(shape, st.flow_deg, centre)
     bend = _bend(rng, shape, st)
-    zone = _patches(rng, shape, st.cover, rng.uniform(0.15, 0.4) * n)
+    zone = smooth_patches(rng, shape, st.cover, rng.uniform(0.15, 0.4) * n)
     fam = st.family
     sets: list[CrackSet] = []
     if fam == "transverse":
@@ -151,14 +153,14 @@ def family_sets(
         sets.append(CrackSet(vt + 0.2 * bend, ut, flank * np.maximum(zone, 0.6)))
     elif fam == "dense-field":
         # brighter zones crossed by dense, roughly parallel lineations a few pixels apart
-        fields = _patches(rng, shape, st.cover, rng.uniform(0.08, 0.2) * n)
+        fields = smooth_patches(rng, shape, st.cover, rng.uniform(0.08, 0.2) * n)
         sets.append(CrackSet(u + 0.3 * bend, v, fields))
     else:
         raise ValueError(f"unknown crevasse family {fam!r}")
     return sets
 
 
-def _overlap(t: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float) -> np.ndarray:
+def interval_overlap(t: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float) -> np.ndarray:
     """Length of [t-0.5, t+0.5] inside [lo, hi]: a pixel's coverage by a band across the trace."""
     return np.clip(np.minimum(t + 0.5, hi) - np.maximum(t - 0.5, lo), 0.0, 1.0)
 
@@ -220,8 +222,8 @@ def render_set(
     mode = st.radiometry
     if mode == "lit-near":
         far = -far
-    cov_open = _overlap(far, -half, half)
-    cov_wall = _overlap(far, half, half + wall)
+    cov_open = interval_overlap(far, -half, half)
+    cov_wall = interval_overlap(far, half, half + wall)
     if mode in ("lit-far", "lit-near"):
         bright_db, dark_db = c, c * st.shadow_ratio
         cov_b, cov_d = cov_wall, cov_open
