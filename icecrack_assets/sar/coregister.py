@@ -277,8 +277,8 @@ class SeasonRegistrar:
         """Mean dB of every composited scene, both passes (for display; registration uses one pass)."""
         if not self._sum:
             raise ValueError("no scene was composited")
-        total = sum(self._sum.values())
-        count = sum(c.astype(np.int32) for c in self._count.values())
+        total: np.ndarray = np.sum(list(self._sum.values()), axis=0)
+        count: np.ndarray = np.sum([c.astype(np.int32) for c in self._count.values()], axis=0)
         mean = np.full(np.shape(total), np.nan, np.float32)
         seen = count > 0
         mean[seen] = (total[seen] / count[seen]).astype(np.float32)
