@@ -277,8 +277,12 @@ class SeasonRegistrar:
         """Mean dB of every composited scene, both passes (for display; registration uses one pass)."""
         if not self._sum:
             raise ValueError("no scene was composited")
-        total: np.ndarray = np.sum(list(self._sum.values()), axis=0)
-        count: np.ndarray = np.sum([c.astype(np.int32) for c in self._count.values()], axis=0)
+        keys = list(self._sum)
+        total = self._sum[keys[0]].copy()  # summed in place: no stack of full-size arrays
+        count = self._count[keys[0]].astype(np.int32)
+        for key in keys[1:]:
+            total += self._sum[key]
+            count += self._count[key]
         mean = np.full(np.shape(total), np.nan, np.float32)
         seen = count > 0
         mean[seen] = (total[seen] / count[seen]).astype(np.float32)
