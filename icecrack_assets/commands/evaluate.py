@@ -126,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
             scenes_per_group=2 if args.quick else 6,
             scene_size=192 if args.quick else 384,
             seed=args.seed,
+            lai_seeds=cfg.lai_seeds or (1 if args.quick else 3),
+            finetune_minutes=args.max_minutes or (1.0 if args.quick else 8.0),
         )
     run_evaluation(cfg, out, args.model, print)
     print(out.read_text())

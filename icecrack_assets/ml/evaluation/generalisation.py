@@ -50,6 +50,8 @@ class GeneralisationConfig:
     despeckle: str = "none"
     groups: dict = field(default_factory=lambda: dict(FAMILY_GROUPS))
     seed: int = 0
+    lai_seeds: int = 3  # suite b: fine-tuning runs of the default model (their mean is reported)
+    finetune_minutes: float = 8.0  # suite b: budget of each fine-tuning run
 
 
 def heldout_scenes(families: tuple[str, ...], n: int, size: int, seed0: int, despeckle: str = "none"):
@@ -315,7 +317,13 @@ def run_generalisation(
             res["d"]["models"]["default model, native 10 m (not resampled)"] = native
     if "b" in suites and default is not None and cfg.lai_root is not None:
         res["b_default"] = suite_b_default(
-            default, cfg.lai_root, cfg.work_dir, zero_shot=refs.get(cfg.despeckle), log=log
+            default,
+            cfg.lai_root,
+            cfg.work_dir,
+            seeds=cfg.lai_seeds,
+            max_minutes=cfg.finetune_minutes,
+            zero_shot=refs.get(cfg.despeckle),
+            log=log,
         )
     return res
 
