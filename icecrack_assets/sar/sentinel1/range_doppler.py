@@ -7,9 +7,9 @@ per second of azimuth time). For a point P (ECEF) the zero-Doppler time t solves
 GRD ground range through the polynomials interpolated linearly in azimuth time, and its pixel is that
 over the range pixel spacing. This is the model ESA's processor and sarsen use.
 
-Why not just the GCP grid: ESA projects each second of a GRD onto an ellipsoid raised to the local
-terrain height, so the ground range of a fixed slant range jumps by up to ~10 pixels from one
-polynomial to the next over mountains; the GCP rows (every ~2000 lines) cannot follow that.
+Why not just the GCP grid: ESA's slant-to-ground polynomials change with the terrain along the swath;
+over mountains the ground range of one slant range differs by up to ~9 pixels from one polynomial
+(one second) to the next, and the GCP rows (every ~2000 lines) cannot follow that.
 """
 
 from __future__ import annotations
