@@ -141,6 +141,8 @@ def test_bad_range_and_int16_are_one_line_errors(tmp_path: Path) -> None:
         ingest_to_region(src, JAK, tmp_path / "out.tif", units="db", value_range="0,-30")
     with pytest.raises(InputError, match="not 'LO,HI'"):
         ingest_to_region(src, JAK, tmp_path / "out.tif", units="db", value_range="low,high")
+    with pytest.raises(InputError, match="DEM applies to SAFE products only"):
+        ingest_to_region(src, JAK, tmp_path / "out.tif", units="db", value_range="-30,0", dem=src)
     signed = _on_grid(tmp_path / "s.tif", np.full(1, 7), "int16")
     with pytest.raises(InputError, match="not a known scaled product"):
         ingest_to_region(signed, JAK, tmp_path / "out.tif")

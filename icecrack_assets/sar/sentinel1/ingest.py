@@ -110,7 +110,7 @@ def ingest_to_region(
     """Write ``src`` (GeoTIFF or SAFE product) as a linear sigma0 COG on ``region``'s grid at ``dst``.
 
     ``dem`` (a GeoTIFF in any CRS, or a :class:`Dem` with its geoid offset) terrain-corrects SAFE
-    input; GeoTIFFs from other tools are already geocoded, so it does not apply to them.
+    input; GeoTIFFs from other tools are already geocoded, so a DEM with one is refused.
     ``value_range`` ("LO,HI" in ``units``) declares what the DNs of an 8/16-bit product were scaled from.
     Raises :class:`InputError` (and writes nothing) on any bad input.
     """
@@ -119,6 +119,10 @@ def ingest_to_region(
         raise InputError(src, "file does not exist")
     if is_safe_product(src):
         return ingest_safe(src, region, dst, polarisation=polarisation, dem=Dem.of(dem))
+    if dem is not None:
+        raise InputError(
+            src, "a DEM applies to SAFE products only; a GeoTIFF is already geocoded by its tool"
+        )
     if isinstance(value_range, tuple):
         value_range = f"{value_range[0]},{value_range[1]}"
     return _ingest_geotiff(src, region, dst, polarisation, units, value_range)
