@@ -25,7 +25,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="LO,HI",
         help="for 8/16-bit GeoTIFFs: the range (in --units) DN 1..max was scaled from, e.g. -30,0",
     )
-    p.add_argument("--dem", type=Path, help="DEM GeoTIFF (any CRS) for terrain correction of a SAFE product")
+    dem = p.add_mutually_exclusive_group()
+    dem.add_argument(
+        "--dem", type=Path, help="DEM GeoTIFF (any CRS) for terrain correction of a SAFE product"
+    )
+    dem.add_argument(
+        "--dem-stac",
+        metavar="URL",
+        help="STAC API with DEM tiles: the region's mosaic is fetched once and cached under <data root>/dem",
+    )
+    p.add_argument(
+        "--dem-collection", default="cop-dem-glo-30", help="STAC collection of DEM tiles (with --dem-stac)"
+    )
     p.add_argument(
         "--dem-geoid-offset",
         type=float,
@@ -64,6 +75,13 @@ def run(args: argparse.Namespace) -> int:
     from icecrack_assets.sar.sentinel1.terrain import Dem
 
     dem = Dem(args.dem, args.dem_geoid_offset) if args.dem else None
+    if args.dem_stac:
+        from icecrack_assets.catalog.dem import dem_for_region
+        from icecrack_assets.catalog.stac import StacCatalog
+        from icecrack_assets.layout import DataLayout
+
+        catalog = StacCatalog(args.dem_stac, collection=args.dem_collection)
+        dem = dem_for_region(catalog, region, DataLayout.at().root / "dem", args.dem_geoid_offset)
     info = ingest_to_region(
         args.product,
         region,

@@ -111,3 +111,26 @@ def test_no_dem_tiles_is_one_line(tmp_path: Path) -> None:
             dem_for_region(catalog, JAK, tmp_path / "dem")
     assert "\n" not in str(err.value)
     assert not list((tmp_path).rglob("*.tif"))
+
+
+def test_cli_fetches_the_region_dem_from_stac(tmp_path: Path, shared_data: Path, monkeypatch, capsys) -> None:
+    """``icecrack ingest --dem-stac URL``: the mosaic is cached under <data root>/dem and used."""
+    import datetime as dt
+
+    from icecrack_assets.cli import main
+    from icecrack_assets_tests.helpers.safe_builder import IW_GRDH_NEW, build_tiny_safe
+
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "data"))
+    when = dt.datetime(2021, 7, 15, 10, 0, tzinfo=dt.timezone.utc)
+    # a toy product: its GCPs were moved over Jakobshavn but not its orbit, so once the DEM is
+    # there ingest must refuse it (which proves the DEM reached the terrain step)
+    tiny = build_tiny_safe(shared_data / IW_GRDH_NEW, tmp_path, JAK, when, lines=300, samples=400)
+    with CatalogServer() as srv:
+        for lon0, lat1 in sorted(_aoi_tiles()):
+            _publish(srv, f"Copernicus_DSM_N{lat1 - 1}_W{-lon0}", lon0, lat1)
+        args = ["ingest", str(tiny.path), str(tmp_path / "out.tif"), "--pol", "VV", "--region", "jakobshavn"]
+        assert main([*args, "--dem-stac", srv.stac_url, "--dem-geoid-offset", "30"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "orbit and geolocation grid disagree" in err
+    assert (tmp_path / "data/dem/jakobshavn-cop-dem-glo-30.tif").exists()
+    assert not (tmp_path / "out.tif").exists()
