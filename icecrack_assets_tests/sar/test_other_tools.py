@@ -80,6 +80,22 @@ def test_gcp_only_raster_is_warped_to_the_right_place(tmp_path: Path) -> None:
     assert 0.05 < info.valid_fraction < 0.5
 
 
+@pytest.mark.parametrize(
+    ("n_gcps", "problem"),
+    [(0, "not georeferenced"), (2, "only 2 GCPs")],
+)
+def test_missing_georeferencing_is_one_line(tmp_path: Path, n_gcps: int, problem: str) -> None:
+    src = tmp_path / "crop.tif"
+    with rasterio.open(src, "w", driver="GTiff", width=20, height=20, count=1, dtype="float32") as ds:
+        ds.write(np.full((1, 20, 20), 0.1, np.float32))
+        if n_gcps:
+            gcps = [GroundControlPoint(row=i, col=i, x=-49.0 + i / 100, y=69.1, z=0.0) for i in range(n_gcps)]
+            ds.gcps = (gcps, rasterio.crs.CRS.from_epsg(4326))
+    with pytest.raises(InputError, match=problem) as err:
+        ingest_to_region(src, JAK, tmp_path / "out.tif")
+    assert "\n" not in str(err.value) and str(src) in str(err.value)
+
+
 def test_real_gcp_only_ew_crop_is_warped(tmp_path: Path, shared_data: Path) -> None:
     """NERSC's real EW GRDM sigma0 crop (104 GCPs in a custom polar stereographic CRS)."""
     src = shared_data / NERSC

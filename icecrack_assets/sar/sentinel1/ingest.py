@@ -26,6 +26,7 @@ from icecrack_assets.regions import Region
 from icecrack_assets.sar.sentinel1.other_tools import (
     INTEGER_MAX,
     descale,
+    georeferencing_problem,
     is_gcp_only,
     parse_value_range,
     warp_gcps_to_region,
@@ -138,6 +139,9 @@ def _ingest_geotiff(
 ) -> IngestResult:
     if src.is_file() and is_gcp_only(src):
         return _ingest_gcp_geotiff(src, region, dst, polarisation, units, value_range)
+    problem = georeferencing_problem(src) if src.is_file() else None
+    if problem:
+        raise InputError(src, problem)
     with open_single_band(src) as ds:
         tags = ds.tags()
         declared = normalise_units(units, src) or normalise_units(tags.get("UNITS"), src)

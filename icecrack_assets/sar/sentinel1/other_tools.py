@@ -75,6 +75,25 @@ def is_gcp_only(path: Path) -> bool:
         return False
 
 
+def georeferencing_problem(path: Path) -> str | None:
+    """Why a raster without a CRS cannot be placed (None if it has a CRS, usable GCPs, or is unreadable)."""
+    try:
+        with warnings.catch_warnings(), rasterio.open(path) as ds:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            if ds.crs is not None:
+                return None
+            gcps, gcp_crs = ds.gcps
+    except (RasterioIOError, RasterioError):
+        return None
+    if not gcps:
+        return "has no CRS, geotransform or GCPs: it is not georeferenced"
+    if gcp_crs is None:
+        return f"has {len(gcps)} GCPs but no CRS for them"
+    if len(gcps) < 3:
+        return f"has only {len(gcps)} GCPs; at least 3 are needed to warp it"
+    return None
+
+
 def warp_gcps_to_region(ds: rasterio.io.DatasetReader, linear: np.ndarray, region: Region) -> np.ndarray:
     """Warp a GCP-georeferenced image (linear intensity, NaN = nodata) onto the region grid."""
     gcps, gcp_crs = ds.gcps
