@@ -300,6 +300,10 @@ def run_generalisation(
                 continue
             res["c"][f] = suite_c(replace(cfg, despeckle=f), log)
             refs[f] = Path(res["c"][f]["reference_bundle"])
+    for f in filters:  # suite c's finished reference models serve b (zero-shot) and d without re-running c
+        found = sorted((cfg.work_dir / f"c-{f}-all" / "models").glob("unet-*"))
+        if f not in refs and found:
+            refs[f] = found[-1]
     if "d" in suites:
         bundles = {}
         if default is not None:
