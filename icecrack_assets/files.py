@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from icecrack_assets.raster import atomic_path
+from icecrack_assets.raster import atomic_path, is_live_temp
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -46,7 +46,7 @@ def prune_dir(folder: Path, keep: set[str]) -> list[str]:
     if not folder.is_dir():
         return removed
     for entry in folder.iterdir():
-        if entry.name not in keep:
+        if entry.name not in keep and not is_live_temp(entry):  # another process is writing it now
             if entry.is_dir():
                 shutil.rmtree(entry)
             else:

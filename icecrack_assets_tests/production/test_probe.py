@@ -27,6 +27,8 @@ import pytest
 from rasterio.transform import from_origin
 
 from icecrack_assets import raster
+from icecrack_assets.catalog.base import usable_items
+from icecrack_assets.catalog.landing import LandingZoneCatalog
 from icecrack_assets.cli import build_parser, main
 from icecrack_assets.commands._boundary import INTENSITY_INPUTS, PATHS
 from icecrack_assets.dagster_defs.resources import DataRoot, SceneCatalogResource
@@ -406,6 +408,11 @@ def test_landing_zone_oddities_over_several_ticks(tmp_path, capsys, monkeypatch)
         assert len(warned) == len(oddities)
         PROBE["sensor oddities skipped"] += len(oddities)
 
+        # the ingesting asset sees the same single scene (it used to ingest all three copies)
+        jak = get_region("jakobshavn")
+        usable, _ = usable_items(LandingZoneCatalog(landing).search(jak, *jak.season(2024)))
+        assert [it.scene_id for it in usable] == [good.stem]
+
         again, warned = tick()  # nothing changed: no run, and each oddity is not logged again
         assert not again.run_requests and warned == []
 
@@ -428,8 +435,6 @@ def test_landing_zone_oddities_over_several_ticks(tmp_path, capsys, monkeypatch)
 
 
 def test_following_links_out_of_the_landing_zone_is_an_explicit_choice(tmp_path):
-    from icecrack_assets.catalog.landing import LandingZoneCatalog
-
     landing, outside = tmp_path / "landing", tmp_path / "archive"
     landing.mkdir()
     outside.mkdir()
@@ -607,3 +612,82 @@ def sp_key(region: str):
     from icecrack_assets_tests.helpers import small_pipeline as sp
 
     return sp.key(region)
+
+
+# --- 13: two runs of one partition at once --------------------------------------------------------
+
+CONCURRENT_RUN = """
+import json, sys, time
+from pathlib import Path
+import dagster as dg
+from icecrack_assets.definitions import build_defs
+from icecrack_assets_tests.helpers import small_pipeline as sp
+import contextlib
+from icecrack_assets import raster
+data, go, after = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+real_atomic_path = raster.atomic_path
+
+@contextlib.contextmanager
+def slow_disk(target):  # each output's temp file lives 0.5 s longer: a slow disk, so writes overlap
+    with real_atomic_path(target) as tmp:
+        yield tmp
+        time.sleep(0.5)
+
+raster.atomic_path = slow_disk
+job = build_defs(data_root=data, pixel_size=sp.PIXEL).resolve_implicit_global_asset_job_def()
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.01)
+folder = Path(data) / "raw" / "jakobshavn" / str(sp.YEAR)
+while after == "first-file" and not (folder.is_dir() and any(folder.glob("S1*.tif"))):
+    time.sleep(0.005)  # start while the other run is half-way through its writes
+t0 = time.time()
+with dg.DagsterInstance.ephemeral() as instance:
+    result = job.execute_in_process(
+        instance=instance, partition_key=sp.key("jakobshavn"), raise_on_error=False,
+        asset_selection=[dg.AssetKey("raw_scenes")],
+        run_config={"resources": {"grid": {"config": {"pixel_size": sp.PIXEL}}}},
+    )
+kinds = [e.event_type for e in result.all_events]
+print(json.dumps({"success": result.success, "start": t0, "end": time.time(),
+                  "retries": kinds.count(dg.DagsterEventType.STEP_UP_FOR_RETRY)}), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_runs_of_one_partition_at_once_both_succeed_without_retries(tmp_path):
+    from icecrack_assets.layout import Stage
+    from icecrack_assets_tests.helpers import small_pipeline as sp
+
+    sp.simulate(tmp_path, ["jakobshavn"], count=4)
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_RUN, str(tmp_path), str(go), after],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for after in ("now", "first-file")
+    ]
+    for proc in procs:  # both have imported everything: start one, the other once it is half-way
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    go.touch()
+    outcomes, logs = [], []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+        logs.append(err)
+    assert all(o["success"] for o in outcomes), logs
+    assert [o["retries"] for o in outcomes] == [0, 0], logs  # not rescued by the retry policy
+    first, second = sorted(outcomes, key=lambda o: o["start"])
+    assert second["start"] < first["end"]  # the runs really overlapped
+    assert any("waiting for it to finish" in log for log in logs), outcomes  # and one waited
+    folder = tmp_path / Stage.RAW.value / "jakobshavn" / str(sp.YEAR)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    listed = {s["path"]: s["sha256"] for s in manifest["scenes"]}
+    assert len(listed) == 4 and all(sha(folder / name) == digest for name, digest in listed.items())
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+    PROBE["concurrent runs"] += 2

@@ -8,6 +8,7 @@ from pydantic import Field
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import partition_of
 from icecrack_assets.dagster_defs.assets.raw_scenes import raw_scenes
+from icecrack_assets.dagster_defs.concurrency import one_writer_per_partition
 from icecrack_assets.dagster_defs.lineage import data_version_of
 from icecrack_assets.dagster_defs.metadata import figures, image_markdown, table
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
@@ -82,6 +83,7 @@ class DespeckleConfig(dg.Config):
     ),
     description="Speckle-filtered scenes (PPB by default) on the region grid, linear sigma0 intensity.",
 )
+@one_writer_per_partition(Stage.DESPECKLED)
 def despeckled_scenes(
     context: dg.AssetExecutionContext,
     config: DespeckleConfig,
@@ -140,7 +142,9 @@ def despeckled_scenes(
     rows_dicts = [vars(r) for r in rows]
     return dg.MaterializeResult(
         metadata={
-            "quicklook": image_markdown(preview, caption, layout.root, previews.base_url),
+            "quicklook": image_markdown(
+                preview, f"{region.name} {year}: raw | {config.filter} (dB)", layout.root, previews.base_url
+            ),
             "filter": config.filter,
             **figures({"scene_count": len(rows), "seconds_total": sum(r.seconds for r in rows)}),
             "scenes": table(

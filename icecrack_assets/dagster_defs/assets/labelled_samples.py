@@ -9,6 +9,7 @@ from pydantic import Field
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import partition_of
 from icecrack_assets.dagster_defs.assets.despeckled_scenes import despeckled_scenes
+from icecrack_assets.dagster_defs.concurrency import one_writer_per_partition
 from icecrack_assets.dagster_defs.lineage import data_version_of
 from icecrack_assets.dagster_defs.metadata import figures
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
@@ -62,6 +63,7 @@ class SamplesConfig(dg.Config):
     "are nodata), train/val/test split by spatial blocks with a buffer, and a sample index with "
     "provenance.",
 )
+@one_writer_per_partition(Stage.SAMPLES)
 def labelled_samples(
     context: dg.AssetExecutionContext, config: SamplesConfig, data: DataRoot, grid: ProcessingGrid
 ) -> dg.MaterializeResult:

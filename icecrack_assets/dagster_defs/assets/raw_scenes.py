@@ -7,6 +7,7 @@ import dagster as dg
 from icecrack_assets.catalog.base import usable_items
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.common import partition_of
+from icecrack_assets.dagster_defs.concurrency import one_writer_per_partition
 from icecrack_assets.dagster_defs.lineage import data_version_of
 from icecrack_assets.dagster_defs.metadata import figures, image_markdown, table
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
@@ -38,6 +39,7 @@ RAW = "raw_scenes"
     description="Season's Sentinel-1 acquisitions over the AOI from the scene catalog, as linear "
     "sigma0 on the region grid, with a manifest of scene ids, times and footprints.",
 )
+@one_writer_per_partition(Stage.RAW)
 def raw_scenes(
     context: dg.AssetExecutionContext,
     data: DataRoot,
@@ -119,7 +121,12 @@ def raw_scenes(
     removed = prune_dir(out_dir, keep)
     return dg.MaterializeResult(
         metadata={
-            "quicklook": image_markdown(preview, caption, layout.root, previews.base_url),
+            "quicklook": image_markdown(
+                preview,
+                f"{region.name} {year}: first of {len(scenes)} scene(s) (dB)",
+                layout.root,
+                previews.base_url,
+            ),
             **figures(
                 {
                     "scene_count": len(scenes),
