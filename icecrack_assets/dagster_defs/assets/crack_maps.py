@@ -12,6 +12,7 @@ from icecrack_assets.dagster_defs.assets.common import partition_of
 from icecrack_assets.dagster_defs.assets.crack_model import crack_model
 from icecrack_assets.dagster_defs.assets.despeckled_scenes import despeckled_scenes
 from icecrack_assets.dagster_defs.bundles import choose_bundle
+from icecrack_assets.dagster_defs.concurrency import one_writer_per_partition
 from icecrack_assets.dagster_defs.lineage import data_version_of
 from icecrack_assets.dagster_defs.metadata import figures, image_markdown, products_table
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
@@ -71,6 +72,7 @@ class CrackMapsConfig(dg.Config):
     "region's ice mask, binary mask, crack polygons and centre lines (GeoPackage), density (per km² "
     "of ice) and orientation grids, ice mask, season backscatter, preview with the ice outline.",
 )
+@one_writer_per_partition(Stage.MAPS)
 def crack_maps(
     context: dg.AssetExecutionContext,
     config: CrackMapsConfig,
