@@ -3,6 +3,7 @@ the multi-source mixing, and suite d's field-level metrics."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -171,3 +172,60 @@ def test_the_package_ships_a_default_model_and_predict_uses_it(tiny_raster, tmp_
     assert main(["predict", str(src), str(tmp_path / "out.tif")]) == 0
     with rasterio.open(tmp_path / "out.tif") as ds, rasterio.open(src) as a:
         assert ds.shape == a.shape and ds.transform == a.transform
+
+
+def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_path):
+    from icecrack_assets.errors import IceCrackError
+    from icecrack_assets.ml.pretrain import CHECKPOINT, PretrainConfig, pretrain
+
+    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.5)
+    cfg = PretrainConfig(
+        minutes=5.0, max_steps=3, batch_size=4, depth=1, width=4, val_tiles=2, workers=0, mix=mix
+    )
+    logs: list[str] = []
+    first = pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=logs.append)
+    ck = torch.load(tmp_path / "ck" / CHECKPOINT, weights_only=False)
+    assert ck["state"]["step"] == 3
+    meta = json.loads((first / "bundle.json").read_text())
+    assert meta["pixel_size"] == {"nominal_m": 20.0, "min_m": 10.0, "max_m": 50.0}
+    assert meta["normalisation"]["kind"] == "robust-db" and meta["lineage"]["steps"] == 3
+    # the same command again resumes (more steps allowed), it does not start over
+    pretrain(dataclasses.replace(cfg, max_steps=5), tmp_path / "models", tmp_path / "ck", log=logs.append)
+    assert any("resuming" in m and "step 3" in m for m in logs)
+    assert torch.load(tmp_path / "ck" / CHECKPOINT, weights_only=False)["state"]["step"] == 5
+    with pytest.raises(IceCrackError, match="different configuration"):
+        pretrain(dataclasses.replace(cfg, width=8), tmp_path / "models", tmp_path / "ck", log=logs.append)
+
+
+def test_generalisation_tables_render_every_suite():
+    from icecrack_assets.ml.evaluation.generalisation import render_generalisation
+
+    m = {"precision": 0.5, "recall": 0.4, "f1": 0.444, "iou": 0.3, "oa": 0.9, "crack_fraction": 0.01}
+    pair = {"strict": m, "tol1": m}
+    fields = field_metrics(
+        [{"field": [5, 100], "background": [1, 900], "stream": [0, 10], "field_fractions": [0.05]}]
+    )
+    res = {
+        "c": {
+            "none": {
+                "groups": {"dense fields": {"held_out": pair, "reference": pair}},
+                "worst": 0.444,
+                "mean": 0.444,
+                "minutes": 6,
+                "max_steps": 250,
+            },
+            "ppb": {"skipped": "too slow"},
+        },
+        "d": {"models": {"default": fields}, "ridge": {**fields, "threshold": 0.1}},
+        "b_default": {
+            "looks": 4.4,
+            "ridge": pair,
+            "default": {"scores": pair},
+            "fine_tuned": {"mean": pair, "runs": [{"seed": 0, "scores": pair}]},
+        },
+    }
+    md = render_generalisation(res)
+    assert "| dense fields | 0.500 | 0.400 | 0.444 |" in md and "250 steps per model" in md
+    assert "Input filter ppb: not run (too slow)" in md
+    assert "| default | 5.00 % | 0.11 % | 0.00 % | 45.000 | inf | 1/1 (1.00) |" in md
+    assert "default fine-tuned, mean of 1 seeds | 0.500 | 0.400 | 0.444 | 0.444 | +0.000 |" in md

@@ -137,7 +137,10 @@ def suite_d(bundles: dict[str, Path], cfg: GeneralisationConfig, log: Callable[[
     out: dict = {"models": {}}
     for name, path in bundles.items():
         b = load_bundle(path, device="cpu")
-        out["models"][name] = model_on_fields(b, tiles, cfg.work_dir / "d" / name.replace(" ", "_"))
+        # "native" rows are predicted on the 10 m grid whatever spacing range their bundle records
+        spacing = 20.0 if "native" in name else None
+        work = cfg.work_dir / "d" / "".join(ch if ch.isalnum() else "_" for ch in name)
+        out["models"][name] = model_on_fields(b, tiles, work, pixel_size=spacing)
         m = out["models"][name]
         log(
             f"suite d [{name}]: fields hit {m['fields_hit_count']}/{m['fields']}, inside/background "
@@ -307,18 +310,10 @@ def run_generalisation(
     if "d" in suites:
         bundles = {}
         if default is not None:
-            bundles["default model (as predict: 10 m resampled to its spacing)"] = default
+            bundles["default model (as icecrack predict)"] = default
         for f, p in refs.items():
-            bundles[f"suite-c reference, input filter {f}"] = p
+            bundles[f"suite-c reference, input filter {f} (native 10 m)"] = p
         res["d"] = suite_d(bundles, cfg, log)
-        if default is not None:
-            from icecrack_assets.ml.evaluation.fields import field_tiles, model_on_fields
-
-            b = load_bundle(default, device="cpu")
-            native = model_on_fields(
-                b, field_tiles(cfg.fields_root), cfg.work_dir / "d" / "native", pixel_size=20.0
-            )
-            res["d"]["models"]["default model, native 10 m (not resampled)"] = native
     if "b" in suites and default is not None and cfg.lai_root is not None:
         res["b_default"] = suite_b_default(
             default,
