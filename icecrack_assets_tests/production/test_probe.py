@@ -691,3 +691,40 @@ def test_two_runs_of_one_partition_at_once_both_succeed_without_retries(tmp_path
     assert len(listed) == 4 and all(sha(folder / name) == digest for name, digest in listed.items())
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
     PROBE["concurrent runs"] += 2
+
+
+def test_pruning_keeps_live_temp_files_and_a_dead_holder_releases_the_folder_lock(tmp_path):
+    from icecrack_assets.files import prune_dir
+    from icecrack_assets.locks import folder_lock
+
+    folder = tmp_path / "raw" / "jakobshavn" / "2024"
+    folder.mkdir(parents=True)
+    host = raster.temp_name(folder / "x.tif").rsplit("-", 1)[0]
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from icecrack_assets.locks import folder_lock\n"
+            "with folder_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        live = folder / f"{host}-{holder.pid}.abcd1234.part"
+        dead = folder / f"{host}-999999999.abcd1234.part"
+        live.write_bytes(b"being written")
+        dead.write_bytes(b"left by a SIGKILL")
+        assert prune_dir(folder, keep=set()) == [dead.name]
+        assert live.exists()
+        waits: list[str] = []
+        holder.kill()  # the kernel drops a dead holder's lock: the next writer does not wait long
+        holder.wait(30)
+        with folder_lock(folder, on_wait=waits.append) as waited:
+            assert waited < 5
+    finally:
+        holder.kill()
+        holder.wait(30)
