@@ -78,6 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="checkpoints of --default-model (default DATA_ROOT/work/default-model)",
     )
     g.add_argument("--lai", type=Path, default=None, help="Lai et al. 2020 folder (read in place)")
+    g.add_argument(
+        "--input-filter",
+        default="none",
+        choices=["none", "lee"],
+        help="--default-model's input filter, applied to every streamed tile (PPB is too slow for that)",
+    )
     p.set_defaults(func=run)
 
 
@@ -105,7 +111,9 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     lai = args.lai or DEFAULT_LAI
     if not lai.is_dir():
         raise IceCrackError(f"{lai}: Lai et al. 2020 folder not found; pass --lai PATH")
-    cfg = PretrainConfig(minutes=args.minutes, seed=args.seed, lai_root=str(lai.resolve()))
+    cfg = PretrainConfig(
+        minutes=args.minutes, seed=args.seed, lai_root=str(lai.resolve()), despeckle=args.input_filter
+    )
     out = args.out or DEFAULT_MODEL_DIR.parent
     name = None if args.out else DEFAULT_MODEL_DIR.name
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
