@@ -31,6 +31,7 @@ from icecrack_assets.errors import IceCrackError, InputError
 
 FIELD, BACKGROUND, STREAM, NODATA_CLASS = 1, 2, 3, 0
 DB_RANGE = (-25.0, 0.0)  # assumed dB of 8-bit values 1 and 255 (the source does not record it)
+IW_LOOKS = 4.4  # the despeckling looks given to filtered bundles (the tiles do not record theirs)
 HIT_FRACTION = 0.01  # a field is hit when at least 1 % of its pixels are flagged
 TARGETS = {"fields_hit": 0.6, "inside_over_background": 2.5, "inside_over_streams": 1.5}
 
@@ -147,7 +148,9 @@ def model_on_fields(bundle, tiles: list[FieldTile], work: Path, pixel_size: floa
         sigma0, classes, prof = load_field_tile(t)
         src = write_linear(sigma0, prof, Path(work) / f"{t.name}_sigma0.tif")
         dst = Path(work) / f"{t.name}_mask.tif"
-        res = predict_scene(bundle, src, dst, None, despeckled=False, looks=None, pixel_size=pixel_size)
+        # the tiles record no looks (probably a multi-date median): filtered bundles get IW GRDH's ENL
+        looks = None if bundle.despeckle.get("filter", "none") == "none" else IW_LOOKS
+        res = predict_scene(bundle, src, dst, None, despeckled=False, looks=looks, pixel_size=pixel_size)
         with rasterio.open(dst) as ds:
             mask = ds.read(1)
         c = field_counts(mask, classes)
