@@ -21,7 +21,7 @@ class BundleChoice:
     """The bundle a crack map uses and why it may."""
 
     path: Path
-    check: str  # "passed", or "not checked (model='newest' requested)"
+    check: str  # "passed", or "not checked (model: newest)"
 
 
 def checked_bundles(instance: dg.DagsterInstance, limit: int = 50) -> list[Path]:
@@ -45,7 +45,7 @@ def choose_bundle(instance: dg.DagsterInstance, models_dir: Path, rule: str) -> 
     """``rule`` "checked": the newest bundle that passed its floor check (Failure if none);
     "newest": the newest bundle on disk whatever its checks, recorded as such."""
     if rule == "newest":
-        return BundleChoice(latest_bundle(models_dir), "not checked (model='newest' requested)")
+        return BundleChoice(latest_bundle(models_dir), "not checked (model: newest)")
     passed = checked_bundles(instance)
     if not passed:
         raise dg.Failure(

@@ -96,7 +96,7 @@ def write_map_quicklook(
     cracks = _mask_any(mask, prob.shape)
     lo, hi = stretch([db])
     aspect = db.shape[0] / max(db.shape[1], 1)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2 * aspect + 1.3), dpi=100, layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.4 * aspect + 1.3), dpi=85, layout="constrained")
     left.set_facecolor("#333333")
     right.set_facecolor("#333333")
     left.imshow(db, cmap="gray", vmin=lo, vmax=hi, extent=grid.extent_km, interpolation="nearest")
@@ -143,6 +143,6 @@ def write_training_curve(
     f1_ax.tick_params(labelsize=7)
     if best_epoch:
         ax.axvline(best_epoch, color="grey", ls="--", lw=1)
-        ax.text(best_epoch, ax.get_ylim()[1], f" kept: epoch {best_epoch}", fontsize=7, va="top")
+        ax.text(best_epoch, ax.get_ylim()[1], f"kept: epoch {best_epoch} ", fontsize=7, va="top", ha="right")
     ax.set_title("U-Net training", fontsize=9)
     return save_figure(fig, png)

@@ -126,6 +126,16 @@ def year_ticks(years: list[int]) -> tuple[list[int], tuple[float, float]]:
 
 
 def plot_density(df: pd.DataFrame, path: Path) -> None:
+    """Write ``density_figure`` as a PNG, atomically."""
+    import matplotlib.pyplot as plt
+
+    fig = density_figure(df)
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def density_figure(df: pd.DataFrame):
     """Crack density over the seasons, one small panel per region (shared integer year axis)."""
     import matplotlib
 
@@ -162,9 +172,7 @@ def plot_density(df: pd.DataFrame, path: Path) -> None:
     axes[-1, 0].set_xlim(*limits)
     axes[-1, 0].set_xlabel("season (year)", fontsize=8)
     fig.suptitle("Crevasse density per region (km of crack per km² of ice)", fontsize=9)
-    with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    return fig
 
 
 def write_statistics(records: list[dict], out_dir: Path) -> tuple[pd.DataFrame, Path, Path]:

@@ -207,7 +207,7 @@ def write_quicklook(
     n = len(images)
     aspect = images[0][0].shape[0] / max(images[0][0].shape[1], 1)
     fig, axes = plt.subplots(
-        1, n, figsize=(4.2 * n + 0.8, 4.2 * aspect + 1.2), dpi=100, squeeze=False, layout="constrained"
+        1, n, figsize=(3.6 * n + 0.8, 3.6 * aspect + 1.0), dpi=90, squeeze=False, layout="constrained"
     )
     shown = None
     for i, (ax, (im, grid)) in enumerate(zip(axes[0], images)):

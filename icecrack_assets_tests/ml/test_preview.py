@@ -23,7 +23,7 @@ def test_map_quicklook_draws_cracks_over_backscatter_with_probability_beside(tin
     )
     img = np.asarray(Image.open(png).convert("RGB")).astype(int)
     h, w, _ = img.shape
-    assert w > h and w >= 900
+    assert w > h and w >= 600
     red = (img[..., 0] > 200) & (img[..., 1] < 80) & (img[..., 2] < 80)
     cols = np.flatnonzero(red[h // 3 : 2 * h // 3, : int(0.8 * w)].any(axis=0))  # colorbar excluded
     assert cols.size and cols.max() < w / 2  # cracks are drawn in the left panel only

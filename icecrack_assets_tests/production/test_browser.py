@@ -1,10 +1,12 @@
 """The Dagster UI in a real browser: Debian's Chromium driven by Playwright (no browser download).
 
 ``dagster dev`` (webserver + daemon) serves a code location on a coarse grid over a data root
-where one partition has been mapped. The test checks the asset graph shows every stage, launches
-a partition from the UI's materialise dialog (the UI submits the run; the daemon dequeues it) and waits for it
-to succeed, and finds the crack-map preview image in the asset's metadata. Screenshots go to
-test-artifacts/.
+where one partition has been mapped, and ``icecrack serve-previews`` serves its quick-looks. The
+tests check the asset graph shows every stage, launch a partition from the UI's materialise dialog
+(the UI submits the run; the daemon dequeues it) and wait for it to succeed, see the crack map's
+quick-look and caption without a click, see a failed partition's check (thwaites|2024 despeckled
+on the wrong grid) that a later pass of jakobshavn|2024 does not hide, and see the statistics
+plot. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -62,31 +65,52 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def dagster_ui(tmp_path_factory):
-    """A mapped partition on disk, and ``dagster dev`` on 127.0.0.1 serving it."""
+    """A mapped partition on disk, its quick-looks served, and ``dagster dev`` on 127.0.0.1."""
+    from icecrack_assets.commands.serve_previews import make_server
+
     base = tmp_path_factory.mktemp("ui")
     data, home = base / "data", base / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     sp.simulate(data, ["jakobshavn", "thwaites"], count=1)
+    previews = make_server(data, port=free_port())
+    threading.Thread(target=previews.serve_forever, daemon=True).start()
+    preview_url = f"http://127.0.0.1:{previews.server_address[1]}"
     from icecrack_assets.definitions import build_defs
 
-    job = build_defs(data_root=str(data), pixel_size=sp.PIXEL).resolve_implicit_global_asset_job_def()
+    job = build_defs(
+        data_root=str(data), pixel_size=sp.PIXEL, preview_url=preview_url
+    ).resolve_implicit_global_asset_job_def()
+    wrong_grid = sp.run_config(ops=("despeckled_scenes",), pixel=2 * sp.PIXEL)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        for selection, key, ops in (
-            (sp.INGEST, sp.key("jakobshavn"), ("despeckled_scenes", "labelled_samples")),
-            ([dg.AssetKey("crack_model")], None, ("crack_model",)),
-            ([dg.AssetKey("crack_maps")], sp.key("jakobshavn"), ()),
+        for selection, key, config, ok in (
+            # thwaites is despeckled on a different grid than it was ingested on: its grid check fails
+            ([dg.AssetKey("raw_scenes")], sp.key("thwaites"), sp.run_config(ops=()), True),
+            ([dg.AssetKey("despeckled_scenes")], sp.key("thwaites"), wrong_grid, True),
+            # ... and a later pass for jakobshavn must not hide it
+            (
+                sp.INGEST,
+                sp.key("jakobshavn"),
+                sp.run_config(ops=("despeckled_scenes", "labelled_samples")),
+                True,
+            ),
+            # the tiny model fails its blocking floor check (the step fails, the bundle is written)
+            ([dg.AssetKey("crack_model")], None, sp.run_config(ops=("crack_model",)), False),
+            ([dg.AssetKey("crack_maps")], sp.key("jakobshavn"), sp.run_config(ops=("crack_maps",)), True),
+            ([dg.AssetKey("crack_statistics")], None, sp.run_config(ops=()), True),
         ):
-            assert job.execute_in_process(
+            result = job.execute_in_process(
                 instance=instance,
                 partition_key=key,
                 asset_selection=selection,
-                run_config=sp.run_config(ops=ops),
-            ).success
+                run_config=config,
+                raise_on_error=False,
+            )
+            assert result.success is ok, selection
     (base / "ui_defs.py").write_text(
         textwrap.dedent(f"""
         from icecrack_assets.definitions import build_defs
-        defs = build_defs(data_root={str(data)!r}, pixel_size={sp.PIXEL})
+        defs = build_defs(data_root={str(data)!r}, pixel_size={sp.PIXEL}, preview_url={preview_url!r})
     """)
     )
     (base / "workspace.yaml").write_text(
@@ -119,6 +143,8 @@ def dagster_ui(tmp_path_factory):
             pytest.fail(f"dagster dev did not come up: {(base / 'dagster-dev.log').read_text()[-3000:]}")
         time.sleep(0.5)
     yield url, home, data
+    previews.shutdown()
+    previews.server_close()
     os.killpg(proc.pid, signal.SIGINT)  # dagster dev shuts down cleanly on Ctrl-C, not on SIGTERM
     try:
         proc.wait(20)
@@ -194,7 +220,10 @@ def test_a_partition_launched_from_the_ui_succeeds(page, dagster_ui):
     deadline = time.monotonic() + 180
     with dg.DagsterInstance.from_config(str(home)) as instance:
         while True:  # the queued run is started by the daemon; wait for it to finish
-            runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": key}))
+            # the fixture ran this partition in process too: only the run launched from the UI counts
+            runs = instance.get_runs(
+                filters=dg.RunsFilter(tags={"dagster/partition": key, "dagster/from_ui": "true"})
+            )
             if runs and runs[0].is_finished:
                 break
             assert time.monotonic() < deadline, "the run launched from the UI did not finish in 3 minutes"
@@ -208,15 +237,40 @@ def test_a_partition_launched_from_the_ui_succeeds(page, dagster_ui):
     page.screenshot(path=str(ARTIFACTS / "ui-run-succeeded.png"))
 
 
-def test_the_crack_map_preview_is_in_the_asset_metadata(page, dagster_ui):
+def test_the_crack_map_page_shows_the_quicklook_and_its_caption(page, dagster_ui):
     page.goto(dagster_ui[0] + "/assets/crack_maps", wait_until="networkidle")
-    row = page.locator("tr", has=page.get_by_text("preview", exact=True))
-    row.first.wait_for()
-    row.first.get_by_text("Show Markdown", exact=False).click()  # markdown metadata opens in a dialog
-    preview = page.locator("img[alt^='crack map jakobshavn']")
-    preview.first.wait_for(state="visible")
-    preview.first.scroll_into_view_if_needed()
-    box = preview.first.bounding_box()
-    assert box and box["width"] > 20 and box["height"] > 20
-    assert preview.first.evaluate("img => img.complete && img.naturalWidth > 0")
-    page.screenshot(path=str(ARTIFACTS / "ui-crack-map-preview.png"))
+    quicklook = page.locator("img[alt^='jakobshavn 2024 season']")
+    quicklook.first.wait_for(state="visible")  # inline: no [Show Markdown] click
+    quicklook.first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    assert quicklook.first.evaluate("img => img.complete && img.naturalWidth > 600")
+    box = quicklook.first.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 50
+    caption = page.get_by_text(re.compile(r"jakobshavn 2024 season \(01 Jul–31 Aug 2024\)")).last
+    assert caption.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "ui-crack-map-quicklook.png"), full_page=True)
+
+
+def test_a_failed_partition_check_stays_visible_after_a_later_pass(page, dagster_ui):
+    url = dagster_ui[0] + "/assets/despeckled_scenes?view=checks&checkDetail=matches_region_grid"
+    page.goto(url, wait_until="networkidle")
+    page.get_by_text("Latest execution").first.wait_for()
+    # the latest execution is jakobshavn's pass, yet the check still reads Failed (thwaites|2024)
+    assert page.get_by_text("jakobshavn|2024", exact=True).first.is_visible()
+    assert page.get_by_text("Failed", exact=True).first.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "ui-partition-check.png"), full_page=True)
+    page.get_by_text("Partitions", exact=True).last.click()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "ui-partition-check-partitions.png"), full_page=True)
+    assert page.get_by_text("thwaites", exact=False).count() > 0
+
+
+def test_the_statistics_plot_is_shown_with_its_caption(page, dagster_ui):
+    page.goto(dagster_ui[0] + "/assets/crack_statistics", wait_until="networkidle")
+    plot = page.locator("img[alt^='crack density per region']")
+    plot.first.wait_for(state="visible")
+    plot.first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    assert plot.first.evaluate("img => img.complete && img.naturalWidth > 300")
+    assert page.get_by_text("crack density per region, 1 map(s), season 2024").last.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "ui-statistics-plot.png"), full_page=True)

