@@ -80,3 +80,25 @@ def test_model_config_defaults_are_the_cores_and_the_operating_point_is_a_choice
     assert ModelConfig(operating_point="f1").train_config("cpu").operating_point == "f1"
     with pytest.raises(Exception, match="operating_point"):
         ModelConfig(operating_point="f2")
+
+
+def test_the_ui_explains_every_definition():
+    """Descriptions on sensors and schedules, owners and kinds on assets, described config fields."""
+    from icecrack_assets.dagster_defs.assets.crack_maps import CrackMapsConfig
+    from icecrack_assets.dagster_defs.assets.crack_model import ModelConfig
+    from icecrack_assets.dagster_defs.assets.despeckled_scenes import DespeckleConfig
+    from icecrack_assets.dagster_defs.assets.labelled_samples import SamplesConfig
+    from icecrack_assets.definitions import build_defs
+
+    defs = build_defs()
+    for sensor in defs.sensors or []:
+        assert sensor.description, sensor.name
+    for schedule in defs.schedules or []:
+        assert schedule.description, schedule.name
+    for spec in defs.resolve_all_asset_specs():
+        assert spec.owners and spec.kinds and spec.description, spec.key
+        assert ("pytorch" in spec.kinds) == (spec.key.path[-1] == "crack_model"), spec.key
+    for config in (DespeckleConfig, ModelConfig, SamplesConfig, CrackMapsConfig):
+        for name, field in config.model_fields.items():
+            assert field.description, f"{config.__name__}.{name}"
+    assert set(DespeckleConfig.model_fields["filter"].annotation.__args__) >= {"ppb", "lee", "none"}
