@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hd", type=int, default=None, help=f"patch half-width; {rule}")
     p.add_argument("--alpha", type=float, default=None, help=f"quantile that sets h; {rule}")
     p.add_argument("--T", type=float, default=None, help=f"refinement strength (inf: none); {rule}")
+    p.add_argument(
+        "--guard", type=float, default=None, help=f"residual guard after PPB, 0..1 (0: none); {rule}"
+    )
     p.add_argument("--staged", action="store_true", help="growing-window schedule of the reference")
     p.add_argument("--window", type=int, default=d.window, help="window of the baseline filters")
     p.add_argument(
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         T=args.T,
         iterations=args.iterations,
+        guard=args.guard,
         staged=args.staged,
         window=args.window,
         calibration=args.calibration,

@@ -26,7 +26,13 @@ from icecrack_assets.raster import atomic_path, float_profile, iter_blocks, open
 from icecrack_assets.sar.despeckle import filters
 from icecrack_assets.sar.despeckle.looks import enl_at, h_from_scene, h_white, homogeneous_blocks
 from icecrack_assets.sar.despeckle.ppb import Stage, halo_for, ppb, schedule
-from icecrack_assets.sar.despeckle.settings import REFERENCE, RULE_VERSION, PpbParams, params_for_looks
+from icecrack_assets.sar.despeckle.settings import (
+    GUARD_WINDOW,
+    REFERENCE,
+    RULE_VERSION,
+    PpbParams,
+    params_for_looks,
+)
 
 FILTERS = ("ppb", "lee", "refined-lee", "frost", "boxcar", "none")
 CALIBRATIONS = ("white", "scene")
@@ -35,7 +41,7 @@ ENL_BLOCK = 32  # side of the homogeneous blocks the ENL is measured on (looks.h
 
 
 PRESETS = ("looks", "reference", "custom")
-PPB_FIELDS = ("hw", "hd", "alpha", "T", "iterations")
+PPB_FIELDS = ("hw", "hd", "alpha", "T", "iterations", "guard")
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class DespeckleSettings:
     alpha: float | None = None
     T: float | None = None
     iterations: int | None = None
+    guard: float | None = None
     staged: bool = False
     window: int = 7
     calibration: str = "white"
@@ -79,6 +86,8 @@ class DespeckleSettings:
             raise IceCrackError(f"alpha must be in (0, 1), got {p.alpha}")
         if not p.T > 0:
             raise IceCrackError(f"T must be positive (inf disables the refinement), got {p.T}")
+        if not 0 <= p.guard <= 1:
+            raise IceCrackError(f"guard must be in [0, 1], got {p.guard}")
         if self.window < 3 or self.window % 2 == 0:
             raise IceCrackError(f"window must be an odd integer >= 3, got {self.window}")
         if self.calibration not in CALIBRATIONS:
@@ -121,7 +130,7 @@ class DespeckleSettings:
         "looks" re-resolves the parameters from the rule at the (new) number of looks, as was done
         per scene when the data were despeckled; it refuses a dict written by another version of
         the rule, whose parameters this code cannot reproduce. "reference" and "custom" keep their
-        values. Dicts written before presets existed carry explicit values: "custom".
+        values. Dicts written before presets existed carry explicit values: "custom" (and no guard).
         """
         known = cls.__dataclass_fields__
         kw = {k: v for k, v in d.items() if k in known}
@@ -142,6 +151,8 @@ class DespeckleSettings:
         if preset in ("looks", "reference"):
             for k in PPB_FIELDS:
                 kw.pop(k, None)
+        elif "guard" not in d:  # written before the guard existed: plain PPB
+            kw["guard"] = 0.0
         return cls(**kw)
 
     def fingerprint(self) -> str:
@@ -156,7 +167,8 @@ class DespeckleSettings:
     def halo(self) -> int:
         """Pixels of context an output pixel depends on (for exact block-wise processing)."""
         if self.filter == "ppb":
-            return halo_for(self.schedule())
+            guard = GUARD_WINDOW // 2 if self.ppb_params().guard > 0 else 0
+            return halo_for(self.schedule()) + guard
         if self.filter == "none":
             return 0
         return self.window  # refined Lee reaches window//2 for stats + window//2 for sub-means
@@ -219,10 +231,14 @@ def despeckle(
     if backend == "torch":
         from icecrack_assets.sar.despeckle.ppb_torch import ppb_torch
 
-        return ppb_torch(I, s.looks, p.hw, p.hd, p.alpha, p.T, p.iterations, s.staged, v, h_of)
-    if backend != "numba":
+        R = ppb_torch(I, s.looks, p.hw, p.hd, p.alpha, p.T, p.iterations, s.staged, v, h_of)
+    elif backend == "numba":
+        R = ppb(I, s.looks, p.hw, p.hd, p.alpha, p.T, p.iterations, s.staged, v, h_of, progress)
+    else:
         raise IceCrackError(f"unknown backend {backend!r}; choose numba, torch or auto")
-    return ppb(I, s.looks, p.hw, p.hd, p.alpha, p.T, p.iterations, s.staged, v, h_of, progress)
+    if p.guard > 0:
+        R = filters.residual_guard(I, R, s.looks, p.guard, GUARD_WINDOW, v)
+    return R
 
 
 def _central_window(ds: rasterio.io.DatasetReader, size: int = 2048) -> rasterio.windows.Window:

@@ -160,3 +160,29 @@ def frost(
             den += w
     with np.errstate(invalid="ignore", divide="ignore"):
         return _finish(num / den, I, m)
+
+
+def residual_guard(
+    intensity: np.ndarray,
+    estimate: np.ndarray,
+    looks: float,
+    strength: float,
+    window: int = 7,
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
+    """Lee's MMSE step with a despeckled estimate as the prior mean: R̂ + strength·k·(I − R̂).
+
+    k = var_R / E[(I − R̂)²] over the window, var_R = (E[(I − R̂)²] − R̂²/L) / (1 + 1/L) ≥ 0. Where
+    the estimate kept the structure, the residual is speckle alone and k ≈ 0; where it flattened a
+    texture, the residual carries it and part of it comes back, as a Lee filter would keep it.
+    Used after PPB at high L, where the iterations flatten fine texture (settings.py).
+    """
+    _check_window(window)
+    I, m = _prep(intensity, valid)
+    R = np.where(m > 0, np.asarray(estimate, dtype=np.float64), 0.0)
+    R = np.where(np.isfinite(R), R, 0.0)
+    energy, _, _ = _masked_moments((I - R) ** 2, m, np.ones((window, window)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_r = np.maximum((energy - R * R / looks) / (1.0 + 1.0 / looks), 0.0)
+        k = np.where(energy > 0, var_r / energy, 0.0)
+    return _finish(R + strength * k * (I - R), I, m)

@@ -18,17 +18,20 @@ import math
 from dataclasses import asdict, dataclass
 
 RULE_VERSION = "ppb-looks-1"  # bump when the table changes: it goes into metadata and fingerprints
+GUARD_WINDOW = 7  # window of the residual guard's local statistics
 
 
 @dataclass(frozen=True)
 class PpbParams:
-    """One row of the rule: search half-width, patch half-width, h quantile, refinement, iterations."""
+    """One row of the rule: search half-width, patch half-width, h quantile, refinement, iterations,
+    and the strength of the residual guard after PPB (filters.residual_guard; 0 = plain PPB)."""
 
     hw: int
     hd: int
     alpha: float
     T: float
     iterations: int
+    guard: float = 0.0
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -39,13 +42,15 @@ class PpbParams:
 
 REFERENCE = PpbParams(hw=10, hd=3, alpha=0.92, T=0.2, iterations=4)
 
-# Calibrated L -> parameters (benchmarks/ppb_calibration.py; see docs/despeckling.md).
+# Calibrated L -> parameters (benchmarks/ppb_calibration.py, run 2026-12-01; docs/despeckling.md).
+# Small patches (hD 1-2) keep texture; alpha 0.97 lets the similar ones average more; T and the
+# number of iterations fall, and the residual guard grows, as L rises and the refinement flattens.
 PPB_BY_LOOKS: dict[float, PpbParams] = {
-    1.0: REFERENCE,
-    2.0: REFERENCE,
-    4.4: REFERENCE,
-    10.7: REFERENCE,
-    30.0: REFERENCE,
+    1.0: PpbParams(hw=7, hd=2, alpha=0.97, T=0.1, iterations=4, guard=0.2),
+    2.0: PpbParams(hw=10, hd=1, alpha=0.97, T=0.2, iterations=4, guard=0.1),
+    4.4: PpbParams(hw=10, hd=1, alpha=0.97, T=0.2, iterations=3, guard=0.0),
+    10.7: PpbParams(hw=7, hd=1, alpha=0.97, T=0.5, iterations=2, guard=0.1),
+    30.0: PpbParams(hw=10, hd=2, alpha=0.92, T=math.inf, iterations=1, guard=1.0),
 }
 
 

@@ -1,0 +1,264 @@
+"""Calibrate PPB's parameters per number of looks L (the table in sar/despeckle/settings.py).
+
+For each L in 1, 2, 4.4, 10.7, 30 and every combination of search half-width hW, patch
+half-width hD, quantile alpha (h stays calibrated against pure speckle at that L, as in the
+reference) and refinement strength T, PPB runs 4 iterations once and every intermediate estimate
+is scored, so iterations 1..4 come for free (iteration 1 is non-iterative PPB, T = inf). The
+choice is made on the CALIBRATION images only, with their own speckle seed; the chosen settings
+are then reported on all images (held-out ones included) with a different seed, against boxcar,
+Lee, refined Lee and Frost (7x7).
+
+Criterion per L: the highest mean PSNR among the settings whose worst margin over the calibration
+images (PPB's amplitude PSNR minus the best classical filter's on that image) is at least
+SAFETY_DB = 0.75 dB, so no image is sacrificed for the average and there is room for images and
+noise not seen here; if no setting reaches it, the largest worst margin (maximin). At L = 1 only
+settings that keep cameraman >= 25.0 dB (the issue's target, FLOORS) are eligible. Stage 2 runs
+the finalists of stage 1 (per hD: the two best by the criterion, the best by mean PSNR) with the
+residual guard (filters.residual_guard) at each strength in GUARDS and chooses again.
+
+    python benchmarks/ppb_calibration.py            # ~15-30 min on 2 shared cores
+    python benchmarks/ppb_calibration.py --looks 10.7 --quick
+
+Results are cached in data/ppb_calibration.json (git-ignored), so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from despeckle_quality import (  # noqa: E402
+    CALIBRATION_IMAGES,
+    CLASSICAL,
+    IMAGES,
+    clean_image,
+    psnr,
+    speckle,
+)
+
+from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle  # noqa: E402
+from icecrack_assets.sar.despeckle.filters import residual_guard  # noqa: E402
+from icecrack_assets.sar.despeckle.ppb import ppb  # noqa: E402
+from icecrack_assets.sar.despeckle.settings import GUARD_WINDOW, PPB_BY_LOOKS  # noqa: E402
+
+LOOKS = (1.0, 2.0, 4.4, 10.7, 30.0)
+GRID = dict(hw=(5, 7, 10), hd=(1, 2, 3), alpha=(0.8, 0.88, 0.92, 0.97), T=(0.1, 0.2, 0.5, 2.0))
+MAX_ITERATIONS = 4
+GUARDS = (0.0, 0.1, 0.2, 0.35, 0.5, 1.0)  # stage 2: residual guard strengths tried on the stage-1 finalists
+FLOORS = {1.0: ("camera", 25.0)}  # the issue's target: cameraman >= 25.0 dB at L = 1 (as before)
+SAFETY_DB = 0.75  # required worst margin over the best classical filter on the calibration images
+CALIBRATION_SEED = 101  # the reported tables use seed 0: calibration never sees that noise
+CACHE = ROOT / "data" / "ppb_calibration.json"
+
+
+def amp_psnr(est: np.ndarray, A: np.ndarray) -> float:
+    return psnr(np.sqrt(np.maximum(est.astype(np.float64), 0.0)), A)
+
+
+def classical_psnr(I: np.ndarray, A: np.ndarray, L: float) -> dict[str, float]:
+    return {
+        label: amp_psnr(despeckle(I, DespeckleSettings(looks=L, **kw)), A) for label, kw in CLASSICAL.items()
+    }
+
+
+def grid_scores(I: np.ndarray, A: np.ndarray, L: float, grid: dict) -> dict[str, float]:
+    """PSNR of every (hw, hd, alpha, T, iterations) on one speckled image; key 'hw,hd,alpha,T,it'."""
+    out: dict[str, float] = {}
+    for hw, hd, alpha in itertools.product(grid["hw"], grid["hd"], grid["alpha"]):
+        for T in grid["T"]:
+            seen: dict[int, float] = {}
+            ppb(
+                I,
+                L,
+                hw=hw,
+                hd=hd,
+                alpha=alpha,
+                T=T,
+                iterations=MAX_ITERATIONS,
+                on_iteration=lambda i, R, seen=seen: seen.__setitem__(i, amp_psnr(R, A)),
+            )
+            out[f"{hw},{hd},{alpha},inf,1"] = seen[1]
+            for i in range(2, MAX_ITERATIONS + 1):
+                out[f"{hw},{hd},{alpha},{T},{i}"] = seen[i]
+    return out
+
+
+def choose(
+    per_image: dict[str, dict[str, float]], best_classical: dict[str, float], L: float | None = None
+) -> list[tuple]:
+    """Candidates (key, worst margin, mean PSNR, cost), best first.
+
+    Those whose worst margin over the best classical filter reaches SAFETY_DB come first, by mean
+    PSNR (then cost); if none does, the largest worst margin wins (maximin). The margin is the
+    target (never lose to Lee & co. on any image); the safety is for images and noise not seen
+    here; within it, the mean keeps the natural images as sharp as possible.
+    """
+    keys = set.intersection(*(set(v) for v in per_image.values()))
+    ranked = []
+    for key in keys:
+        parts = key.split(",")
+        hw, it = parts[0], parts[4]
+        margins = [per_image[im][key] - best_classical[im] for im in per_image]
+        mean = float(np.mean([per_image[im][key] for im in per_image]))
+        cost = int(it) * (2 * int(hw) + 1) ** 2
+        ranked.append((key, min(margins), mean, cost))
+    floor = FLOORS.get(L) if L is not None else None
+    below = []
+    if floor is not None and floor[0] in per_image:
+        below = [r for r in ranked if per_image[floor[0]][r[0]] < floor[1]]
+        ranked = [r for r in ranked if per_image[floor[0]][r[0]] >= floor[1]]
+    safe = sorted((r for r in ranked if r[1] >= SAFETY_DB), key=lambda r: (-r[2], r[3]))
+    rest = sorted((r for r in ranked if r[1] < SAFETY_DB), key=lambda r: (-r[1], -r[2], r[3]))
+    return safe + rest + sorted(below, key=lambda r: (-r[1], -r[2], r[3]))
+
+
+def guard_scores(I: np.ndarray, A: np.ndarray, L: float, keys: list[str]) -> dict[str, float]:
+    """Stage 2: PSNR of each stage-1 setting followed by the residual guard at every GUARDS strength."""
+    out: dict[str, float] = {}
+    for key in keys:
+        hw, hd, alpha, T, it = key.split(",")
+        R = ppb(I, L, int(hw), int(hd), float(alpha), float(T), int(it))
+        for g in GUARDS:
+            est = R if g == 0 else residual_guard(I, R, L, g, GUARD_WINDOW)
+            out[f"{key},{g}"] = amp_psnr(est, A)
+    return out
+
+
+def finalists(ranked: list[tuple]) -> list[str]:
+    """Per patch half-width hD: the two best by the criterion and the best by mean PSNR. The guard
+    can rescue smoother settings (larger patches) on texture, so they must reach stage 2 too."""
+    keys: list[str] = []
+    for hd in sorted({r[0].split(",")[1] for r in ranked}):
+        mine = [r for r in ranked if r[0].split(",")[1] == hd]
+        for r in mine[:2] + sorted(mine, key=lambda r: -r[2])[:1]:
+            if r[0] not in keys:
+                keys.append(r[0])
+    return sorted(keys)
+
+
+def print_ranked(ranked: list[tuple], n: int = 8) -> None:
+    print("| hW | hD | alpha | T | iterations | guard | worst margin over best classical (dB) | mean PSNR |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key, worst, mean, _ in ranked[:n]:
+        parts = key.split(",") + ["0"] * (6 - len(key.split(",")))
+        print("| " + " | ".join(parts) + f" | {worst:+.2f} | {mean:.2f} |")
+
+
+def load_cache() -> dict:
+    """Every data/ppb_calibration*.json merged (parallel runs each write their own file)."""
+    cache: dict = {}
+    for path in sorted(CACHE.parent.glob(CACHE.stem + "*.json")):
+        cache.update(json.loads(path.read_text()))
+    return cache
+
+
+def save_cache(cache: dict, path: Path = CACHE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def calibrate(looks: list[float], images: list[str], grid: dict, cache_path: Path = CACHE) -> None:
+    cache = load_cache()
+    grid_id = json.dumps(grid, sort_keys=True)
+    for L in looks:
+        per_image, best_classical = {}, {}
+        for name in images:
+            key = f"{L:g}|{name}|{CALIBRATION_SEED}|{grid_id}"
+            A = clean_image(name)
+            I = speckle(A, L, CALIBRATION_SEED)
+            if key not in cache:
+                t = time.perf_counter()
+                cache[key] = {"classical": classical_psnr(I, A, L), "ppb": grid_scores(I, A, L, grid)}
+                save_cache(cache, cache_path)
+                print(
+                    f"  L={L:g} {name}: {len(cache[key]['ppb'])} settings in {time.perf_counter() - t:.0f} s "
+                    f"[load {os.getloadavg()[0]:.1f}]",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            per_image[name] = cache[key]["ppb"]
+            best_classical[name] = max(cache[key]["classical"].values())
+        ranked = choose(per_image, best_classical, L)
+        print(f"\n### L = {L:g}, stage 1: grid on {', '.join(images)} (seed {CALIBRATION_SEED})\n")
+        print(
+            f"(first: highest mean PSNR with a worst margin >= {SAFETY_DB} dB, else the largest worst margin)\n"
+        )
+        print_ranked(ranked)
+        ref = "10,3,0.92,0.2,4"
+        if all(ref in v for v in per_image.values()):
+            worst = min(per_image[im][ref] - best_classical[im] for im in per_image)
+            mean = float(np.mean([per_image[im][ref] for im in per_image]))
+            print(f"| 10 | 3 | 0.92 | 0.2 | 4 | 0 (reference) | {worst:+.2f} | {mean:.2f} |")
+        keys = finalists(ranked)
+        per_image2 = {}
+        for name in images:
+            key = f"{L:g}|{name}|{CALIBRATION_SEED}|guard|{json.dumps(keys)}|{GUARDS}"
+            if key not in cache:
+                A = clean_image(name)
+                cache[key] = guard_scores(speckle(A, L, CALIBRATION_SEED), A, L, keys)
+                save_cache(cache, cache_path)
+            per_image2[name] = cache[key]
+        ranked2 = choose(per_image2, best_classical, L)
+        print(f"\n### L = {L:g}, stage 2: the {len(keys)} finalists with the residual guard {GUARDS}\n")
+        print_ranked(ranked2)
+        sys.stdout.flush()
+
+
+def report(looks: list[float], images: list[str], seed: int = 0) -> None:
+    """The chosen table (settings.PPB_BY_LOOKS) on every image with the report seed."""
+    print(f"\n### Chosen settings on all images (seed {seed}; * = calibration image)\n")
+    print("| image | L | PPB (L-dependent) | best classical | margin | PPB reference |")
+    print("|---|---|---|---|---|---|")
+    for L in looks:
+        for name in images:
+            A = clean_image(name)
+            I = speckle(A, L, seed)
+            cl = classical_psnr(I, A, L)
+            best = max(cl, key=cl.get)
+            p = amp_psnr(despeckle(I, DespeckleSettings(looks=L)), A)
+            r = amp_psnr(despeckle(I, DespeckleSettings(looks=L, preset="reference")), A)
+            star = "*" if name in CALIBRATION_IMAGES else ""
+            print(
+                f"| {name}{star} | {L:g} | {p:.2f} | {cl[best]:.2f} ({best}) | {p - cl[best]:+.2f} | {r:.2f} |",
+                flush=True,
+            )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--looks", default=",".join(f"{L:g}" for L in LOOKS))
+    ap.add_argument("--images", default=",".join(CALIBRATION_IMAGES))
+    ap.add_argument("--quick", action="store_true", help="a 2x2x2x2 grid (smoke test)")
+    ap.add_argument("--report-only", action="store_true", help="skip the grid, report the table")
+    ap.add_argument("--no-report", action="store_true", help="calibrate only")
+    ap.add_argument(
+        "--cache-suffix", default="", help="write data/ppb_calibration<suffix>.json (parallel runs)"
+    )
+    args = ap.parse_args()
+    looks = [float(x) for x in args.looks.split(",")]
+    grid = dict(hw=(5, 10), hd=(1, 3), alpha=(0.88, 0.92), T=(0.2, 1.0)) if args.quick else GRID
+    print(f"load average {os.getloadavg()[0]:.2f}; current table: {PPB_BY_LOOKS}")
+    if not args.report_only:
+        calibrate(
+            looks, args.images.split(","), grid, CACHE.with_name(f"{CACHE.stem}{args.cache_suffix}.json")
+        )
+    if not args.no_report:
+        report(looks, list(IMAGES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
