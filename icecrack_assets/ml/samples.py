@@ -63,18 +63,10 @@ class SceneForSamples:
     label: np.ndarray  # uint8: 1 crack, 0 background, 255 nodata/unlabelled
     label_source: str  # "simulator" | "annotation:<file>"
     image: np.ndarray | None = None  # optional in-memory intensity (NaN nodata), same grid
-    ice: np.ndarray | None = None  # optional bool ice mask, same grid: labels off the ice become nodata
-
-    def masked_label(self) -> np.ndarray:
-        """The label with everything off the ice mask set to nodata: no patch is scored or sampled there."""
-        if self.ice is None:
-            return self.label
-        if self.ice.shape != self.label.shape:
-            raise InputError(
-                self.image_path or self.scene_id,
-                f"ice mask shape {self.ice.shape} differs from label shape {self.label.shape}",
-            )
-        return np.where(self.ice, self.label, NODATA).astype(np.uint8)
+    # optional bool ice mask, same grid: training patches must be at least half on the ice and
+    # validation/test tiles must touch it; labels are kept (rock and water are true negatives, and the
+    # model still learns not to fire on them at the ice edge)
+    ice: np.ndarray | None = None
 
 
 @dataclass
@@ -154,6 +146,7 @@ def _candidates(
     patch: int,
     buffer: int,
     rng: np.random.Generator,
+    ice: np.ndarray | None = None,
 ) -> list[dict]:
     out = []
     stride = max(8, patch // 2)
@@ -175,6 +168,8 @@ def _candidates(
                 vf = float(ok.mean())
                 if vf < MIN_VALID_FRACTION:
                     continue
+                if ice is not None and ice[r : r + patch, c : c + patch].mean() < MIN_VALID_FRACTION:
+                    continue
                 cf = float(((lab == 1) & ok).sum() / ok.sum())
                 out.append(
                     {
@@ -190,8 +185,12 @@ def _candidates(
     return out
 
 
-def _eval_tiles(img: np.ndarray, label: np.ndarray, blocks, patch: int, buffer: int) -> list[dict]:
-    """Cover each block's interior with patch-sized tiles; overlaps are labelled 255 after first use."""
+def _eval_tiles(
+    img: np.ndarray, label: np.ndarray, blocks, patch: int, buffer: int, ice: np.ndarray | None = None
+) -> list[dict]:
+    """Cover each block's interior with patch-sized tiles; overlaps are labelled 255 after first use.
+
+    With an ice mask, tiles that do not touch the ice are left out."""
     out = []
     finite = np.isfinite(img)
     for b in blocks:
@@ -208,7 +207,7 @@ def _eval_tiles(img: np.ndarray, label: np.ndarray, blocks, patch: int, buffer: 
                 lab[seen] = NODATA
                 ok &= ~seen
                 covered[r - r0 : r - r0 + patch, c - c0 : c - c0 + patch] = True
-                if not ok.any():
+                if not ok.any() or (ice is not None and not ice[r : r + patch, c : c + patch].any()):
                     continue
                 cf = float(((lab == 1) & ok).sum() / ok.sum())
                 out.append(
@@ -279,7 +278,12 @@ def build_samples(
     if block_size < patch + buffer:
         raise IceCrackError(f"block_size {block_size} must be at least patch + buffer ({patch + buffer})")
     out_dir = Path(out_dir)
-    scenes = [replace(s, label=s.masked_label(), ice=None) for s in scenes]
+    for s in scenes:
+        if s.ice is not None and s.ice.shape != s.label.shape:
+            raise InputError(
+                s.image_path or s.scene_id,
+                f"ice mask shape {s.ice.shape} differs from label shape {s.label.shape}",
+            )
     images: dict[str, np.ndarray] = {}
     for s in scenes:
         img = s.image if s.image is not None else read_single_band(s.image_path)[0]
@@ -320,9 +324,9 @@ def build_samples(
         train_blocks = [b for b in sblocks if b.split == "train"]
         chosen = []
         if train_blocks:
-            cands = _candidates(img, label, _hardness_map(img), train_blocks, patch, buffer, rng)
+            cands = _candidates(img, label, _hardness_map(img), train_blocks, patch, buffer, rng, s.ice)
             chosen = _select(cands, max_per_scene, patch, rng)
-        chosen += _eval_tiles(img, label, [b for b in sblocks if b.split != "train"], patch, buffer)
+        chosen += _eval_tiles(img, label, [b for b in sblocks if b.split != "train"], patch, buffer, s.ice)
         for c in chosen:
             r, cc = c["row"], c["col"]
             xs.append(img[r : r + patch, cc : cc + patch])

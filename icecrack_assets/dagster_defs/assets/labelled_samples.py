@@ -59,8 +59,9 @@ class SamplesConfig(dg.Config):
         partitions_def=year_region_partitions,
     ),
     description="Balanced crack/background patches with masks (user annotations in data/labels/ when "
-    "they cover a scene, else the simulator's truth), on the region's ice mask (labels off the ice "
-    "are nodata), train/val/test split by spatial blocks with a buffer, and a sample index with "
+    "they cover a scene, else the simulator's truth), on the region's ice mask (training patches at "
+    "least half on the ice, evaluation tiles touching it), train/val/test split by spatial blocks with "
+    "a buffer, and a sample index with "
     "provenance.",
 )
 @one_writer_per_partition(Stage.SAMPLES)
