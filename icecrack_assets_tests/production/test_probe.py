@@ -728,3 +728,42 @@ def test_pruning_keeps_live_temp_files_and_a_dead_holder_releases_the_folder_loc
     finally:
         holder.kill()
         holder.wait(30)
+
+
+@pytest.mark.slow
+def test_a_signed_asset_href_leaves_no_token_in_logs_events_or_the_manifest(tmp_path, capfd):
+    """A STAC asset href signed in its query (SAS-style ``?sig=``) is fetched, ingested and recorded."""
+    from icecrack_assets.definitions import build_defs
+    from icecrack_assets_tests.helpers import small_pipeline as sp
+    from icecrack_assets_tests.helpers.catalog_server import CatalogServer
+
+    sid = s1_name(JULY, "ABCD")
+    (tmp_path / "src").mkdir()
+    tif = scene(tmp_path / "src" / f"{sid}.tif")
+    with CatalogServer() as srv:
+        srv.add_scene(sid, _footprint_of("jakobshavn"), b"unused")
+        data = tif.read_bytes()
+        srv.files[f"{sid}.tif"] = data
+        asset = srv.stac_items[-1]["assets"]["product"]
+        asset.update(
+            href=f"{srv.url}/files/{sid}.tif?se=2099-01-01&sig={SECRET}",
+            **{"file:size": len(data), "file:checksum": "1220" + hashlib.sha256(data).hexdigest()},
+        )
+        catalog = SceneCatalogResource(kind="stac", url=srv.stac_url)
+        job = build_defs(data_root=str(tmp_path / "data"), catalog=catalog, pixel_size=sp.PIXEL)
+        with dg.instance_for_test() as instance:
+            result = job.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance,
+                partition_key=sp.key("jakobshavn"),
+                asset_selection=[dg.AssetKey("raw_scenes")],
+            )
+            assert result.success
+            events = json.dumps([str(e) for e in instance.all_logs(result.run_id)])
+        assert any(SECRET in entry[1] for entry in srv.log)  # the signed URL was really used
+    manifest = tmp_path / "data" / "raw" / "jakobshavn" / str(sp.YEAR) / "manifest.json"
+    href = json.loads(manifest.read_text())["scenes"][0]["href"]
+    assert href.endswith("sig=***") and "se=2099-01-01" in href
+    out, err = capfd.readouterr()
+    assert SECRET not in out + err + events
+    assert _grep(tmp_path / "data", SECRET.encode()) == []
+    PROBE["secrets redacted"] += 1

@@ -20,6 +20,7 @@ from icecrack_assets.dagster_defs.resources import (
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.files import file_sha256, prune_dir
 from icecrack_assets.layout import MANIFEST, QUICKLOOK, RawManifest, RawScene, Stage
+from icecrack_assets.redaction import redact, safe_for_log
 from icecrack_assets.regions import get_region
 from icecrack_assets.sar.quicklook import write_quicklook
 from icecrack_assets.sar.sentinel1.ingest import ingest_mask_to_region, ingest_to_region
@@ -54,8 +55,10 @@ def raw_scenes(
     usable, refused = usable_items(catalog.search(get_region(region.name), start, end))
     for bad in refused:
         context.log.warning(
-            f"refused catalogue item {bad.href}: id {bad.scene_id!r} is not a Sentinel-1 "
-            "product name (it would not be a safe file name)"
+            safe_for_log(
+                f"refused catalogue item {bad.href}: id {bad.scene_id!r} is not a Sentinel-1 "
+                "product name (it would not be a safe file name)"
+            )
         )
     items = sorted(usable, key=lambda it: it.acquired)
     if not items:
@@ -74,7 +77,7 @@ def raw_scenes(
         try:
             info = ingest_to_region(local, region, dst, polarisation=region.polarisation)
         except IceCrackError as exc:
-            context.log.warning(f"skipping {item.scene_id}: {exc}")
+            context.log.warning(safe_for_log(f"skipping {item.scene_id}: {exc}"))
             continue
         keep.add(dst.name)
         truth = None
@@ -90,7 +93,7 @@ def raw_scenes(
                 product=item.product,
                 footprint=[list(p) for p in item.footprint],
                 source=item.source,
-                href=item.href,
+                href=redact(item.href),  # signed catalogue URLs carry tokens in their query
                 path=dst.name,
                 looks=float(info.looks),
                 sha256=file_sha256(dst),
