@@ -62,7 +62,7 @@ def progress(f):
     if int(f * 20) > last[0]:
         last[0] = int(f * 20)
         print(f"  {100 * f:5.1f}%", file=sys.stderr, flush=True)
-stats = despeckle_file(src, dst, DespeckleSettings(looks=1.0, iterations=iters), block=1024,
+stats = despeckle_file(src, dst, DespeckleSettings(looks=1.0, preset="reference", iterations=iters), block=1024,
                        progress=progress).as_dict()
 stats["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(stats))
@@ -113,6 +113,23 @@ def big_scene(n: int, iterations: int, workdir: Path) -> None:
         f"{n}x{n} scene: {wall:.0f} s wall {load()}, {stats['mpix_per_s'] * iterations:.2f} Mpix/s per iteration "
         f"(incl. I/O and halo), peak RSS {stats['peak_rss_mb']:.0f} MB (target < 1500 MB)"
     )
+
+
+def per_looks(img: np.ndarray, repeats: int, scene_side: int = 16000) -> None:
+    """Whole-run cost at the parameters the rule picks per number of looks (settings.py), and what
+    that means for a scene of scene_side² pixels (compute only, no I/O), against the reference."""
+    from icecrack_assets.sar.despeckle.settings import PPB_BY_LOOKS, REFERENCE
+
+    npx = img.size
+    print(f"whole PPB run at the L-dependent parameters, {img.shape[0]}x{img.shape[1]} (wall clock):")
+    rows = [("reference", 1.0, REFERENCE)] + [(f"L={L:g}", L, p) for L, p in PPB_BY_LOOKS.items()]
+    for label, L, p in rows:
+        t = best_time(lambda L=L, p=p: ppb(img, L, p.hw, p.hd, p.alpha, p.T, p.iterations), repeats)
+        print(
+            f"  {label:9s} hW={p.hw:2d} hD={p.hd} {p.iterations} it: {t:.3f} s = {npx / t / 1e6:.2f} Mpix/s "
+            f"per run ({p.iterations * npx / t / 1e6:.2f} per iteration); {scene_side}² scene ~ "
+            f"{scene_side**2 / (npx / t) / 60:.1f} min compute {load()}"
+        )
 
 
 def main() -> int:
@@ -169,6 +186,7 @@ def main() -> int:
         f"(per pixel-iteration, fast measured on {args.size}^2; same crop: {td / tf:.0f}x) "
         f"(target >= 100x)"
     )
+    per_looks(img, args.repeats)
     if args.big:
         with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/tmp")) as d:
             big_scene(args.big_size, args.big_iterations, Path(d))

@@ -46,7 +46,7 @@ REFERENCE = PpbParams(hw=10, hd=3, alpha=0.92, T=0.2, iterations=4)
 # Small patches (hD 1-2) keep texture; alpha 0.97 lets the similar ones average more; T and the
 # number of iterations fall, and the residual guard grows, as L rises and the refinement flattens.
 PPB_BY_LOOKS: dict[float, PpbParams] = {
-    1.0: PpbParams(hw=7, hd=2, alpha=0.97, T=0.1, iterations=4, guard=0.2),
+    1.0: PpbParams(hw=7, hd=3, alpha=0.92, T=0.1, iterations=3, guard=0.15),  # see floor_check
     2.0: PpbParams(hw=10, hd=1, alpha=0.97, T=0.2, iterations=4, guard=0.1),
     4.4: PpbParams(hw=10, hd=1, alpha=0.97, T=0.2, iterations=3, guard=0.0),
     10.7: PpbParams(hw=7, hd=1, alpha=0.97, T=0.5, iterations=2, guard=0.1),
