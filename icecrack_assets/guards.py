@@ -65,6 +65,16 @@ def refuse_overwrite(inputs: Iterable[Path | str | None], outputs: Iterable[Path
             seen[ident] = out
 
 
+def refuse_replacing_inputs(
+    inputs: Iterable[Path | str | None], folders: Iterable[Path | str | None]
+) -> None:
+    """Raise if an output folder that is replaced wholesale holds an input (``--out`` = the parent)."""
+    for folder in (Path(f) for f in folders if f is not None):
+        for src in (Path(p) for p in inputs if p is not None):
+            if _within(src, folder):
+                raise InputError(folder, f"output folder would be replaced, but it holds the input {src}")
+
+
 # --- numbers (argparse ``type=`` validators) -----------------------------------------------------
 
 

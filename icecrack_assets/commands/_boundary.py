@@ -61,6 +61,9 @@ PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "train": (("samples", "init", "lai"), ("out", "checkpoint_dir")),
 }
 
+# command -> output folders that are replaced wholesale (so no input may live inside them)
+REPLACED_FOLDERS: dict[str, tuple[str, ...]] = {"calibrate": ("out",)}
+
 # command -> argument names of linear-intensity rasters whose pixels must be usable
 INTENSITY_INPUTS: dict[str, tuple[str, ...]] = {
     "despeckle": ("src",),
@@ -97,6 +100,7 @@ def _values(args: argparse.Namespace, names: tuple[str, ...]) -> list[Path]:
 def check_paths(command: str, args: argparse.Namespace) -> None:
     reads, writes = PATHS.get(command, ((), ()))
     guards.refuse_overwrite(_values(args, reads), _values(args, writes))
+    guards.refuse_replacing_inputs(_values(args, reads), _values(args, REPLACED_FOLDERS.get(command, ())))
 
 
 def check_intensity(command: str, args: argparse.Namespace) -> None:

@@ -129,7 +129,7 @@ def test_calibrate_cli_writes_a_calibrated_copy_from_annotated_scenes(trained, t
         )
         == 2
     )
-    assert "overwrite the original" in capsys.readouterr().err
+    assert "would overwrite the input" in capsys.readouterr().err  # the shared CLI guard
 
 
 def test_calibration_scenes_get_the_bundles_despeckling_and_need_their_looks(trained, tmp_path):

@@ -115,6 +115,7 @@ OVERWRITES = [
     ("calibrate {bundle} --image {x} --labels {labels} --out {bundle}", "would overwrite the input"),
     ("calibrate {bundle} --image {x} --labels {labels} --out {bundle}/sub", "inside the input folder"),
     ("calibrate {bundle} --image {x} --labels {labels} --out {x}", "would overwrite the input"),
+    ("calibrate {bundle} --image {x} --labels {labels} --out {d}/..", "holds the input"),
     ("train {samples} --out {samples}", "would overwrite the input"),
     ("evaluate --suite b --lai {samples} --out {samples}/e.md", "inside the input folder"),
 ]
