@@ -80,7 +80,7 @@ def write_map_quicklook(
     ice: Path | None = None,
     max_size: int = 600,
 ) -> Path:
-    """The crack map as a map: cracks (red) over the season's backscatter (dB, grey) | probability.
+    """The crack map as a map: cracks (red) over the season's backscatter (dB, grey), probability below.
 
     Both panels carry CRS ticks, a scale bar and a true-north arrow; the legend names every colour
     and the caption (region, season, scenes, model) is drawn into the image, so it travels with it.
@@ -96,7 +96,10 @@ def write_map_quicklook(
     cracks = _mask_any(mask, prob.shape)
     lo, hi = stretch([db])
     aspect = db.shape[0] / max(db.shape[1], 1)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.4 * aspect + 1.3), dpi=85, layout="constrained")
+    # stacked: the UI's metadata column is ~450 px wide
+    fig, (left, right) = plt.subplots(
+        2, 1, figsize=(5, 2 * (3.9 * aspect + 0.6) + 0.7), dpi=90, layout="constrained"
+    )
     left.set_facecolor("#333333")
     right.set_facecolor("#333333")
     left.imshow(db, cmap="gray", vmin=lo, vmax=hi, extent=grid.extent_km, interpolation="nearest")
@@ -114,12 +117,12 @@ def write_map_quicklook(
     decorate_map(left, grid)
     shown = right.imshow(prob, cmap="magma", vmin=0, vmax=1, extent=grid.extent_km, interpolation="nearest")
     right.set_title("crack probability", fontsize=8)
-    decorate_map(right, grid, show_y=False)
+    decorate_map(right, grid)
     cbar = fig.colorbar(shown, ax=right, shrink=0.8, pad=0.02)
     cbar.set_label("probability", fontsize=7)
     cbar.ax.tick_params(labelsize=6)
     cbar.ax.axhline(threshold, color="red", lw=1)
-    fig.suptitle(caption, fontsize=9)
+    fig.suptitle(caption, fontsize=8)
     return save_figure(fig, png)
 
 

@@ -197,9 +197,8 @@ def write_quicklook(
     labels: Sequence[str] = (),
     caption: str = "",
 ) -> Path:
-    """Side-by-side labelled dB panels of one or more scenes on one grid, sharing one stretch.
-
-    E.g. raw | despeckled: same grey scale, so the speckle reduction is what differs.
+    """Labelled dB panels of one or more scenes, stacked (the UI's metadata column is narrow),
+    sharing one stretch: e.g. raw above despeckled on one grey scale, so the speckle is what differs.
     """
     plt = pyplot()
     images = [read_decimated(p, max_size, db=True) for p in paths]
@@ -207,18 +206,18 @@ def write_quicklook(
     n = len(images)
     aspect = images[0][0].shape[0] / max(images[0][0].shape[1], 1)
     fig, axes = plt.subplots(
-        1, n, figsize=(3.6 * n + 0.8, 3.6 * aspect + 1.0), dpi=90, squeeze=False, layout="constrained"
+        n, 1, figsize=(4.8, (3.7 * aspect + 0.6) * n + 0.6), dpi=95, squeeze=False, layout="constrained"
     )
     shown = None
-    for i, (ax, (im, grid)) in enumerate(zip(axes[0], images)):
+    for i, (ax, (im, grid)) in enumerate(zip(axes[:, 0], images)):
         shown = ax.imshow(im, cmap="gray", vmin=lo, vmax=hi, extent=grid.extent_km, interpolation="nearest")
         ax.set_facecolor("#333333")
         title = labels[i] if i < len(labels) else Path(paths[i]).stem
         ax.set_title(title, fontsize=8)
-        decorate_map(ax, grid, show_y=i == 0)
-    cbar = fig.colorbar(shown, ax=list(axes[0]), shrink=0.8, pad=0.02)
+        decorate_map(ax, grid)
+    cbar = fig.colorbar(shown, ax=list(axes[:, 0]), shrink=0.6, pad=0.02)
     cbar.set_label("sigma0 (dB)", fontsize=7)
     cbar.ax.tick_params(labelsize=6)
     if caption:
-        fig.suptitle(caption, fontsize=9)
+        fig.suptitle(caption, fontsize=7.5)
     return save_figure(fig, png)

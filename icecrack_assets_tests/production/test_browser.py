@@ -274,3 +274,14 @@ def test_the_statistics_plot_is_shown_with_its_caption(page, dagster_ui):
     assert plot.first.evaluate("img => img.complete && img.naturalWidth > 300")
     assert page.get_by_text("crack density per region, 1 map(s), season 2024").last.is_visible()
     page.screenshot(path=str(ARTIFACTS / "ui-statistics-plot.png"), full_page=True)
+
+
+def test_the_model_page_leads_with_its_scores_card_and_training_curve(page, dagster_ui):
+    page.goto(dagster_ui[0] + "/assets/crack_model", wait_until="networkidle")
+    page.get_by_text("Held-out test (1-px)", exact=False).first.wait_for(state="visible")  # the model card
+    curve = page.locator("img[alt^='training curve']")
+    curve.first.wait_for(state="visible")
+    assert curve.first.evaluate("img => img.complete && img.naturalWidth > 300")
+    assert page.get_by_text("1-px", exact=True).count() >= 2  # val and test rows of the scores table
+    assert page.get_by_text("not held-out", exact=False).count() == 0
+    page.screenshot(path=str(ARTIFACTS / "ui-crack-model.png"), full_page=True)

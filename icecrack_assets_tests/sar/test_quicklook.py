@@ -30,10 +30,10 @@ def test_labelled_panels_share_one_stretch(tiny_raster, tmp_path):
     png = write_quicklook([dark, bright], tmp_path / "q.png", labels=["raw", "filtered"], caption="c")
     img = np.asarray(Image.open(png).convert("L"), float)
     h, w = img.shape
-    assert w > h  # side by side
-    row = img[h // 2]
+    assert h > w  # stacked
+    col = img[:, int(w * 0.45)]
     # centre of each panel: the brighter scene is drawn brighter (one shared stretch, not two)
-    assert row[int(w * 0.55) : int(w * 0.6)].mean() > row[int(w * 0.2) : int(w * 0.25)].mean() + 50
+    assert col[int(h * 0.72) : int(h * 0.76)].mean() > col[int(h * 0.27) : int(h * 0.31)].mean() + 50
 
 
 def test_scale_bar_lengths_are_round():

@@ -130,7 +130,7 @@ def despeckled_scenes(
         out_dir
     )
     paths = [out_dir / r.path for r in rows]
-    caption = f"{region.name} {year}: {rows[0].scene_id}, raw | {config.filter}, dB, one grey scale"
+    caption = f"{region.name} {year}: raw | {config.filter}, dB, one grey scale\n{rows[0].scene_id}"
     preview = write_quicklook(
         [raw_dir / rows[0].path, paths[0]],
         out_dir / QUICKLOOK,

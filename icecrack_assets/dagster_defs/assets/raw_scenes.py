@@ -113,7 +113,7 @@ def raw_scenes(
         scenes=tuple(scenes),
     ).write(out_dir)
     paths = [out_dir / s.path for s in scenes]
-    caption = f"{region.name} {year}: {scenes[0].scene_id} (sigma0, dB), {len(scenes)} scene(s) this season"
+    caption = f"{region.name} {year}: first of {len(scenes)} scene(s), sigma0 dB\n{scenes[0].scene_id}"
     preview = write_quicklook(
         paths[:1],
         out_dir / QUICKLOOK,
