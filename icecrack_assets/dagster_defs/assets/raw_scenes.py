@@ -1,8 +1,10 @@
 """raw_scenes: the season's acquisitions over the AOI, calibrated sigma0 on the region grid."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from icecrack_assets.catalog.base import usable_items
 from icecrack_assets.dagster_defs import checks
@@ -21,11 +23,44 @@ from icecrack_assets.errors import IceCrackError
 from icecrack_assets.files import file_sha256, prune_dir
 from icecrack_assets.layout import MANIFEST, QUICKLOOK, RawManifest, RawScene, Stage
 from icecrack_assets.redaction import redact, safe_for_log
-from icecrack_assets.regions import get_region
+from icecrack_assets.regions import Region, get_region
 from icecrack_assets.sar.quicklook import write_quicklook
-from icecrack_assets.sar.sentinel1.ingest import ingest_mask_to_region, ingest_to_region
+from icecrack_assets.sar.sentinel1.ingest import ingest_mask_to_region, ingest_to_region, is_safe_product
+from icecrack_assets.sar.sentinel1.terrain import Dem
 
 RAW = "raw_scenes"
+
+
+class RawScenesConfig(dg.Config):
+    """Terrain correction of SAFE products with a DEM (GeoTIFF inputs are already geocoded)."""
+
+    dem: str = Field(
+        "",
+        description="DEM GeoTIFF (any CRS) for range-Doppler terrain correction of SAFE products; "
+        "empty: a DEM from dem_stac_url, else the GCP heights only",
+    )
+    dem_stac_url: str = Field(
+        "",
+        description="STAC API root whose dem_collection tiles are mosaicked on the region grid and "
+        "cached under <data root>/dem (e.g. Copernicus DEM GLO-30)",
+    )
+    dem_collection: str = Field("cop-dem-glo-30", description="STAC collection of the DEM tiles")
+    dem_geoid_offset_m: float = Field(
+        0.0,
+        description="geoid undulation N (m) added to the DEM heights: 0 for ellipsoidal DEMs (ArcticDEM, "
+        "REMA), the region's N for EGM2008 heights (GLO-30)",
+    )
+
+    def resolve(self, region: Region, cache: Path) -> Dem | None:
+        if self.dem:
+            return Dem(Path(self.dem), self.dem_geoid_offset_m)
+        if self.dem_stac_url:
+            from icecrack_assets.catalog.dem import dem_for_region
+            from icecrack_assets.catalog.stac import StacCatalog
+
+            catalog = StacCatalog(self.dem_stac_url, collection=self.dem_collection)
+            return dem_for_region(catalog, region, cache, self.dem_geoid_offset_m)
+        return None
 
 
 @dg.asset(
@@ -43,6 +78,7 @@ RAW = "raw_scenes"
 @one_writer_per_partition(Stage.RAW)
 def raw_scenes(
     context: dg.AssetExecutionContext,
+    config: RawScenesConfig,
     data: DataRoot,
     grid: ProcessingGrid,
     scene_catalog: SceneCatalogResource,
@@ -71,11 +107,18 @@ def raw_scenes(
     out_dir.mkdir(parents=True, exist_ok=True)
     scenes: list[RawScene] = []
     keep, t0 = {MANIFEST}, time.perf_counter()
+    dem = config.resolve(region, layout.root / "dem")
     for item in items:
         local = catalog.fetch(item, layout.landing)
         dst = out_dir / f"{item.scene_id}.tif"
         try:
-            info = ingest_to_region(local, region, dst, polarisation=region.polarisation)
+            info = ingest_to_region(
+                local,
+                region,
+                dst,
+                polarisation=region.polarisation,
+                dem=dem if is_safe_product(Path(local)) else None,
+            )
         except IceCrackError as exc:
             context.log.warning(safe_for_log(f"skipping {item.scene_id}: {exc}"))
             continue
@@ -147,6 +190,9 @@ def raw_scenes(
                 },
             ),
             "catalog": scene_catalog.kind,
+            "terrain_correction": f"DEM {dem.path.name} (N {dem.geoid_undulation_m:g} m)"
+            if dem
+            else "GCP heights",
             "path": dg.MetadataValue.path(str(out_dir)),
             "scene_ids": dg.MetadataValue.json([s.scene_id for s in scenes]),
         },
