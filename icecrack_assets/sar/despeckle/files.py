@@ -108,7 +108,7 @@ class DespeckleSettings:
             return "custom"
         return self.preset
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-able parameters; only those that matter for the chosen filter (PPB's resolved)."""
         d: dict[str, Any] = {"filter": self.filter, "looks": self.looks, "window": self.window}
         if self.filter == "ppb":
@@ -124,7 +124,7 @@ class DespeckleSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, looks: float | None = None) -> DespeckleSettings:
+    def from_dict(cls, d: dict[str, Any], looks: float | None = None) -> DespeckleSettings:
         """Rebuild settings from ``as_dict`` output (metadata, bundles), at ``looks`` if given.
 
         "looks" re-resolves the parameters from the rule at the (new) number of looks, as was done
@@ -225,9 +225,10 @@ def despeckle(
         h = scene_h(I, s, v)
     h_of = (lambda D: h[D]) if h is not None else None
     if backend == "auto":
-        from icecrack_assets.sar.despeckle import ppb_torch
+        from icecrack_assets.sar.despeckle.ppb_torch import cuda_available
 
-        backend = "torch" if ppb_torch.cuda_available() else "numba"
+        backend = "torch" if cuda_available() else "numba"
+    R: np.ndarray
     if backend == "torch":
         from icecrack_assets.sar.despeckle.ppb_torch import ppb_torch
 

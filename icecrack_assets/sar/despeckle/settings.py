@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 RULE_VERSION = "ppb-looks-1"  # bump when the table changes: it goes into metadata and fingerprints
 GUARD_WINDOW = 7  # window of the residual guard's local statistics
@@ -33,7 +34,7 @@ class PpbParams:
     iterations: int
     guard: float = 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if math.isinf(self.T):
             d["T"] = "inf"
