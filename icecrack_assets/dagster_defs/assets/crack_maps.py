@@ -32,7 +32,7 @@ from icecrack_assets.layout import (
     Stage,
     map_stem,
 )
-from icecrack_assets.masks.icemask import IceMask, partition_scenes, pass_of, season_ice_mask
+from icecrack_assets.masks.icemask import IceMask, partition_ice_mask, partition_scenes, pass_of
 from icecrack_assets.ml.bundle import load_bundle
 from icecrack_assets.ml.composite import season_composite
 from icecrack_assets.ml.metrics import consistency_with_truth
@@ -91,7 +91,7 @@ def crack_maps(
     t0 = time.perf_counter()
     scenes = partition_scenes(layout, region, year)
     files = [path for path, _ in scenes]
-    ice = season_ice_mask(region, year, scenes, masks_dir=layout.masks)
+    ice = partition_ice_mask(layout, region, year)
     context.log.info(f"ice mask: {ice.source} ({ice.detail}), {ice.ice_km2:.1f} km2")
     ids = {desp_dir / s.path: s.scene_id for s in manifest.scenes}
     passes = {path: pass_of(tags) for path, tags in scenes}
