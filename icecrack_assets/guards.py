@@ -169,24 +169,54 @@ class PixelCensus:
 
 
 STRIP_PIXELS = 1 << 22  # 16 MB of float32 per read: bounded memory on 16k-wide scenes
+# Above this many pixels the census reads an evenly spaced sample of full-width strips (about
+# FULL_CENSUS_PIXELS in all) instead of every pixel: a full read cost ~30 % of predict's time on a
+# 16k² scene. The proportions it judges (valid, negative, positive) survive sampling; a truncated
+# block the sample misses still fails the processing read with one line, and outputs are atomic.
+FULL_CENSUS_PIXELS = 1 << 26
 
 
-def pixel_census(path: Path | str, open_fn: Callable[[Path], Any] | None = None) -> PixelCensus:
+def pixel_census(
+    path: Path | str, open_fn: Callable[[Path], Any] | None = None, sample: bool = True
+) -> PixelCensus:
     """Count finite / positive / negative pixels strip by strip; unreadable pixels raise InputError.
 
-    Reading every pixel once also finds a truncated file before a long run starts writing.
+    Small rasters are read whole (a truncated file is found before a long run starts writing);
+    big ones by a sample of strips, read whole only when the sample finds nothing usable, so a
+    scene whose data sit in a few unsampled rows is never refused for it.
     """
+    census = _census(Path(path), open_fn, sample)
+    if (
+        sample
+        and census.total < _pixels(Path(path), open_fn)
+        and (census.finite == 0 or census.positive == 0)
+    ):
+        census = _census(Path(path), open_fn, False)
+    return census
+
+
+def _pixels(path: Path, open_fn: Callable[[Path], Any] | None) -> int:
+    from icecrack_assets.raster import open_single_band
+
+    with (open_fn or open_single_band)(path) as ds:
+        return int(ds.height * ds.width)
+
+
+def _census(path: Path, open_fn: Callable[[Path], Any] | None, sample: bool) -> PixelCensus:
     import rasterio
     from rasterio.windows import Window
 
     from icecrack_assets.raster import open_single_band
 
-    path = Path(path)
     total = finite = positive = negative = 0
     with rasterio.Env(GDAL_CACHEMAX=64), (open_fn or open_single_band)(path) as ds:
         rows = max(1, STRIP_PIXELS // max(ds.width, 1))
+        starts = list(range(0, ds.height, rows))
+        stride = (
+            max(1, -(-ds.height * ds.width // FULL_CENSUS_PIXELS)) if sample else 1
+        )  # 1 strip in `stride`
         nodata = ds.nodata
-        for r0 in range(0, ds.height, rows):
+        for r0 in starts[::stride]:
             h = min(rows, ds.height - r0)
             try:
                 a = ds.read(1, window=Window(0, r0, ds.width, h))
