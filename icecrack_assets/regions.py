@@ -200,7 +200,7 @@ REGIONS: dict[str, Region] = {
             flow_deg=290.0,
             **_GREENLAND,
         ),
-        # Amery Ice Shelf, 69.75 S 71.5 E: northern shelf and front, 100 x 80 km
+        # Amery Ice Shelf, 69.75 S 71.5 E: northern shelf, 100 x 80 km (the 2015-2021 ice front lies north of it)
         Region(
             "amery",
             "Amery Ice Shelf",
