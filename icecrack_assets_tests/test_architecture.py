@@ -64,7 +64,9 @@ def test_the_core_imports_no_dagster_and_nothing_of_the_shell() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 mods = [node.module]
             for m in mods:
-                if m.split(".")[0].startswith("dagster") or any(m.startswith(f"icecrack_assets.{s}") for s in SHELL):
+                if m.split(".")[0].startswith("dagster") or any(
+                    m.startswith(f"icecrack_assets.{s}") for s in SHELL
+                ):
                     offenders.append(f"{module} imports {m}")
     assert not offenders, offenders
 
