@@ -270,7 +270,7 @@ def write_default_bundle(
     model: UNet, cfg: PretrainConfig, val: list, state: dict, models_dir: Path, name: str | None, log
 ) -> Path:
     """Tune the operating point on the validation tiles and write the bundle."""
-    from icecrack_assets.ml.evaluation.suites import despeckle_settings
+    from icecrack_assets.ml.evaluation.common import despeckle_settings
 
     pooled = _val_candidates(model, val, MIN_COMPONENTS)
     cands = [(t, s, {**metrics_from_counts(c), **c}) for (t, s), c in pooled.items()]

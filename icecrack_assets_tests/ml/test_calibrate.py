@@ -138,7 +138,7 @@ def test_calibration_scenes_get_the_bundles_despeckling_and_need_their_looks(tra
     from shapely.geometry import box
 
     from icecrack_assets.ml.calibrate import scenes_from_files
-    from icecrack_assets.ml.evaluation.suites import despeckle_settings
+    from icecrack_assets.ml.evaluation.common import despeckle_settings
     from icecrack_assets.sar.despeckle.files import DespeckleSettings, despeckle
     from icecrack_assets_tests.helpers.rasters import write_tiny_raster
 

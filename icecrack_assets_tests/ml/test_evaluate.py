@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from icecrack_assets.cli import main
+from icecrack_assets.ml.evaluation.common import mean_scores
 from icecrack_assets.ml.evaluation.lai import lai_tiles, load_tile, speckle
 from icecrack_assets.ml.evaluation.ridge import ridge_response, tune_ridge
-from icecrack_assets.ml.evaluation.suites import EvalConfig, _mean_scores, render_markdown, run_evaluation
+from icecrack_assets.ml.evaluation.suites import EvalConfig, render_markdown, run_evaluation
 from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
 from icecrack_assets.ml.train import TrainConfig
 
@@ -134,7 +135,7 @@ def test_suite_b_reports_the_mean_over_training_seeds():
         }
 
     runs = [{"seed": s, "scores": {"strict": m(f), "tol1": m(f + 0.1)}} for s, f in ((0, 0.4), (1, 0.6))]
-    mean = _mean_scores([r["scores"] for r in runs])
+    mean = mean_scores([r["scores"] for r in runs])
     assert mean["strict"]["f1"] == pytest.approx(0.5) and mean["tol1"]["f1"] == pytest.approx(0.6)
     assert (mean["strict"]["f1_min"], mean["strict"]["f1_max"]) == (0.4, 0.6)
     res = {

@@ -162,13 +162,14 @@ def test_predict_uses_latest_bundle_from_data_root(trained, tiny_raster, tmp_pat
     assert (tmp_path / "m.tif").is_file()
 
 
-@pytest.mark.parametrize("case", ["missing_input", "no_bundle", "bad_bundle", "same_file", "bad_tile"])
+# no bundle in the data root is not an error: predict uses the shipped default model
+# (test_default_model.py::test_the_package_ships_a_default_model_and_predict_uses_it)
+@pytest.mark.parametrize("case", ["missing_input", "bad_bundle", "same_file", "bad_tile"])
 def test_predict_cli_errors_are_one_line(case, tiny_raster, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "empty_root"))
     src = tiny_raster(np.ones((20, 20), np.float32), name="in.tif", epsg=3031)
     args = {
         "missing_input": ["predict", str(tmp_path / "nope.tif"), str(tmp_path / "o.tif")],
-        "no_bundle": ["predict", str(src), str(tmp_path / "o.tif")],
         "bad_bundle": ["predict", str(src), str(tmp_path / "o.tif"), "--model", str(tmp_path)],
         "same_file": ["predict", str(src), str(src)],
         "bad_tile": ["predict", str(src), str(tmp_path / "o.tif"), "--tile", "8"],
@@ -187,7 +188,7 @@ def test_train_cli_without_samples_is_one_line_error(capsys):
 
 def test_predict_applies_the_bundles_despeckling_with_the_scene_looks(trained, tiny_raster, tmp_path):
     from icecrack_assets.ml.bundle import save_bundle
-    from icecrack_assets.ml.evaluation.suites import despeckle_settings
+    from icecrack_assets.ml.evaluation.common import despeckle_settings
     from icecrack_assets.ml.inference import predict_file, settings_from_dict
     from icecrack_assets.sar.despeckle.files import despeckle
 

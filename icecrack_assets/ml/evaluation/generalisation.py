@@ -178,17 +178,17 @@ def suite_b_default(
     """
     from icecrack_assets.ml.calibrate import calibrate_bundle
     from icecrack_assets.ml.evaluation import lai
-    from icecrack_assets.ml.evaluation.ridge import ridge_response, tune_ridge
-    from icecrack_assets.ml.evaluation.suites import (
+    from icecrack_assets.ml.evaluation.common import (
         LAI_PATCH,
         LAI_PER_TILE,
         LAI_POS_WEIGHT,
         LAI_TRAIN_REALISATIONS,
-        _mean_scores,
-        _pool,
-        _ridge_scores,
         despeckle_settings,
+        mean_scores,
+        pool_scores,
+        ridge_scores,
     )
+    from icecrack_assets.ml.evaluation.ridge import ridge_response, tune_ridge
     from icecrack_assets.ml.samples import SceneForSamples, build_samples
     from icecrack_assets.ml.train import TrainConfig, train_bundle
 
@@ -212,7 +212,7 @@ def suite_b_default(
     vx, vy = [x for _, x, _ in val], [y for _, _, y in val]
     tx, ty = [x for _, x, _ in test], [y for _, _, y in test]
     thr, _ = tune_ridge([ridge_response(x) for x in vx], vy, 0)
-    res: dict = {"ridge": _pool(_ridge_scores(thr, tx, ty)), "looks": looks}
+    res: dict = {"ridge": pool_scores(ridge_scores(thr, tx, ty)), "looks": looks}
 
     def calibrated(path: Path, name: str) -> dict:
         copy = work / "b-copies" / name
@@ -221,7 +221,7 @@ def suite_b_default(
         shutil.copytree(path, copy)  # calibration rewrites bundle.json: never the shipped one
         b = load_bundle(copy, device="cpu")
         calibrate_bundle(b, vx, vy, "lai2020 valid split, whole tiles", tolerance=0, operating_point="f1")
-        return {"scores": _pool([_score(b, x, y) for x, y in zip(tx, ty)]), "threshold": b.threshold}
+        return {"scores": pool_scores([_score(b, x, y) for x, y in zip(tx, ty)]), "threshold": b.threshold}
 
     def _score(b, x, y):
         pred = crack_mask(predict_probability(b, x), b.threshold, b.min_component).astype(np.uint8)
@@ -273,7 +273,7 @@ def suite_b_default(
         log(f"suite b [fine-tuned seed {seed}]: F1 {runs[-1]['scores']['strict']['f1']:.3f}")
     if runs:
         res["fine_tuned"] = {
-            "mean": _mean_scores([r["scores"] for r in runs]),
+            "mean": mean_scores([r["scores"] for r in runs]),
             "runs": runs,
             "epochs": epochs,
         }

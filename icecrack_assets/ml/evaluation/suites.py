@@ -20,10 +20,21 @@ import numpy as np
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle, load_bundle
 from icecrack_assets.ml.calibrate import calibrate_bundle
+from icecrack_assets.ml.evaluation.common import (
+    LAI_PATCH,
+    LAI_PER_TILE,
+    LAI_POS_WEIGHT,
+    LAI_TRAIN_REALISATIONS,
+    apply_despeckle,
+    despeckle_settings,
+    mean_scores,
+    pool_scores,
+    ridge_scores,
+    score_pair,
+)
 from icecrack_assets.ml.evaluation.ridge import ridge_response, tune_ridge
 from icecrack_assets.ml.inference import predict_probability
 from icecrack_assets.ml.method import METHOD
-from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
 from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.ml.samples import SceneForSamples, build_samples
 from icecrack_assets.ml.train import TrainConfig, train_bundle
@@ -31,14 +42,6 @@ from icecrack_assets.raster import atomic_path
 
 TARGETS_SIM = {"precision": 0.90, "recall": 0.92, "oa": 0.98}  # with 1-px tolerance
 LAI_MARGIN = 0.15
-LAI_PATCH, LAI_PER_TILE = 192, 48
-# Lai's masks are wide hand-drawn polygons, not 1-3 px traces: the crack weight tuned for thin
-# simulated crevasses (8) over-predicts them (test F1 0.48 vs 0.53 with 3, same patches and epochs)
-LAI_POS_WEIGHT = 3.0
-# Lai's train tiles are speckled this many times (independent draws, like repeat acquisitions of
-# one area; valid and test once): on one draw the model learns that draw's despeckling artefacts
-# (seed 0, 20 epochs: test F1 0.468 with one draw, 0.537 with three)
-LAI_TRAIN_REALISATIONS = 3
 LAI_EPOCHS = 20  # at most; 30 were no better (seed 0: 0.502 vs 0.468, within the seed spread)
 TRAIN_SEEDS = range(0, 1000)  # simulator seeds reserved for training; held-out ones start at 10_000
 HELDOUT_SEED0, RIDGE_VAL_SEED0 = 10_000, 20_000
@@ -65,34 +68,6 @@ class EvalConfig:
 
 
 # ----------------------------------------------------------------------------------- helpers
-def despeckle_settings(filter_name: str, looks: float | None) -> dict:
-    """The settings dict stored in bundles; ``looks=None`` means "the LOOKS of each scene"."""
-    from icecrack_assets.sar.despeckle.files import DespeckleSettings
-
-    d = DespeckleSettings(filter=filter_name, looks=looks or 1.0).as_dict()
-    if looks is None and "looks" in d:
-        d["looks"] = "scene"
-    return d
-
-
-def apply_despeckle(intensity: np.ndarray, settings: dict) -> np.ndarray:
-    """Despeckle with a settings dict (looks must be a number here); ``none`` only masks nodata."""
-    if settings.get("filter", "none") == "none":
-        return np.where(np.isfinite(intensity) & (intensity > 0), intensity, np.nan).astype(np.float32)
-    from icecrack_assets.ml.inference import settings_from_dict
-    from icecrack_assets.sar.despeckle.files import despeckle
-
-    return despeckle(intensity, settings_from_dict(settings), valid=np.isfinite(intensity))
-
-
-def _score_pair(pred: np.ndarray, truth: np.ndarray) -> dict:
-    return {"strict": crack_counts(pred, truth, 0), "tol1": crack_counts(pred, truth, 1)}
-
-
-def _pool(items: list[dict]) -> dict:
-    return {k: metrics_from_counts(pool_counts([it[k] for it in items])) for k in ("strict", "tol1")}
-
-
 def _f1_point(bundle: Bundle) -> tuple[float, int] | None:
     """The F1-optimal (threshold, min component) stored beside the bundle's operating point, if any."""
     p = bundle.metrics.get("operating_points", {}).get("f1")
@@ -109,19 +84,10 @@ def _model_scores(
     for img, truth in zip(images, truths):
         prob = predict_probability(bundle, img)
         pred = crack_mask(prob, bundle.threshold, bundle.min_component).astype(np.uint8)
-        item = _score_pair(pred, truth)
+        item = score_pair(pred, truth)
         if extra is not None:
-            item["alt"] = _score_pair(crack_mask(prob, *extra).astype(np.uint8), truth)
+            item["alt"] = score_pair(crack_mask(prob, *extra).astype(np.uint8), truth)
         out.append(item)
-    return out
-
-
-def _ridge_scores(thr: float, images: list[np.ndarray], truths: list[np.ndarray]) -> list[dict]:
-    out = []
-    for img, truth in zip(images, truths):
-        r = ridge_response(img)
-        pred = np.where(np.isfinite(r), np.nan_to_num(r, nan=-np.inf) >= thr, 0).astype(np.uint8)
-        out.append(_score_pair(pred, truth))
     return out
 
 
@@ -258,12 +224,12 @@ def suite_a(cfg: EvalConfig, bundle: Bundle, log: Callable[[str], None]) -> dict
         scenes = _heldout(cfg, v, settings, HELDOUT_SEED0)
         f1_point = _f1_point(bundle) if v == "nominal" else None
         scores = _model_scores(bundle, [s[2] for s in scenes], [s[3] for s in scenes], f1_point)
-        result["variants"][v] = _pool(scores)
+        result["variants"][v] = pool_scores(scores)
         if f1_point is not None:
             result["f1_optimal"] = {
                 "threshold": f1_point[0],
                 "min_component": f1_point[1],
-                **_pool([sc["alt"] for sc in scores]),
+                **pool_scores([sc["alt"] for sc in scores]),
             }
         log(f"suite a [{v}]: F1 tol1 {result['variants'][v]['tol1']['f1']:.3f} ({time.time() - t0:.0f} s)")
         if v == "nominal":
@@ -272,11 +238,11 @@ def suite_a(cfg: EvalConfig, bundle: Bundle, log: Callable[[str], None]) -> dict
     groups: dict[str, list] = {}
     for (region, year, *_), sc in zip(scenes, scores):
         groups.setdefault(f"{region} {year}", []).append(sc)
-    result["per_region_year"] = {k: _pool(v) for k, v in sorted(groups.items())}
+    result["per_region_year"] = {k: pool_scores(v) for k, v in sorted(groups.items())}
     # ridge baseline, threshold tuned on separate validation scenes
     val = _heldout(replace(cfg, years=cfg.years[:1]), "nominal", settings, RIDGE_VAL_SEED0)
     thr, _ = tune_ridge([ridge_response(s[2]) for s in val], [s[3] for s in val], 0)
-    result["ridge"] = _pool(_ridge_scores(thr, [s[2] for s in scenes], [s[3] for s in scenes]))
+    result["ridge"] = pool_scores(ridge_scores(thr, [s[2] for s in scenes], [s[3] for s in scenes]))
     result["ridge_threshold"] = thr
     log(f"suite a [ridge]: F1 tol1 {result['ridge']['tol1']['f1']:.3f}")
     return result
@@ -351,7 +317,7 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
         "lai_root": str(cfg.lai_root),
     }
     thr, _ = tune_ridge([ridge_response(x) for _, x, _, _ in val], [y for _, _, y, _ in val], 0)
-    ridge = _pool(_ridge_scores(thr, [x for _, x, _, _ in test], [y for _, _, y, _ in test]))
+    ridge = pool_scores(ridge_scores(thr, [x for _, x, _, _ in test], [y for _, _, y, _ in test]))
     # Lai's train split has ~6 tiles with much ice: one training run's test F1 depends on its seed
     # by +-0.03 (measured 0.468 and 0.512 for seeds 0 and 1), so one run is a lottery ticket; the
     # mean over seeds is the figure a user training their own model can expect
@@ -382,7 +348,7 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
             f"suite b [seed {train_cfg.seed}]: threshold {cal['previous']['threshold']:.2f} -> {cal['threshold']:.2f}, "
             f"min component {cal['min_component']} px on whole validation tiles (val F1 {cal['val']['f1']:.3f})"
         )
-        scores = _pool(_model_scores(bundle, [x for _, x, _, _ in test], [y for _, _, y, _ in test]))
+        scores = pool_scores(_model_scores(bundle, [x for _, x, _, _ in test], [y for _, _, y, _ in test]))
         runs.append(
             {
                 "seed": train_cfg.seed,
@@ -399,7 +365,7 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
             f"suite b [seed {train_cfg.seed}]: model F1 {scores['strict']['f1']:.3f} vs ridge {ridge['strict']['f1']:.3f}"
         )
     out = {
-        "model": _mean_scores([r["scores"] for r in runs]),
+        "model": mean_scores([r["scores"] for r in runs]),
         "runs": runs,
         "train_draws": draws,
         "ridge": ridge,
@@ -412,17 +378,6 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
         f"suite b: mean model F1 {out['model']['strict']['f1']:.3f} over {len(runs)} seeds vs ridge "
         f"{ridge['strict']['f1']:.3f}"
     )
-    return out
-
-
-def _mean_scores(items: list[dict]) -> dict:
-    """Field-wise mean of pooled score dicts (one per training seed), with the F1 spread kept."""
-    out = {}
-    for kind in ("strict", "tol1"):
-        keys = items[0][kind].keys()
-        out[kind] = {k: float(np.mean([it[kind][k] for it in items])) for k in keys}
-        out[kind]["f1_min"] = min(it[kind]["f1"] for it in items)
-        out[kind]["f1_max"] = max(it[kind]["f1"] for it in items)
     return out
 
 
@@ -584,7 +539,9 @@ def run_evaluation(
                     continue
                 b = load_bundle(train_on_simulated(ablation_cfg, f, models, log).bundle_dir)
                 scenes = _heldout(cfg, "nominal", _bundle_settings(b), HELDOUT_SEED0)
-                res["ablation"][f] = _pool(_model_scores(b, [s[2] for s in scenes], [s[3] for s in scenes]))
+                res["ablation"][f] = pool_scores(
+                    _model_scores(b, [s[2] for s in scenes], [s[3] for s in scenes])
+                )
                 log(f"ablation [{f}]: F1 {res['ablation'][f]['strict']['f1']:.3f}")
     if any(x in cfg.suites for x in ("b", "c", "d")) and cfg.generalisation is not None:
         from icecrack_assets.ml.evaluation.generalisation import run_generalisation
