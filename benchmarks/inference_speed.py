@@ -97,7 +97,7 @@ def main() -> None:
                 tile=args.tile,
                 overlap=args.overlap,
             )
-            print(f"file-to-file (mask + probability COG): {res['mpix_per_s']:.2f} Mpix/s")
+            print(f"file-to-file (mask + probability COG): {res.mpix_per_s:.2f} Mpix/s")
 
 
 if __name__ == "__main__":

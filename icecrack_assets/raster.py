@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.enums
 import rasterio.shutil
 from rasterio._err import CPLE_BaseError  # GDAL errors raised outside rasterio's wrappers
 from rasterio.errors import RasterioIOError
@@ -229,13 +230,21 @@ def open_single_band(path: str | Path) -> rasterio.io.DatasetReader:
     return ds
 
 
-def read_window_nan(ds: rasterio.io.DatasetReader, window: Window | None, path: str | Path) -> np.ndarray:
+def read_window_nan(
+    ds: rasterio.io.DatasetReader,
+    window: Window | None,
+    path: str | Path,
+    out_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Band 1 of ``window`` (None: all) as float32 with nodata and non-finite values set to NaN.
 
-    A truncated or corrupt file is one line naming ``path``, never a GDAL traceback.
+    ``out_shape`` reads a nearest-neighbour decimation. A truncated or corrupt file is one line
+    naming ``path``, never a GDAL traceback.
     """
     try:
-        arr: np.ndarray = ds.read(1, window=window).astype(np.float32)
+        arr: np.ndarray = ds.read(
+            1, window=window, out_shape=out_shape, resampling=rasterio.enums.Resampling.nearest
+        ).astype(np.float32)
     except (RasterioIOError, rasterio.errors.RasterioError) as exc:
         raise InputError(path, f"truncated or corrupt pixels ({str(exc).splitlines()[0][:100]})") from None
     nodata = ds.nodata

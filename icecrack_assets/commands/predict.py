@@ -76,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
         looks=args.looks,
     )
     print(
-        f"{args.output}: {res['crack_pixels']} crack pixels ({100 * res['crack_fraction']:.2f} % of "
-        f"{res['valid_pixels']} valid), threshold {res['threshold']:.2f}, model {Path(model).name}, "
-        f"{res['mpix_per_s']:.2f} Mpix/s"
+        f"{args.output}: {res.crack_pixels} crack pixels ({100 * res.crack_fraction:.2f} % of "
+        f"{res.valid_pixels} valid), threshold {res.threshold:.2f}, model {Path(model).name}, "
+        f"{res.mpix_per_s:.2f} Mpix/s"
         + (
-            f"; predicted at {res['predicted_at_m']:.0f} m, written on the input's {res['pixel_size_m']:.0f} m grid"
-            if res.get("predicted_at_m") != res.get("pixel_size_m")
+            f"; predicted at {res.predicted_at_m:.0f} m, written on the input's {res.pixel_size_m:.0f} m grid"
+            if res.predicted_at_m != res.pixel_size_m
             else ""
         )
         + (f"; probabilities {args.probabilities}" if args.probabilities else "")

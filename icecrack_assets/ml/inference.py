@@ -13,7 +13,9 @@ import dataclasses
 import math
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -211,17 +213,6 @@ def scene_looks(ds) -> float | None:
     return None
 
 
-def read_nan(ds, window: Window | None = None, out_shape=None) -> np.ndarray:
-    """A band as float32 with nodata (declared value, non-finite) as NaN."""
-    arr = ds.read(1, window=window, out_shape=out_shape, resampling=rasterio.enums.Resampling.nearest).astype(
-        np.float32
-    )
-    if ds.nodata is not None and not np.isnan(ds.nodata):
-        arr[arr == ds.nodata] = np.nan
-    arr[~np.isfinite(arr)] = np.nan
-    return arr
-
-
 def file_stats(bundle: Bundle, ds, looks: float | None, despeckled: bool) -> dict:
     """The scene statistics of the model input: a regular subsample, or a despeckled centre crop."""
     fn = None
@@ -229,10 +220,12 @@ def file_stats(bundle: Bundle, ds, looks: float | None, despeckled: bool) -> dic
         fn, _ = despeckler_for(bundle.despeckle, looks if looks is not None else scene_looks(ds))
     if fn is None:
         step = max(1, math.ceil(max(ds.height, ds.width) / STATS_SIDE))
-        arr = read_nan(ds, out_shape=(math.ceil(ds.height / step), math.ceil(ds.width / step)))
+        arr = read_window_nan(
+            ds, None, ds.name, out_shape=(math.ceil(ds.height / step), math.ceil(ds.width / step))
+        )
     else:
         h, w = min(ds.height, STATS_SIDE), min(ds.width, STATS_SIDE)
-        arr = fn(read_nan(ds, Window((ds.width - w) // 2, (ds.height - h) // 2, w, h)))
+        arr = fn(read_window_nan(ds, Window((ds.width - w) // 2, (ds.height - h) // 2, w, h), ds.name))
     return scene_stats(arr, bundle.normalisation)
 
 
@@ -241,6 +234,26 @@ def bind_stats(bundle: Bundle, stats: dict) -> Bundle:
     return dataclasses.replace(
         bundle, normalisation={**bundle.normalisation, **stats}, _runners=bundle._runners
     )
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """What one prediction wrote and found (crack pixels counted after post-processing)."""
+
+    mask: str
+    probability: str | None
+    threshold: float
+    valid_pixels: int
+    crack_pixels: int
+    crack_fraction: float
+    seconds: float
+    mpix_per_s: float
+    despeckled_here: bool  # the bundle's despeckling was applied to the input here
+    pixel_size_m: float | None = None  # the input's pixel spacing (scene-level prediction)
+    predicted_at_m: float | None = None  # the spacing the model saw (differs when resampled)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def predict_file(
@@ -254,7 +267,7 @@ def predict_file(
     overlap: int = OVERLAP,
     looks: float | None = None,
     progress=None,
-) -> dict:
+) -> PredictResult:
     """Predict a whole scene window by window; writes the uint8 mask (1 crack, 0, 255 nodata) and a probability COG.
 
     ``despeckled=False`` means ``src`` is raw speckled sigma0 and the bundle's despeckling is applied
@@ -338,14 +351,14 @@ def predict_file(
                         tmp_prob, tmp_cog, driver="COG", BLOCKSIZE=256, COMPRESS="DEFLATE", PREDICTOR=3
                     )
     seconds = time.time() - t0
-    return {
-        "mask": str(dst_mask),
-        "probability": str(dst_prob) if dst_prob else None,
-        "threshold": thr,
-        "valid_pixels": n_valid,
-        "crack_pixels": n_crack,
-        "crack_fraction": n_crack / n_valid if n_valid else 0.0,
-        "seconds": seconds,
-        "mpix_per_s": h * w / 1e6 / seconds if seconds > 0 else math.inf,
-        "despeckled_here": despeckle_fn is not None,
-    }
+    return PredictResult(
+        mask=str(dst_mask),
+        probability=str(dst_prob) if dst_prob else None,
+        threshold=thr,
+        valid_pixels=n_valid,
+        crack_pixels=n_crack,
+        crack_fraction=n_crack / n_valid if n_valid else 0.0,
+        seconds=seconds,
+        mpix_per_s=h * w / 1e6 / seconds if seconds > 0 else math.inf,
+        despeckled_here=despeckle_fn is not None,
+    )

@@ -20,6 +20,7 @@ import contextlib
 import math
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,21 @@ from rasterio.vrt import WarpedVRT
 
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle, read_bundle_json
-from icecrack_assets.ml.inference import MASK_NODATA, bind_stats, file_stats, predict_file, read_nan
+from icecrack_assets.ml.inference import (
+    PredictResult,
+    bind_stats,
+    file_stats,
+    predict_file,
+)
 from icecrack_assets.ml.postprocess import crack_mask
-from icecrack_assets.raster import atomic_path, float_profile, iter_blocks, open_single_band
+from icecrack_assets.raster import (
+    MASK_NODATA,
+    atomic_path,
+    float_profile,
+    iter_blocks,
+    open_single_band,
+    read_window_nan,
+)
 
 SPACING_TOLERANCE = 0.05  # inputs within 5 % of the trained range are not resampled
 
@@ -74,7 +87,7 @@ def predict_scene(
     looks: float | None = None,
     pixel_size: float | None = None,
     **kwargs,
-) -> dict:
+) -> PredictResult:
     """``predict_file`` with scene statistics bound and the input resampled to the model's spacing."""
     src, dst_mask = Path(src), Path(dst_mask)
     t0 = time.time()
@@ -90,7 +103,7 @@ def predict_scene(
             file_looks = scene_looks(ds)
     if target is None:
         res = predict_file(bundle, src, dst_mask, dst_prob, despeckled=despeckled, looks=looks, **kwargs)
-        return {**res, "pixel_size_m": spacing, "predicted_at_m": spacing}
+        return replace(res, pixel_size_m=spacing, predicted_at_m=spacing)
     if spacing is None:  # pragma: no cover - target_spacing returns None then
         raise IceCrackError("no spacing")
     factor = spacing / target  # output pixels per input pixel along each axis
@@ -115,18 +128,18 @@ def predict_scene(
     seconds = time.time() - t0
     with rasterio.open(src) as ds:
         h, w = ds.height, ds.width
-    return {
-        **res,
-        "mask": str(dst_mask),
-        "probability": str(dst_prob) if dst_prob else None,
-        "valid_pixels": n_valid,
-        "crack_pixels": n_crack,
-        "crack_fraction": n_crack / n_valid if n_valid else 0.0,
-        "seconds": seconds,
-        "mpix_per_s": h * w / 1e6 / seconds if seconds > 0 else math.inf,
-        "pixel_size_m": spacing,
-        "predicted_at_m": target,
-    }
+    return replace(
+        res,
+        mask=str(dst_mask),
+        probability=str(dst_prob) if dst_prob else None,
+        valid_pixels=n_valid,
+        crack_pixels=n_crack,
+        crack_fraction=n_crack / n_valid if n_valid else 0.0,
+        seconds=seconds,
+        mpix_per_s=h * w / 1e6 / seconds if seconds > 0 else math.inf,
+        pixel_size_m=spacing,
+        predicted_at_m=target,
+    )
 
 
 def _resample_to(src: Path, dst: Path, factor: float) -> None:
@@ -189,7 +202,7 @@ def _back_to_grid(
             with rasterio.open(tmp_mask, "w", **mask_prof) as mds:
                 pds = stack.enter_context(rasterio.open(tmp_prob, "w", **prob_prof)) if tmp_prob else None
                 for b in blocks:
-                    valid = np.isfinite(read_nan(ds, b.write))
+                    valid = np.isfinite(read_window_nan(ds, b.write, src))
                     p = vrt.read(1, window=b.write).astype(np.float32)
                     p[~valid] = np.nan
                     cm = crack_mask(p, bundle.threshold, min_comp, keep_edge=len(blocks) > 1)

@@ -79,7 +79,7 @@ def test_spacing_rule():
 def test_predict_writes_on_the_input_grid(tiny_bundle, tiny_raster, tmp_path, pixel):
     src = tiny_raster(_speckled(), name=f"in{pixel:.0f}.tif", pixel=pixel)
     res = predict_scene(tiny_bundle, src, tmp_path / "m.tif", tmp_path / "p.tif")
-    assert res["predicted_at_m"] == (20.0 if pixel == 10.0 else 40.0)
+    assert res.predicted_at_m == (20.0 if pixel == 10.0 else 40.0)
     with (
         rasterio.open(src) as a,
         rasterio.open(tmp_path / "m.tif") as m,

@@ -119,7 +119,7 @@ def test_predict_file_windowed_equals_in_memory(tiny_bundle, tiny_raster, tmp_pa
     assert (mask[np.isnan(img)] == 255).all()
     assert set(np.unique(mask)) <= {0, 1, 255}
     np.testing.assert_array_equal(mask[np.isfinite(img)], (ref[np.isfinite(img)] >= 0.5).astype(np.uint8))
-    assert res["valid_pixels"] == int(np.isfinite(img).sum())
+    assert res.valid_pixels == int(np.isfinite(img).sum())
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 

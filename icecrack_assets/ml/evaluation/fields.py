@@ -155,7 +155,7 @@ def model_on_fields(bundle, tiles: list[FieldTile], work: Path, pixel_size: floa
             mask = ds.read(1)
         c = field_counts(mask, classes)
         counts.append(c)
-        per_tile[t.name] = {**field_metrics([c]), "predicted_at_m": res.get("predicted_at_m")}
+        per_tile[t.name] = {**field_metrics([c]), "predicted_at_m": res.predicted_at_m}
     return {**field_metrics(counts), "per_tile": per_tile}
 
 
