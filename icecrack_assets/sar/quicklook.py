@@ -89,7 +89,8 @@ def nice_length_km(width_km: float) -> float:
 def north_angle_deg(grid: MapGrid) -> float:
     """Direction of true north at the map centre, degrees clockwise from grid up.
 
-    In polar stereographic grids north is not "up": over Antarctica it points to the pole.
+    In polar stereographic grids north is not "up": over Antarctica it points away from the pole,
+    towards the grid origin only in the Arctic.
     """
     from pyproj import Transformer
 
