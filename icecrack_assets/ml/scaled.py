@@ -34,9 +34,8 @@ from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle, read_bundle_json
 from icecrack_assets.ml.inference import (
     PredictResult,
-    bind_stats,
-    file_stats,
     predict_file,
+    scene_looks,
 )
 from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.raster import (
@@ -94,13 +93,8 @@ def predict_scene(
     with open_single_band(src) as ds:
         spacing = pixel_size if pixel_size is not None else raster_spacing(ds)
         target = target_spacing(spacing, bundle_spacing(bundle))
-        if bundle.normalisation.get("kind") == "robust-db" and target is None:
-            bundle = bind_stats(bundle, file_stats(bundle, ds, looks, despeckled))
-        file_looks = looks
-        if file_looks is None:
-            from icecrack_assets.ml.inference import scene_looks
-
-            file_looks = scene_looks(ds)
+        # on the input's own grid predict_file binds the scene statistics itself (once per scene)
+        file_looks = looks if looks is not None else scene_looks(ds)
     if target is None:
         res = predict_file(bundle, src, dst_mask, dst_prob, despeckled=despeckled, looks=looks, **kwargs)
         return replace(res, pixel_size_m=spacing, predicted_at_m=spacing)
