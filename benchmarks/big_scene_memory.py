@@ -102,7 +102,7 @@ def _predict(bundle: str, src: str, mask: str, prob: str, block: int, out: dict)
             Path(prob),
             despeckled=True,
             block=block,
-        )
+        ).as_dict()
     )
 
 
