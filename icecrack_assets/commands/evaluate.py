@@ -74,6 +74,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="suite b: train N models (seeds seed..seed+N-1) and report their mean (default 3; 1 with --quick)",
     )
     p.add_argument("--max-minutes", type=float, default=None, help="training time budget per model")
+    p.add_argument(
+        "--field-minutes",
+        type=float,
+        default=None,
+        help="suite d: minutes of each leave-one-tile-out fine-tune of the default model's stage 1 "
+        "(default: the shipped recipe's; 0 = skip; 4 runs)",
+    )
     p.set_defaults(func=run)
 
 
@@ -108,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         cfg.lai_seeds = args.lai_seeds
     if {"b", "c", "d"} & set(args.suite):
         from icecrack_assets.ml.evaluation.generalisation import GeneralisationConfig
-        from icecrack_assets.ml.shipped import default_model_path
+        from icecrack_assets.ml.pretrain import FIELD_FINETUNE_MINUTES
+        from icecrack_assets.ml.shipped import base_model_path, default_model_path
 
         if "d" in args.suite and not args.fields.is_dir():
             raise IceCrackError(
@@ -128,6 +136,18 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             lai_seeds=cfg.lai_seeds or (1 if args.quick else 3),
             finetune_minutes=args.max_minutes or (1.0 if args.quick else 8.0),
+            base_model=base_model_path() if args.default_model is None else None,
+            field_minutes=(
+                args.field_minutes
+                if args.field_minutes is not None
+                else (0.5 if args.quick else FIELD_FINETUNE_MINUTES)
+            ),
+        )
+    g = cfg.generalisation
+    if g is not None and "d" in args.suite and g.field_minutes > 0 and not args.lai.is_dir():
+        raise IceCrackError(
+            f"{args.lai}: Lai et al. 2020 folder not found (suite d's leave-one-tile-out runs train "
+            "on it); pass --lai PATH or --field-minutes 0"
         )
     run_evaluation(cfg, out, args.model, print)
     print(out.read_text())

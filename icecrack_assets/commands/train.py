@@ -59,8 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="BUNDLE",
-        help="fine-tune: start from this bundle's weights (same depth/width/stem), or 'default' for the "
-        "shipped default model (the default whenever the architecture matches it)",
+        help="fine-tune: start from this bundle's weights (same depth/width/stem), 'default' for the "
+        "shipped default model (the default whenever the architecture matches it) or 'base' for its "
+        "stage 1; with --default-model --fields, the stage-1 bundle to fine-tune",
     )
     p.add_argument("--from-scratch", action="store_true", help="do not start from the shipped default model")
     p.add_argument("--device", default="auto")
@@ -83,6 +84,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="none",
         choices=["none", "lee"],
         help="--default-model's input filter, applied to every streamed tile (PPB is too slow for that)",
+    )
+    g.add_argument(
+        "--fields",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="stage 2 of --default-model: fine-tune on these real tiles' field-level labels "
+        "(the s1-gris-crevasse-fields-naureen folder); with --init BUNDLE, stage 1 is skipped",
+    )
+    g.add_argument(
+        "--field-minutes",
+        type=float,
+        default=None,
+        help="wall-clock budget of stage 2 (default: the recipe's, pretrain.FIELD_FINETUNE_MINUTES)",
     )
     p.set_defaults(func=run)
 
@@ -112,12 +127,37 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     if not lai.is_dir():
         raise IceCrackError(f"{lai}: Lai et al. 2020 folder not found; pass --lai PATH")
     cfg = PretrainConfig(
-        minutes=args.minutes, seed=args.seed, lai_root=str(lai.resolve()), despeckle=args.input_filter
+        minutes=args.minutes,
+        seed=args.seed,
+        lai_root=str(lai.resolve()),
+        despeckle=args.input_filter,
+        weights_dtype="float16",
     )
     out = args.out or DEFAULT_MODEL_DIR.parent
     name = None if args.out else DEFAULT_MODEL_DIR.name
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
-    bundle = pretrain(cfg, out, ck, name=name, log=lambda m: print(m, flush=True))
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    if args.fields is None:
+        if args.init is not None:
+            raise IceCrackError("--init with --default-model starts stage 2: pass --fields DIR too")
+        bundle = pretrain(cfg, out, ck, name=name, log=log)
+        print(f"bundle: {bundle}")
+        return 0
+    from icecrack_assets.ml.evaluation.fields import field_tiles
+    from icecrack_assets.ml.pretrain import FIELD_FINETUNE_MINUTES, field_finetune
+    from icecrack_assets.ml.shipped import BASE_MODEL_DIR, resolve_init
+
+    field_tiles(args.fields)  # a one-line error before any training when the folder is wrong
+    if args.init is not None:
+        stage1 = resolve_init(args.init)
+        print(f"stage 1: {stage1} (given)")
+    else:  # stage 1, resumable as above; written where the shipped base lives (or beside --out)
+        base_name = None if args.out else BASE_MODEL_DIR.name
+        stage1 = pretrain(cfg, out, ck, name=base_name, log=log)
+        print(f"stage 1: {stage1}")
+    minutes = args.field_minutes if args.field_minutes is not None else FIELD_FINETUNE_MINUTES
+    stage2 = field_finetune(cfg, str(stage1), str(args.fields.resolve()), minutes=minutes)
+    bundle = pretrain(stage2, out, Path(ck) / "fields", name=name, log=log)
     print(f"bundle: {bundle}")
     return 0
 

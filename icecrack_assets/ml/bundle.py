@@ -81,14 +81,25 @@ def save_bundle(
     metrics: dict,
     name: str | None = None,
     extra: dict[str, Any] | None = None,
+    weights_dtype: str = "float32",
 ) -> Path:
-    """Write ``models_dir/<name>/`` atomically and return its path."""
+    """Write ``models_dir/<name>/`` atomically and return its path.
+
+    ``weights_dtype="float16"`` stores floating weights at half precision (half the size: the
+    shipped models); loading converts them back to the model's float32.
+    """
+    if weights_dtype not in ("float32", "float16"):
+        raise ValueError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
+    half = weights_dtype == "float16"
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc)
     tmp = Path(tempfile.mkdtemp(prefix=".bundle.", dir=models_dir))
     try:
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        torch.save(state, tmp / WEIGHTS)
         digest = sha256_file(tmp / WEIGHTS)
         name = name or f"unet-{now:%Y%m%dT%H%M%SZ}-{digest[:8]}"
         meta = {
@@ -102,6 +113,7 @@ def save_bundle(
             "lineage": lineage,
             "metrics": metrics,
             "weights_sha256": digest,
+            "weights_dtype": weights_dtype,
             **(extra or {}),
         }
         (tmp / BUNDLE_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))

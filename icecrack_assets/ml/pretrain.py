@@ -42,6 +42,7 @@ from icecrack_assets.ml.multisource import (
 from icecrack_assets.ml.normalise import ROBUST_NORMALISATION
 from icecrack_assets.ml.train import MIN_COMPONENTS, candidate_counts, lr_factor, pick_operating_point
 from icecrack_assets.ml.unet import UNet, UNetConfig
+from icecrack_assets.ml.weak import WeakConfig, WeakFieldSampler, weak_loss
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -69,7 +70,15 @@ class PretrainConfig:
     lai_root: str | None = None
     init: str | None = None  # a bundle whose weights start this run
     workers: int = 1  # data-drawing processes beside training (0 = draw in the training process)
+    # weak field-level supervision from real S1 tiles (ml/weak.py): their folder and which tiles
+    # (empty = all); None = none. Leave-one-tile-out runs of suite d leave one name out here.
+    fields_root: str | None = None
+    fields_tiles: tuple[str, ...] = ()
+    weak: WeakConfig = field(default_factory=WeakConfig)
     max_steps: int | None = None  # stop after this many steps (equal-work comparisons, e.g. filters)
+    keep_best: bool = True  # keep the best-validation snapshot; False: the final weights (the
+    # field fine-tune: its validation tiles are simulated and Lai, blind to what the real tiles teach)
+    weights_dtype: str = "float32"  # of the written bundle ("float16" for the shipped models)
 
 
 def _sources(cfg: PretrainConfig, split: str) -> dict:
@@ -98,6 +107,47 @@ class _Stream(torch.utils.data.IterableDataset):
         while True:
             x, y = s.batch(self.cfg.batch_size)
             yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
+
+
+FIELD_FINETUNE_MINUTES = 8.0  # stage 2 of the shipped model, and each leave-one-tile-out run
+
+
+def field_finetune(
+    base: PretrainConfig,
+    init: str,
+    fields_root: str,
+    tiles: tuple[str, ...] = (),
+    minutes: float = FIELD_FINETUNE_MINUTES,
+) -> PretrainConfig:
+    """Stage 2 of the default model: from ``init``, the same mix plus the field-level labels of
+    ``tiles`` (all when empty) at a lower learning rate, keeping the final weights. One recipe for
+    the shipped model and for suite d's leave-one-tile-out runs, so the check measures what ships."""
+    return replace(
+        base,
+        minutes=minutes,
+        lr=5e-4,
+        warmup=0.05,
+        init=init,
+        fields_root=fields_root,
+        fields_tiles=tuple(tiles),
+        keep_best=False,
+        val_every_minutes=min(base.val_every_minutes, 3.0),
+    )
+
+
+def weak_sampler(cfg: PretrainConfig, seed: int) -> WeakFieldSampler | None:
+    """The real tiles' field-level labels this run trains on, or None."""
+    if not cfg.fields_root:
+        return None
+    from icecrack_assets.ml.evaluation.fields import field_tiles
+
+    tiles = field_tiles(Path(cfg.fields_root))
+    if cfg.fields_tiles:
+        unknown = sorted(set(cfg.fields_tiles) - {t.name for t in tiles})
+        if unknown:
+            raise IceCrackError(f"{cfg.fields_root}: no field tiles named {unknown}")
+        tiles = [t for t in tiles if t.name in cfg.fields_tiles]
+    return WeakFieldSampler(tiles, cfg.weak, seed=seed)
 
 
 def _model(cfg: PretrainConfig) -> UNet:
@@ -141,6 +191,7 @@ VOLATILE = (
     "val_every_minutes",
     "pixel_size",
     "pixel_size_range",
+    "weights_dtype",
 )
 
 
@@ -210,6 +261,8 @@ def pretrain(
         prefetch_factor=4 if cfg.workers else None,
         persistent_workers=False,
     )
+    weak = weak_sampler(cfg, cfg.seed + 104_729 * (state["resumes"] + 1))
+    weak_losses: list[float] = []
     budget = cfg.minutes * 60
     t_start = time.time() - state["elapsed"]
     t_ck = t_val = time.time()
@@ -228,6 +281,11 @@ def pretrain(
             g["lr"] = cfg.lr * lr_factor(progress, cfg.warmup)
         valid = yb != IGNORE
         loss = bce_dice_loss(model(xb), yb == 1, valid, pos_weight=cfg.pos_weight)
+        if weak is not None:
+            xw, cw = weak.batch()
+            lw = weak_loss(model(torch.from_numpy(xw)), torch.from_numpy(cw), cfg.weak)
+            weak_losses.append(float(lw.item()))
+            loss = loss + cfg.weak.weight * lw
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -242,7 +300,9 @@ def pretrain(
             line = (
                 f"step {state['step']} ({(now - t_start) / 60:.1f} min) loss {np.mean(losses):.4f} "
                 f"val F1 {f1:.3f} @ {thr:.2f}{' *' if state['best'][0] == f1 else ''}"
+                + (f" weak loss {np.mean(weak_losses):.4f}" if weak_losses else "")
             )
+            weak_losses = []
             log(line)
             state["log"].append(line)
             losses = []
@@ -260,7 +320,7 @@ def pretrain(
     )
     f1, thr = _val_f1(model, val)
     log(f"final: step {state['step']} val F1 {f1:.3f} @ {thr:.2f}")
-    if f1 < state["best"][0]:
+    if cfg.keep_best and f1 < state["best"][0]:
         model.load_state_dict(state["best"][1])
         log(f"keeping the best snapshot (val F1 {state['best'][0]:.3f})")
     return write_default_bundle(model, cfg, val, state, models_dir, name, log)
@@ -304,6 +364,15 @@ def write_default_bundle(
         "validation": f"{cfg.val_tiles} fixed tiles (simulator + Lai valid split), seed {10_000 + cfg.seed}",
         "progress": state["log"],
     }
+    if cfg.init:
+        from icecrack_assets.ml.bundle import read_bundle_json
+
+        start = read_bundle_json(Path(cfg.init))
+        lineage["init"] = {
+            "bundle": Path(cfg.init).name,
+            "weights_sha256": start.get("weights_sha256"),
+            "lineage": start.get("lineage", {}),
+        }
     out = save_bundle(
         Path(models_dir),
         model.cpu(),
@@ -313,6 +382,7 @@ def write_default_bundle(
         lineage,
         metrics,
         name=name,
+        weights_dtype=cfg.weights_dtype,
         extra={
             "postprocess": {"min_component": int(size)},
             "pixel_size": {

@@ -1,7 +1,10 @@
 """The default model shipped inside the package, and how commands find a model.
 
 ``icecrack_assets/ml/default_model/`` holds ``weights.pt`` and ``bundle.json`` (lineage, metrics,
-training pixel spacing), reproduced by ``icecrack train --default-model``. ``icecrack predict``
+training pixel spacing), reproduced by ``icecrack train --default-model``. It is trained in two
+stages: the simulator + Lai model (``default_model_base/``, also shipped: suite d's leave-one-tile-
+out runs start from it, since the final model has seen every real tile), then a short fine-tune
+with the real tiles' field-level labels (``ml/weak.py``). ``icecrack predict``
 falls back to it when the data root holds no bundle, so a fresh install maps cracks before any
 demo; training and the ``crack_model`` asset start from it (fine-tuning).
 """
@@ -14,11 +17,18 @@ from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import BUNDLE_JSON, WEIGHTS, latest_bundle
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+BASE_MODEL_DIR = Path(__file__).resolve().parent / "default_model_base"  # stage 1: no real tiles
 
 
 def default_model_path() -> Path | None:
     """The shipped bundle's directory, or None when this install has none."""
     d = DEFAULT_MODEL_DIR
+    return d if (d / BUNDLE_JSON).is_file() and (d / WEIGHTS).is_file() else None
+
+
+def base_model_path() -> Path | None:
+    """The shipped stage-1 bundle (never trained on real tiles), or None."""
+    d = BASE_MODEL_DIR
     return d if (d / BUNDLE_JSON).is_file() and (d / WEIGHTS).is_file() else None
 
 
@@ -36,7 +46,15 @@ def resolve_model(model: Path | None, models_dir: Path) -> Path:
 
 
 def resolve_init(init: str | Path) -> Path:
-    """A fine-tuning start: ``"default"`` is the shipped model, anything else a bundle directory."""
+    """A fine-tuning start: ``"default"`` is the shipped model, ``"base"`` its stage 1 (no real
+    tiles), anything else a bundle directory."""
+    if str(init) == "base":
+        base = base_model_path()
+        if base is None:
+            raise IceCrackError(
+                "this install ships no stage-1 model (icecrack_assets/ml/default_model_base/)"
+            )
+        return base
     if str(init) == "default":
         shipped = default_model_path()
         if shipped is None:

@@ -14,7 +14,8 @@ linear sigma0 with an assumed range (``DB_RANGE``) and written as GeoTIFFs, then
 spacing, mask written back on the 10 m grid). The robust normalisation makes the assumed range
 irrelevant to the model. The Sato ridge runs on the same linear image at native resolution with
 its threshold tuned on randomised-simulator validation scenes (it has no real pixel truth either).
-Nothing here is ever used for training.
+The same tiles can be weak, field-level training labels (``ml/weak.py``); suite d then scores each
+tile with a model that never saw it (leave one tile out), and says so.
 """
 
 from __future__ import annotations
@@ -140,7 +141,11 @@ def write_linear(sigma0: np.ndarray, prof: dict, path: Path) -> Path:
 
 
 def model_on_fields(bundle, tiles: list[FieldTile], work: Path, pixel_size: float | None = None) -> dict:
-    """Field-level scores of a bundle on the tiles, predicted as ``icecrack predict`` does."""
+    """Field-level scores of a bundle on the tiles, predicted as ``icecrack predict`` does.
+
+    ``counts`` (one ``field_counts`` per tile) lets callers pool tiles scored by different models
+    (leave-one-tile-out).
+    """
     from icecrack_assets.ml.scaled import predict_scene
 
     counts, per_tile = [], {}
@@ -156,7 +161,7 @@ def model_on_fields(bundle, tiles: list[FieldTile], work: Path, pixel_size: floa
         c = field_counts(mask, classes)
         counts.append(c)
         per_tile[t.name] = {**field_metrics([c]), "predicted_at_m": res.predicted_at_m}
-    return {**field_metrics(counts), "per_tile": per_tile}
+    return {**field_metrics(counts), "per_tile": per_tile, "counts": counts}
 
 
 def ridge_on_fields(threshold: float, tiles: list[FieldTile]) -> dict:

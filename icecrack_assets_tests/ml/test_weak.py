@@ -1,0 +1,189 @@
+"""Weak field-level supervision: what the loss pushes where, what the sampler draws, and that a
+training run uses only the tiles it is given (leave-one-tile-out depends on that)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.transform import from_origin
+
+from icecrack_assets.errors import IceCrackError
+from icecrack_assets.ml.evaluation.fields import BACKGROUND, FIELD, STREAM, field_tiles
+from icecrack_assets.ml.weak import WeakConfig, WeakFieldSampler, _zoomed, weak_loss
+
+
+def write_field_tile(folder, name: str, size: int = 200, seed: int = 0) -> None:
+    """A fake ``s1-gris-crevasse-fields-naureen`` pair: 8-bit dB image, 3-band one-hot mask."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(60, 120, (size, size)).astype(np.uint8)
+    img[:10, :] = 0  # nodata corner strip
+    onehot = np.zeros((3, size, size), np.uint8)
+    onehot[1] = 1
+    onehot[:, 40:70, 40:70] = 0
+    onehot[0, 40:70, 40:70] = 1  # a 30x30 field (2.25 % of the tile)
+    onehot[:, 150:154, 20:180] = 0
+    onehot[2, 150:154, 20:180] = 1  # a thin stream
+    img[45:65:4, 40:70] = 200  # lineations in the field
+    prof = {"driver": "GTiff", "crs": "EPSG:3413", "transform": from_origin(0, 0, 10, 10)}
+    with rasterio.open(
+        folder / f"{name}.tif", "w", count=1, dtype="uint8", width=size, height=size, **prof
+    ) as ds:
+        ds.write(img, 1)
+    with rasterio.open(
+        folder / f"{name}_mask.tif", "w", count=3, dtype="uint8", width=size, height=size, **prof
+    ) as ds:
+        ds.write(onehot)
+
+
+def _classes() -> torch.Tensor:
+    c = torch.full((1, 1, 32, 32), BACKGROUND, dtype=torch.uint8)
+    c[..., 0:16, 0:16] = FIELD  # 256 field pixels
+    c[..., 20:22, :] = STREAM
+    c[..., 30:, :] = 0  # nodata
+    return c
+
+
+def test_weak_loss_pushes_streams_down_and_only_the_top_of_a_field_up():
+    cfg = WeakConfig(field_top=0.1, background_weight=0.05)
+    classes = _classes()
+    logits = torch.linspace(-2, 2, 32 * 32).reshape(1, 1, 32, 32).clone().requires_grad_(True)
+    weak_loss(logits, classes, cfg).backward()
+    g = logits.grad[0, 0]
+    c = classes[0, 0]
+    assert (g[c == STREAM] > 0).all()  # descending the gradient lowers streams
+    assert (g[c == BACKGROUND] > 0).all() and g[c == BACKGROUND].max() < g[c == STREAM].min()
+    assert (g[c == 0] == 0).all()  # nodata untouched
+    field = g[c == FIELD]
+    k = int(np.ceil(0.1 * 256))
+    assert int((field < 0).sum()) == k and int((field > 0).sum()) == 0  # only the top k rise
+    top = torch.topk(logits[0, 0][c == FIELD].detach(), k).values
+    assert (logits[0, 0][c == FIELD].detach()[field < 0] >= top.min()).all()
+
+
+def test_a_crop_with_too_few_field_pixels_gives_no_positive_term():
+    classes = _classes()
+    classes[..., 4:16, :] = BACKGROUND  # leaves 4 x 16 = 64 field pixels
+    logits = torch.zeros(1, 1, 32, 32, requires_grad=True)
+    weak_loss(logits, classes, WeakConfig(min_field_pixels=65)).backward()
+    assert (logits.grad[0, 0][classes[0, 0] == FIELD] == 0).all()
+    only_nodata = torch.zeros(1, 1, 8, 8, dtype=torch.uint8)
+    assert float(weak_loss(torch.zeros(1, 1, 8, 8), only_nodata, WeakConfig())) == 0.0
+
+
+def test_sampler_centres_crops_on_fields_and_streams(tmp_path):
+    write_field_tile(tmp_path, "a1")
+    cfg = WeakConfig(batch=64, patch=32, zooms=(1.0,))
+    x, c = WeakFieldSampler(field_tiles(tmp_path), cfg, seed=1).batch()
+    assert x.shape == c.shape == (64, 1, 32, 32) and x.dtype == np.float32
+    assert np.abs(x).max() <= 1.0
+    assert set(np.unique(c)) <= {0, FIELD, BACKGROUND, STREAM}
+    with_field = np.mean([(ci == FIELD).any() for ci in c])
+    with_stream = np.mean([(ci == STREAM).any() for ci in c])
+    # a random 32-px crop touches the 30x30 field about 6 % of the time; centring makes it ~45 %
+    assert with_field > 0.3 and with_stream > 0.2
+    # the same seed draws the same crops (reproducible training)
+    x2, c2 = WeakFieldSampler(field_tiles(tmp_path), cfg, seed=1).batch()
+    assert np.array_equal(x, x2) and np.array_equal(c, c2)
+
+
+def test_a_coarser_grid_averages_intensity_and_keeps_the_classes():
+    s = np.ones((40, 40), np.float32)
+    s[:, ::2] = 3.0
+    s[:4] = np.nan
+    c = np.full((40, 40), BACKGROUND, np.uint8)
+    c[20:30, 20:30] = FIELD
+    out, cls = _zoomed(s, c, 0.5)
+    assert out.shape == cls.shape == (20, 20)
+    assert np.nanmax(np.abs(out[5:15, 5:15] - 2.0)) < 1e-5  # the stripes average out
+    assert np.isnan(out[0]).all() and (cls[0] == 0).all()  # nodata stays nodata
+    assert (cls[10:15, 10:15] == FIELD).all()
+
+
+def test_training_uses_only_the_named_tiles_and_records_them(tmp_path):
+    from icecrack_assets.ml.multisource import MixConfig
+    from icecrack_assets.ml.pretrain import PretrainConfig, pretrain, weak_sampler
+
+    for i, name in enumerate(("a1", "a2", "a3")):
+        write_field_tile(tmp_path, name, seed=i)
+    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.0)
+    cfg = PretrainConfig(
+        minutes=5.0,
+        max_steps=2,
+        batch_size=4,
+        depth=1,
+        width=4,
+        val_tiles=2,
+        workers=0,
+        mix=mix,
+        fields_root=str(tmp_path),
+        fields_tiles=("a1", "a3"),
+        weak=WeakConfig(batch=2, patch=32),
+    )
+    assert weak_sampler(cfg, 0).names == ["a1", "a3"]  # a2 is held out
+    bundle = pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=lambda m: None)
+    lineage = json.loads((bundle / "bundle.json").read_text())["lineage"]["pretrain_config"]
+    assert lineage["fields_tiles"] == ["a1", "a3"] and lineage["weak"]["field_top"] == 0.15
+    from dataclasses import replace
+
+    with pytest.raises(IceCrackError, match="no field tiles named"):
+        weak_sampler(replace(cfg, fields_tiles=("a9",)), 0)
+
+
+def test_leave_one_out_scores_each_tile_with_a_model_that_never_saw_it(tmp_path):
+    from icecrack_assets.ml.bundle import save_bundle
+    from icecrack_assets.ml.evaluation.fields import field_metrics
+    from icecrack_assets.ml.evaluation.generalisation import (
+        GeneralisationConfig,
+        fields_leave_one_out,
+        saw_field_tiles,
+    )
+    from icecrack_assets.ml.multisource import MixConfig
+    from icecrack_assets.ml.normalise import ROBUST_NORMALISATION
+    from icecrack_assets.ml.pretrain import PretrainConfig
+    from icecrack_assets.ml.unet import UNet, UNetConfig
+
+    fields = tmp_path / "fields"
+    fields.mkdir()
+    for i, name in enumerate(("a1", "a2", "a3")):
+        write_field_tile(fields, name, seed=i)
+    torch.manual_seed(0)
+    base = save_bundle(
+        tmp_path / "models",
+        UNet(UNetConfig(depth=1, width=4, stem=2)),
+        dict(ROBUST_NORMALISATION),
+        {"filter": "none"},
+        0.5,
+        {"source": "test"},
+        {},
+        name="base",
+        extra={"pixel_size": {"nominal_m": 10.0, "min_m": 10.0, "max_m": 50.0}},
+        weights_dtype="float16",
+    )
+    assert not saw_field_tiles(base)
+    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.0)
+    tiny = PretrainConfig(
+        max_steps=2,
+        batch_size=4,
+        depth=1,
+        width=4,
+        stem=2,
+        val_tiles=2,
+        workers=0,
+        mix=mix,
+        weak=WeakConfig(batch=2, patch=32),
+    )
+    cfg = GeneralisationConfig(work_dir=tmp_path / "work", fields_root=fields, field_minutes=1.0)
+    res = fields_leave_one_out(base, cfg, log=lambda m: None, train=tiny)
+    assert sorted(res["per_tile"]) == ["a1", "a2", "a3"]
+    for name, r in res["per_tile"].items():
+        assert name not in r["trained_on"] and len(r["trained_on"]) == 2
+        model = tmp_path / "work" / "d-leave-one-out" / name / "models" / f"without-{name}"
+        lineage = json.loads((model / "bundle.json").read_text())["lineage"]
+        assert lineage["pretrain_config"]["fields_tiles"] == r["trained_on"]
+        assert lineage["init"]["bundle"] == "base" and saw_field_tiles(model)
+    pooled = field_metrics(res["counts"])
+    assert res["fields"] == pooled["fields"] == 3 and res["inside"] == pooled["inside"]
