@@ -94,10 +94,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(the s1-gris-crevasse-fields-naureen folder); with --init BUNDLE, stage 1 is skipped",
     )
     g.add_argument(
-        "--field-minutes",
-        type=float,
+        "--field-steps",
+        type=int,
         default=None,
-        help="wall-clock budget of stage 2 (default: the recipe's, pretrain.FIELD_FINETUNE_MINUTES)",
+        help="training steps of stage 2 (default: the recipe's, pretrain.FIELD_FINETUNE_STEPS)",
     )
     p.set_defaults(func=run)
 
@@ -144,7 +144,7 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
         print(f"bundle: {bundle}")
         return 0
     from icecrack_assets.ml.evaluation.fields import field_tiles
-    from icecrack_assets.ml.pretrain import FIELD_FINETUNE_MINUTES, field_finetune
+    from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS, field_finetune
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, resolve_init
 
     field_tiles(args.fields)  # a one-line error before any training when the folder is wrong
@@ -155,8 +155,8 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
         base_name = None if args.out else BASE_MODEL_DIR.name
         stage1 = pretrain(cfg, out, ck, name=base_name, log=log)
         print(f"stage 1: {stage1}")
-    minutes = args.field_minutes if args.field_minutes is not None else FIELD_FINETUNE_MINUTES
-    stage2 = field_finetune(cfg, str(stage1), str(args.fields.resolve()), minutes=minutes)
+    steps = args.field_steps if args.field_steps is not None else FIELD_FINETUNE_STEPS
+    stage2 = field_finetune(cfg, str(stage1), str(args.fields.resolve()), steps=steps)
     bundle = pretrain(stage2, out, Path(ck) / "fields", name=name, log=log)
     print(f"bundle: {bundle}")
     return 0

@@ -176,7 +176,7 @@ def test_leave_one_out_scores_each_tile_with_a_model_that_never_saw_it(tmp_path)
         mix=mix,
         weak=WeakConfig(batch=2, patch=32),
     )
-    cfg = GeneralisationConfig(work_dir=tmp_path / "work", fields_root=fields, field_minutes=1.0)
+    cfg = GeneralisationConfig(work_dir=tmp_path / "work", fields_root=fields, field_steps=2)
     res = fields_leave_one_out(base, cfg, log=lambda m: None, train=tiny)
     assert sorted(res["per_tile"]) == ["a1", "a2", "a3"]
     for name, r in res["per_tile"].items():
@@ -187,3 +187,23 @@ def test_leave_one_out_scores_each_tile_with_a_model_that_never_saw_it(tmp_path)
         assert lineage["init"]["bundle"] == "base" and saw_field_tiles(model)
     pooled = field_metrics(res["counts"])
     assert res["fields"] == pooled["fields"] == 3 and res["inside"] == pooled["inside"]
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--init", "base"], "pass --fields DIR too"),
+        (["--fields", "NOPE"], "no aN.tif / aN_mask.tif pairs"),
+    ],
+)
+def test_default_model_stage_two_argument_errors_are_one_line(argv, expected, tmp_path, capsys, monkeypatch):
+    from icecrack_assets.cli import main
+
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path))
+    lai = tmp_path / "lai"
+    lai.mkdir()
+    argv = [a.replace("NOPE", str(tmp_path / "nope")) for a in argv]
+    assert main(["train", "--default-model", "--lai", str(lai), "--out", str(tmp_path / "m"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "m").exists()  # refused before any training

@@ -53,7 +53,7 @@ class GeneralisationConfig:
     lai_seeds: int = 3  # suite b: fine-tuning runs of the default model (their mean is reported)
     finetune_minutes: float = 8.0  # suite b: budget of each fine-tuning run
     base_model: Path | None = None  # suite d: stage 1 of the default model (never saw a real tile)
-    field_minutes: float = 0.0  # suite d: leave-one-tile-out fine-tunes of base_model (0 = none)
+    field_steps: int = 0  # suite d: steps of each leave-one-tile-out fine-tune of base_model (0 = none)
 
 
 def heldout_scenes(families: tuple[str, ...], n: int, size: int, seed0: int, despeckle: str = "none"):
@@ -177,7 +177,7 @@ def fields_leave_one_out(
             str(base),
             str(cfg.fields_root),
             others,
-            minutes=cfg.field_minutes,
+            steps=cfg.field_steps,
         )
         work = cfg.work_dir / "d-leave-one-out" / t.name
         shutil.rmtree(work, ignore_errors=True)  # a fresh measurement, never a resumed one
@@ -195,7 +195,7 @@ def fields_leave_one_out(
         **field_metrics(counts),
         "per_tile": per_tile,
         "counts": counts,
-        "minutes_each": cfg.field_minutes,
+        "steps_each": cfg.field_steps,
         "base": str(base),
         "seconds": round(time.time() - t0),
     }
@@ -374,10 +374,10 @@ def run_generalisation(
         for f, p in refs.items():
             bundles[f"suite-c reference, input filter {f} (native 10 m)"] = p
         res["d"] = suite_d(bundles, cfg, log)
-        if cfg.base_model is not None and cfg.field_minutes > 0:
+        if cfg.base_model is not None and cfg.field_steps > 0:
             loo = fields_leave_one_out(cfg.base_model, cfg, log)
             name = (
-                f"default recipe, leave one tile out: stage 1 + {cfg.field_minutes:g} min on the other "
+                f"default recipe, leave one tile out: stage 1 + {cfg.field_steps} steps on the other "
                 "3 tiles' field labels, scored on the unseen tile"
             )
             res["d"]["models"] = {name: loo, **res["d"]["models"]}
