@@ -19,7 +19,18 @@ residual guard (filters.residual_guard) at each strength in GUARDS and chooses a
     python benchmarks/ppb_calibration.py            # ~15-30 min on 2 shared cores
     python benchmarks/ppb_calibration.py --looks 10.7 --quick
 
-Results are cached in data/ppb_calibration.json (git-ignored), so an interrupted run resumes.
+Stage 3 (``--fine``, L = 1 only): where the cameraman floor and the worst margin pull against each
+other, a finer grid (FINE_GRID) x iterations 1..5 x guard (FINE_GUARDS) x a final blend with Frost
+7x7 (FINE_BLENDS: out = (1 - b) guarded PPB + b Frost) over several calibration seeds (FINE_SEEDS,
+never the report's seed 0). Both targets count as margins in dB: the worst margin over the best
+classical filter (calibration images x seeds) and cameraman's lowest PSNR minus 25.0 (FLOORS);
+the criterion is the smaller of the two (maximin, so neither is bought with the other), then the
+mean PSNR. 3a runs the grid on the first seed; 3b runs the PPB settings of 3a's best candidates on
+every seed and chooses again.
+
+    python benchmarks/ppb_calibration.py --looks 1 --fine     # ~15 min on 2 shared cores
+
+Results are cached in data/ppb_calibration*.json (git-ignored), so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import sys
 import time
@@ -60,6 +72,14 @@ FLOORS = {1.0: ("camera", 25.0)}  # the issue's target: cameraman >= 25.0 dB at 
 SAFETY_DB = 0.75  # required worst margin over the best classical filter on the calibration images
 CALIBRATION_SEED = 101  # the reported tables use seed 0: calibration never sees that noise
 CACHE = ROOT / "data" / "ppb_calibration.json"
+# Stage 3 (L = 1): the finer search; every (hW, hD, alpha, T) runs 5 iterations once and every
+# iteration x guard x blend is scored from it. The guard's gain k does not depend on its strength,
+# so each strength costs one multiply-add.
+FINE_GRID = dict(hw=(7, 9), hd=(2, 3), alpha=(0.92, 0.95), T=(0.07, 0.1))
+FINE_ITERATIONS = 5
+FINE_GUARDS = (0.0, 0.05, 0.1, 0.15, 0.2)
+FINE_BLENDS = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+FINE_SEEDS = (101, 102, 103, 104)
 
 
 def amp_psnr(est: np.ndarray, A: np.ndarray) -> float:
@@ -180,6 +200,124 @@ def floor_check(L: float, candidates: list[str], images: tuple[str, ...], seeds:
         print(f"| {cand} | " + " | ".join(cells) + " |", flush=True)
 
 
+def fine_scores(I: np.ndarray, A: np.ndarray, L: float, hw: int, hd: int, alpha: float, T: float) -> dict:
+    """PSNR of one PPB run's iterations 1..FINE_ITERATIONS x FINE_GUARDS x FINE_BLENDS; key 'it,guard,blend'."""
+    from scipy import ndimage
+
+    I64 = I.astype(np.float64)
+    frost = despeckle(I, DespeckleSettings(filter="frost", looks=L)).astype(np.float64)
+    out: dict[str, float] = {}
+
+    def score(i: int, R32: np.ndarray) -> None:
+        R = R32.astype(np.float64)
+        d = I64 - R
+        # residual_guard's gain k (7x7 statistics, no nodata here), shared by every strength
+        energy = ndimage.uniform_filter(d * d, GUARD_WINDOW, mode="reflect")
+        var_r = np.maximum((energy - R * R / L) / (1.0 + 1.0 / L), 0.0)
+        k = np.where(energy > 0, var_r / energy, 0.0)
+        for g in FINE_GUARDS:
+            Rg = R + g * k * d
+            for b in FINE_BLENDS:
+                out[f"{i},{g},{b}"] = amp_psnr((1.0 - b) * Rg + b * frost, A)
+
+    ppb(I, L, hw, hd, alpha, T, FINE_ITERATIONS, on_iteration=score)
+    return out
+
+
+def _rank_fine(
+    per: dict[tuple[str, int], dict[str, float]], best: dict[tuple[str, int], float], L: float
+) -> list[tuple]:
+    """Rows (candidate, score, worst margin, floor image's min PSNR, mean PSNR, worst (image, seed)),
+    best first: score = min(worst margin over images x seeds, floor image's min PSNR - floor)."""
+    floor_name, floor_db = FLOORS.get(L, ("", -math.inf))
+    rows = []
+    for cand in set.intersection(*(set(v) for v in per.values())):
+        margins = {pair: per[pair][cand] - best[pair] for pair in per}
+        floor_min = min([per[pair][cand] for pair in per if pair[0] == floor_name] or [math.inf])
+        worst_pair = min(margins, key=lambda p: margins[p])
+        score = min(margins[worst_pair], floor_min - floor_db)
+        mean = float(np.mean([per[pair][cand] for pair in per]))
+        rows.append((cand, score, margins[worst_pair], floor_min, mean, worst_pair))
+    rows.sort(key=lambda r: (-r[1], -r[4]))
+    return rows
+
+
+def _print_fine(title: str, rows: list[tuple], n: int) -> None:
+    print(title)
+    print(
+        "| hW | hD | alpha | T | it | guard | blend | score | worst margin (image, seed) | camera min "
+        "| mean PSNR |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for cand, score, worst, fmin, mean, pair in rows[:n]:
+        cells = " | ".join(cand.split(","))
+        print(f"| {cells} | {score:+.3f} | {worst:+.3f} ({pair[0]}, {pair[1]}) | {fmin:.3f} | {mean:.3f} |")
+    print(flush=True)
+
+
+def fine_search(L: float, images: list[str], seeds: tuple[int, ...], cache_path: Path, n: int = 12) -> None:
+    """Stage 3 (module docstring). 3a: the whole FINE_GRID on the first seed. 3b: the PPB settings
+    (hW, hD, alpha, T) of its n best candidates on every seed; the choice is the best over all."""
+    cache = load_cache()
+    grid_id = json.dumps([FINE_GRID, FINE_ITERATIONS, FINE_GUARDS, FINE_BLENDS], sort_keys=True)
+    sub_id = json.dumps([FINE_ITERATIONS, FINE_GUARDS, FINE_BLENDS])
+    per: dict[tuple[str, int], dict[str, float]] = {}
+    best: dict[tuple[str, int], float] = {}
+
+    def run(name: str, seed: int, key: str, settings: list[tuple]) -> None:
+        A = clean_image(name)
+        I = speckle(A, L, seed)
+        if key not in cache:
+            t = time.perf_counter()
+            scores: dict[str, float] = {}
+            for hw, hd, alpha, T in settings:
+                for sub, v in fine_scores(I, A, L, hw, hd, alpha, T).items():
+                    scores[f"{hw},{hd},{alpha},{T},{sub}"] = v
+            cache[key] = {"classical": classical_psnr(I, A, L), "ppb": scores}
+            save_cache(cache, cache_path)
+            print(
+                f"  fine L={L:g} {name} seed {seed}: {len(settings)} PPB settings in "
+                f"{time.perf_counter() - t:.0f} s [load {os.getloadavg()[0]:.1f}]",
+                file=sys.stderr,
+                flush=True,
+            )
+        per.setdefault((name, seed), {}).update(cache[key]["ppb"])
+        best[(name, seed)] = max(cache[key]["classical"].values())
+
+    for name in images:
+        run(
+            name,
+            seeds[0],
+            f"fine|{L:g}|{name}|{seeds[0]}|{grid_id}",
+            list(itertools.product(*FINE_GRID.values())),
+        )
+    rows = _rank_fine(per, best, L)
+    print(
+        f"\n### L = {L:g}, stage 3a: fine grid {FINE_GRID}, iterations 1-{FINE_ITERATIONS}, guards "
+        f"{FINE_GUARDS}, Frost blends {FINE_BLENDS}; images {', '.join(images)}; seed {seeds[0]}\n"
+    )
+    print("(score = min(worst margin over the best classical filter, camera min - 25.0 dB))\n")
+    _print_fine("by score:\n", rows, n)
+    _print_fine("without the blend, by score:\n", [r for r in rows if r[0].endswith(",0.0")], n)
+    settings = sorted({tuple(r[0].split(",")[:4]) for r in rows[:n]})
+    typed = [(int(hw), int(hd), float(a), float(T)) for hw, hd, a, T in settings]
+    for seed in seeds[1:]:
+        for name in images:
+            for setting in typed:
+                run(name, seed, f"fine|{L:g}|{name}|{seed}|{','.join(map(str, setting))}|{sub_id}", [setting])
+    keep = {",".join(s) for s in settings}
+    per = {pair: {k: v for k, v in d.items() if k.rsplit(",", 3)[0] in keep} for pair, d in per.items()}
+    rows = _rank_fine(per, best, L)
+    print(f"### L = {L:g}, stage 3b: the PPB settings {settings} over seeds {seeds}\n")
+    _print_fine("by score:\n", rows, n)
+    _print_fine("without the blend, by score:\n", [r for r in rows if r[0].endswith(",0.0")], 4)
+    cand = rows[0][0]
+    print(f"chosen: {cand}; per image and seed (PSNR, margin over the best classical filter):\n")
+    for pair in sorted(per):
+        print(f"  {pair[0]} seed {pair[1]}: {per[pair][cand]:.3f} dB, {per[pair][cand] - best[pair]:+.3f}")
+    sys.stdout.flush()
+
+
 def load_cache() -> dict:
     """Every data/ppb_calibration*.json merged (parallel runs each write their own file)."""
     cache: dict = {}
@@ -275,6 +413,7 @@ def main() -> int:
         help="';'-separated candidates 'hw,hd,alpha,T,it,guard' scored at the first --looks over seeds "
         "101-103 on the FLOORS image, grass and brick",
     )
+    ap.add_argument("--fine", action="store_true", help="stage 3 at the first --looks (L = 1), then stop")
     ap.add_argument(
         "--cache-suffix", default="", help="write data/ppb_calibration<suffix>.json (parallel runs)"
     )
@@ -284,6 +423,12 @@ def main() -> int:
     print(f"load average {os.getloadavg()[0]:.2f}; current table: {PPB_BY_LOOKS}")
     if args.floor_check:
         floor_check(looks[0], args.floor_check.split(";"), ("camera", "grass", "brick"), (101, 102, 103))
+        return 0
+    if args.fine:
+        suffix = args.cache_suffix or "_fine"
+        fine_search(
+            looks[0], args.images.split(","), FINE_SEEDS, CACHE.with_name(f"{CACHE.stem}{suffix}.json")
+        )
         return 0
     if not args.report_only:
         calibrate(

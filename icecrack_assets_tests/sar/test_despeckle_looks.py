@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -218,6 +219,35 @@ def test_blockwise_file_equals_whole_image_with_the_guard(tiny_raster, tmp_path)
     img = _speckled(70, 66, L=10.7, seed=9)
     src = tiny_raster(img, name="in.tif")
     s = DespeckleSettings(looks=10.7, hw=3, hd=1, iterations=2, guard=0.5)
+    despeckle_file(src, tmp_path / "out.tif", s, block=32)
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        got = ds.read(1)
+    whole = despeckle(img, s)
+    assert np.max(np.abs(got - whole) / whole) < 1e-5
+
+
+def test_blend_mixes_frost_into_ppb_and_is_part_of_the_settings_and_the_halo() -> None:
+    from icecrack_assets.sar.despeckle.filters import frost
+
+    img = _speckled(40, 44, L=1.0, seed=4)
+    plain = DespeckleSettings(looks=1.0, hw=3, hd=1, alpha=0.92, T=0.2, iterations=2, guard=0.1, blend=0.0)
+    mixed = dataclasses.replace(plain, blend=0.3)
+    expected = 0.7 * despeckle(img, plain).astype(np.float64) + 0.3 * frost(img, 1.0, rule.BLEND_WINDOW)
+    np.testing.assert_allclose(despeckle(img, mixed), expected, rtol=1e-5)
+    assert mixed.as_dict()["blend"] == 0.3
+    assert "blend" not in plain.as_dict()  # no blend: the dict (and fingerprint) it had before the field
+    assert mixed.fingerprint() != plain.fingerprint()
+    short = DespeckleSettings(looks=1.0, hw=1, hd=0, iterations=1, guard=0.0, blend=0.0)
+    assert short.halo() == 1
+    assert dataclasses.replace(short, blend=0.2).halo() == rule.BLEND_WINDOW // 2  # Frost reads 3 px
+    with pytest.raises(IceCrackError):
+        DespeckleSettings(blend=1.5)
+
+
+def test_blockwise_file_equals_whole_image_with_the_blend(tiny_raster, tmp_path) -> None:
+    img = _speckled(70, 66, L=1.0, seed=9)
+    src = tiny_raster(img, name="in.tif")
+    s = DespeckleSettings(looks=1.0, preset="custom", hw=2, hd=1, iterations=1, guard=0.2, blend=0.25)
     despeckle_file(src, tmp_path / "out.tif", s, block=32)
     with rasterio.open(tmp_path / "out.tif") as ds:
         got = ds.read(1)

@@ -27,6 +27,7 @@ from icecrack_assets.sar.despeckle import filters
 from icecrack_assets.sar.despeckle.looks import enl_at, h_from_scene, h_white, homogeneous_blocks
 from icecrack_assets.sar.despeckle.ppb import Stage, halo_for, ppb, schedule
 from icecrack_assets.sar.despeckle.settings import (
+    BLEND_WINDOW,
     GUARD_WINDOW,
     REFERENCE,
     RULE_VERSION,
@@ -41,7 +42,7 @@ ENL_BLOCK = 32  # side of the homogeneous blocks the ENL is measured on (looks.h
 
 
 PRESETS = ("looks", "reference", "custom")
-PPB_FIELDS = ("hw", "hd", "alpha", "T", "iterations", "guard")
+PPB_FIELDS = ("hw", "hd", "alpha", "T", "iterations", "guard", "blend")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class DespeckleSettings:
     T: float | None = None
     iterations: int | None = None
     guard: float | None = None
+    blend: float | None = None
     staged: bool = False
     window: int = 7
     calibration: str = "white"
@@ -88,6 +90,8 @@ class DespeckleSettings:
             raise IceCrackError(f"T must be positive (inf disables the refinement), got {p.T}")
         if not 0 <= p.guard <= 1:
             raise IceCrackError(f"guard must be in [0, 1], got {p.guard}")
+        if not 0 <= p.blend <= 1:
+            raise IceCrackError(f"blend must be in [0, 1], got {p.blend}")
         if self.window < 3 or self.window % 2 == 0:
             raise IceCrackError(f"window must be an odd integer >= 3, got {self.window}")
         if self.calibration not in CALIBRATIONS:
@@ -130,7 +134,8 @@ class DespeckleSettings:
         "looks" re-resolves the parameters from the rule at the (new) number of looks, as was done
         per scene when the data were despeckled; it refuses a dict written by another version of
         the rule, whose parameters this code cannot reproduce. "reference" and "custom" keep their
-        values. Dicts written before presets existed carry explicit values: "custom" (and no guard).
+        values. Dicts written before presets existed carry explicit values: "custom" (and no guard, no
+        blend).
         """
         known = cls.__dataclass_fields__
         kw = {k: v for k, v in d.items() if k in known}
@@ -151,8 +156,9 @@ class DespeckleSettings:
         if preset in ("looks", "reference"):
             for k in PPB_FIELDS:
                 kw.pop(k, None)
-        elif "guard" not in d:  # written before the guard existed: plain PPB
-            kw["guard"] = 0.0
+        else:  # written before the guard / the blend existed, or without them: plain PPB
+            kw.setdefault("guard", 0.0)
+            kw.setdefault("blend", 0.0)
         return cls(**kw)
 
     def fingerprint(self) -> str:
@@ -167,8 +173,10 @@ class DespeckleSettings:
     def halo(self) -> int:
         """Pixels of context an output pixel depends on (for exact block-wise processing)."""
         if self.filter == "ppb":
-            guard = GUARD_WINDOW // 2 if self.ppb_params().guard > 0 else 0
-            return halo_for(self.schedule()) + guard
+            p = self.ppb_params()
+            guard = GUARD_WINDOW // 2 if p.guard > 0 else 0
+            blend = BLEND_WINDOW // 2 if p.blend > 0 else 0  # Frost reads the input, in parallel
+            return max(halo_for(self.schedule()) + guard, blend)
         if self.filter == "none":
             return 0
         return self.window  # refined Lee reaches window//2 for stats + window//2 for sub-means
@@ -239,6 +247,9 @@ def despeckle(
         raise IceCrackError(f"unknown backend {backend!r}; choose numba, torch or auto")
     if p.guard > 0:
         R = filters.residual_guard(I, R, s.looks, p.guard, GUARD_WINDOW, v)
+    if p.blend > 0:
+        F = filters.frost(I, s.looks, BLEND_WINDOW, v)
+        R = ((1.0 - p.blend) * R.astype(np.float64) + p.blend * F.astype(np.float64)).astype(np.float32)
     return R
 
 

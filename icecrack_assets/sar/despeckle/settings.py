@@ -20,12 +20,16 @@ from typing import Any
 
 RULE_VERSION = "ppb-looks-1"  # bump when the table changes: it goes into metadata and fingerprints
 GUARD_WINDOW = 7  # window of the residual guard's local statistics
+BLEND_WINDOW = 7  # window of the Frost filter mixed into the output by ``blend``
 
 
 @dataclass(frozen=True)
 class PpbParams:
     """One row of the rule: search half-width, patch half-width, h quantile, refinement, iterations,
-    and the strength of the residual guard after PPB (filters.residual_guard; 0 = plain PPB)."""
+    the strength of the residual guard after PPB (filters.residual_guard; 0 = plain PPB), and the
+    weight of a final blend with a Frost 7x7 estimate of the same intensity (0 = none):
+    out = (1 - blend) * guarded PPB + blend * Frost. The two make partly independent errors, so
+    the mix beats either where PPB alone cannot hold both flat areas and fine texture (L = 1)."""
 
     hw: int
     hd: int
@@ -33,11 +37,14 @@ class PpbParams:
     T: float
     iterations: int
     guard: float = 0.0
+    blend: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if math.isinf(self.T):
             d["T"] = "inf"
+        if self.blend == 0:  # rows without a blend keep the dicts (and fingerprints) they had before it
+            del d["blend"]
         return d
 
 
