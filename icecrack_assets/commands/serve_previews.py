@@ -1,8 +1,9 @@
-"""``icecrack serve-previews``: serve the data root's quick-look PNGs to the Dagster UI.
+"""``icecrack serve-previews``: serve the data root's full-resolution quick-look PNGs to the Dagster UI.
 
-The UI shows a materialisation's quick-look from a short markdown image link to this server instead
-of a base64 copy in the event log. Read-only, PNG files under the data root only, 127.0.0.1 by
-default; run it next to ``dg dev``.
+Optional: the event log holds a small WebP thumbnail of each map and plot, which the UI shows with
+no other process. With this server running and ``ICECRACK_PREVIEW_URL`` set (e.g.
+``http://127.0.0.1:3031``) the caption entries also show the full-resolution PNGs inline, by URL.
+Read-only, PNG files under the data root only, 127.0.0.1 by default; run it next to ``dg dev``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def make_server(
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve-previews", help="serve the quick-look PNGs the Dagster UI shows inline")
+    p = sub.add_parser(
+        "serve-previews",
+        help="serve the full-resolution quick-look PNGs to the Dagster UI (set ICECRACK_PREVIEW_URL)",
+    )
     p.add_argument("--data-root", default=str(DataLayout.at().root), help="folder to serve (default: data)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise IceCrackError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     print(f"serving quick-looks under {root} at http://{args.host}:{args.port}/ (Ctrl-C stops)")
+    print(f"start the UI with ICECRACK_PREVIEW_URL=http://{args.host}:{args.port} to show them inline")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

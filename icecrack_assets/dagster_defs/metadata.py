@@ -1,15 +1,22 @@
 """Metadata people can read in the UI: rounded figures, typed tables, products and quick-look images.
 
-Images are files in the partition folder; the event log only keeps a short markdown link to them
-(served by ``icecrack serve-previews``), so 84 partitions x years do not bloat the instance. Short
-markdown (< 1000 characters) is shown inline by the UI, a caption included, without a click.
+Images are files in the partition folder. The event log keeps, per image, a short caption entry
+(markdown under 1000 characters, which the UI shows inline without a click) and, for the images a
+reader needs (crack map, training curve, statistics plot), a small WebP thumbnail as a data URI
+(``THUMBNAIL_BYTES`` at most), which the UI renders with no extra process: markdown of 1000
+characters or more sits behind the row's *[Show Markdown]* link (dagster-webserver 1.13,
+``MetadataEntry.tsx``). The full-resolution PNG is linked from ``icecrack serve-previews`` when its
+URL is configured (``ICECRACK_PREVIEW_URL``).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -113,17 +120,104 @@ def image_url(path: Path, data_root: Path, base_url: str) -> str | None:
     return base_url.rstrip("/") + "/" + quote(Path(rel).as_posix())
 
 
-def image_markdown(path: Path, caption: str, data_root: Path, base_url: str) -> dg.MetadataValue:
+# a thumbnail's budget in the event log: 32 000 bytes of WebP (~42 700 characters as base64). A
+# demo crack-map quick-look (450 x 697 px) fits at full width with WebP quality 60 (~30 kB).
+THUMBNAIL_BYTES = 32_000
+THUMBNAIL_WIDTH = 456  # the quick-looks are drawn for the UI's ~450 px metadata column
+THUMBNAIL_MIN_WIDTH = 240
+THUMBNAIL_QUALITIES = (80, 70, 60, 50)
+THUMBNAIL_SUFFIX = "_thumbnail"
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A reduced copy of an image, encoded for a markdown data URI."""
+
+    data_uri: str
+    width: int
+    height: int
+    nbytes: int  # the WebP's size before base64
+    quality: int
+
+
+def thumbnail(path: Path, max_bytes: int = THUMBNAIL_BYTES, max_width: int = THUMBNAIL_WIDTH) -> Thumbnail:
+    """The largest WebP of ``path`` (up to ``max_width`` px wide) under ``max_bytes``.
+
+    Tries qualities 80 → 50 at full width, then narrower steps of 15 % down to 240 px; if nothing
+    fits, the smallest attempt. Deterministic for a given image.
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        rgba = im.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, "white")  # no alpha channel to pay for
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    width = min(max_width, flat.width)
+    best: tuple[bytes, int, int, int] | None = None
+    while True:
+        height = max(1, round(flat.height * width / flat.width))
+        small = flat if width == flat.width else flat.resize((width, height), Image.Resampling.LANCZOS)
+        for quality in THUMBNAIL_QUALITIES:
+            buf = io.BytesIO()
+            small.save(buf, format="WEBP", quality=quality, method=6)
+            data = buf.getvalue()
+            if best is None or len(data) < len(best[0]):
+                best = (data, width, height, quality)
+            if len(data) <= max_bytes:
+                return _thumb(data, width, height, quality)
+        if width <= THUMBNAIL_MIN_WIDTH:
+            data, width, height, quality = best
+            return _thumb(data, width, height, quality)
+        width = max(THUMBNAIL_MIN_WIDTH, int(width * 0.85))
+
+
+def _thumb(data: bytes, width: int, height: int, quality: int) -> Thumbnail:
+    uri = "data:image/webp;base64," + base64.b64encode(data).decode("ascii")
+    return Thumbnail(uri, width, height, len(data), quality)
+
+
+def image_markdown(
+    path: Path, caption: str, data_root: Path, base_url: str, thumbnail_key: str | None = None
+) -> dg.MetadataValue:
     """A short markdown block: the caption (always) and the image by URL (when a server is set).
 
     Kept under the UI's 1000-character inline limit, so it shows without a click; never base64.
+    Without a server it says where the image is: the ``thumbnail_key`` entry, and the file.
     """
     url = image_url(path, data_root, base_url)
+    name = Path(path).name
     text = f"**{caption}**"
     if url:
         text = f"![{caption}]({url})\n\n{text}"
+    elif thumbnail_key:
+        text += (
+            f"  \nthe image: *[Show Markdown]* on `{thumbnail_key}`  \nfull size: `{name}`, with the files"
+        )
     else:
-        text += f"  \n(image: `{Path(path).name}`; run `icecrack serve-previews` to see it here)"
+        text += f"  \n(image: `{name}`; run `icecrack serve-previews` with ICECRACK_PREVIEW_URL set to see it here)"
     if len(text) >= 1000:
         text = text[:990] + "…"
     return dg.MetadataValue.md(text)
+
+
+def thumbnail_markdown(path: Path, caption: str, max_bytes: int = THUMBNAIL_BYTES) -> dg.MetadataValue:
+    """The image itself, reduced to a WebP data URI (rendered by the UI with no image server)."""
+    thumb = thumbnail(Path(path), max_bytes=max_bytes)
+    return dg.MetadataValue.md(
+        f"![{caption}]({thumb.data_uri})\n\n**{caption}**  \n{thumb.width} × {thumb.height} px WebP "
+        f"thumbnail ({thumb.nbytes / 1000:.0f} kB) of `{Path(path).name}`"
+    )
+
+
+def image_entries(
+    key: str, path: Path, caption: str, data_root: Path, base_url: str, with_thumbnail: bool = True
+) -> dict[str, dg.MetadataValue]:
+    """``key``: the caption (inline, and the full image when a server is set); ``key_thumbnail``:
+    the image as a small WebP in the event log, so the UI shows it with no other process."""
+    if not with_thumbnail:
+        return {key: image_markdown(path, caption, data_root, base_url)}
+    thumb_key = key + THUMBNAIL_SUFFIX
+    return {
+        key: image_markdown(path, caption, data_root, base_url, thumbnail_key=thumb_key),
+        thumb_key: thumbnail_markdown(path, caption),
+    }

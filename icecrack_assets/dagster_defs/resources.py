@@ -68,14 +68,17 @@ class ComputeResource(dg.ConfigurableResource):
 
 
 class PreviewServer(dg.ConfigurableResource):
-    """Where ``icecrack serve-previews`` serves the data root's quick-look PNGs to the UI.
+    """Where ``icecrack serve-previews`` serves the data root's full-resolution quick-look PNGs.
 
-    Metadata links images by URL under this base (tiny event-log entries); empty = captions only.
+    Unset by default: the UI then shows the thumbnails kept in the event log and the captions. Set
+    ``ICECRACK_PREVIEW_URL`` (e.g. ``http://127.0.0.1:3031``, serve-previews' default port) to show
+    the full-resolution files inline as well, by URL.
     """
 
     base_url: str = Field(
-        default_factory=lambda: os.environ.get(PREVIEW_URL_ENV, f"http://127.0.0.1:{PREVIEW_PORT}"),
-        description="base URL of `icecrack serve-previews` (env ICECRACK_PREVIEW_URL); empty: no images",
+        default_factory=lambda: os.environ.get(PREVIEW_URL_ENV, ""),
+        description="base URL of `icecrack serve-previews` (env ICECRACK_PREVIEW_URL, e.g. "
+        f"http://127.0.0.1:{PREVIEW_PORT}); empty: thumbnails and captions only",
     )
 
 

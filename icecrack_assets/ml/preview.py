@@ -3,6 +3,7 @@ ice-mask outline cyan) and the cartographic quick-look people read (``write_map_
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +123,8 @@ def write_map_quicklook(
     cbar.set_label("probability", fontsize=7)
     cbar.ax.tick_params(labelsize=6)
     cbar.ax.axhline(threshold, color="red", lw=1)
-    fig.suptitle(caption, fontsize=8)
+    # wrapped to the figure's width (~75 characters at 8 pt): a long bundle name must not be cropped
+    fig.suptitle("\n".join(textwrap.fill(line, 72) for line in caption.splitlines()), fontsize=8)
     return save_figure(fig, png)
 
 

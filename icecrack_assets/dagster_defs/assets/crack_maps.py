@@ -14,7 +14,7 @@ from icecrack_assets.dagster_defs.assets.despeckled_scenes import despeckled_sce
 from icecrack_assets.dagster_defs.bundles import choose_bundle
 from icecrack_assets.dagster_defs.concurrency import one_writer_per_partition
 from icecrack_assets.dagster_defs.lineage import data_version_of
-from icecrack_assets.dagster_defs.metadata import figures, image_markdown, products_table
+from icecrack_assets.dagster_defs.metadata import figures, image_entries, products_table
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import (
     ComputeResource,
@@ -185,7 +185,7 @@ def crack_maps(
     keep = {MAP_SUMMARY, QUICKLOOK, STAC_ITEM} | {p.name for p in (Path(v) for v in paths.as_dict().values())}
     prune_dir(out_dir, keep | {p.name for p in extra.values()})
     metadata = {
-        "quicklook": image_markdown(quicklook, caption.split(":")[0], layout.root, previews.base_url),
+        **image_entries("quicklook", quicklook, caption.split(":")[0], layout.root, previews.base_url),
         **figures(
             {
                 "crack_area_km2": stats["crack_area_km2"],

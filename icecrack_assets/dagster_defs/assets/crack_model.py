@@ -10,7 +10,7 @@ from pydantic import Field
 
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.labelled_samples import labelled_samples
-from icecrack_assets.dagster_defs.metadata import figures, image_markdown, table
+from icecrack_assets.dagster_defs.metadata import figures, image_entries, table
 from icecrack_assets.dagster_defs.partitions import year_region_of
 from icecrack_assets.dagster_defs.resources import ComputeResource, DataRoot, PreviewServer
 from icecrack_assets.layout import MODEL_CARD, TRAINING_CURVE, DespeckledManifest, Stage
@@ -180,8 +180,12 @@ def crack_model(
         metadata={
             "scores": table(score_rows(metrics), SCORE_COLUMNS),
             "model_card": dg.MetadataValue.md(card),
-            "training_curve": image_markdown(
-                curve, f"training curve, {result.epochs_run} epochs", data.layout.root, previews.base_url
+            **image_entries(
+                "training_curve",
+                curve,
+                f"training curve, {result.epochs_run} epochs",
+                data.layout.root,
+                previews.base_url,
             ),
             "bundle": dg.MetadataValue.path(str(result.bundle_dir)),
             "operating_point": str(metrics["operating_point"]),

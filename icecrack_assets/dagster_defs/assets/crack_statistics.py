@@ -5,7 +5,7 @@ import dagster as dg
 from icecrack_assets.dagster_defs import checks
 from icecrack_assets.dagster_defs.assets.crack_maps import crack_maps
 from icecrack_assets.dagster_defs.lineage import data_version_of
-from icecrack_assets.dagster_defs.metadata import image_markdown, table
+from icecrack_assets.dagster_defs.metadata import image_entries, table
 from icecrack_assets.dagster_defs.partitions import year_region_of
 from icecrack_assets.dagster_defs.resources import DataRoot, PreviewServer
 from icecrack_assets.files import read_json
@@ -64,7 +64,7 @@ def crack_statistics(
     )
     return dg.MaterializeResult(
         metadata={
-            "plot": image_markdown(png_path, caption, data.layout.root, previews.base_url),
+            **image_entries("plot", png_path, caption, data.layout.root, previews.base_url),
             "table": table(rows, schema),
             "rows": len(df),
             "path": dg.MetadataValue.path(str(csv_path)),
