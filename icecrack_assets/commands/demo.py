@@ -1,8 +1,10 @@
 """``icecrack demo``: simulate a season for two regions and materialise the whole graph through Dagster.
 
 Runs go into the persistent local instance (``DAGSTER_HOME``, default ``<data>/dagster_home``)
-through the project's jobs (``season_job``, ``train_job``, ``statistics_job``), so ``dg dev`` shows
-them under their job, with lineage, metadata and checks. The instance limits the ``training`` pool
+through the project's jobs, so ``dg dev`` shows them under their job, with lineage, metadata and
+checks: per partition one ``season_job`` run ingests, despeckles and samples, ``train_job`` trains
+on every partition's samples, a second ``season_job`` run per partition maps, ``statistics_job``
+summarises. The stage times printed are Dagster's step stats of those runs. The instance limits the ``training`` pool
 to one slot, as deployments do. When the model stays below the method's floor its blocking check
 fails (visible in the UI) and the demo maps with ``model: newest``, recorded on every map as
 "not checked".
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
+    from icecrack_assets.dagster_defs.jobs import INGEST_ASSETS
     from icecrack_assets.dagster_defs.partitions import partition_key
     from icecrack_assets.dagster_defs.resources import ProcessingGrid
     from icecrack_assets.definitions import build_defs
@@ -89,66 +92,73 @@ def run(args: argparse.Namespace) -> int:
     grid = ProcessingGrid(pixel_size=args.pixel_size)
     defs = build_defs(data_root=str(data_root), pixel_size=args.pixel_size)
     instance = dg.DagsterInstance.get()
-    timings: list[tuple[str, float]] = []
+    run_ids: list[str] = []
     blocked: list[str] = []
 
-    def stage(
-        name: str,
+    def launch(
         job_name: str,
-        assets: list[str],
-        keys: list | None,
+        assets: tuple[str, ...],
+        key: dg.MultiPartitionKey | None,
         config: dict | None = None,
         log_level: str = "WARNING",
     ) -> None:
-        job = defs.resolve_job_def(job_name)
+        """One run of ``job_name`` (one partition, or the unpartitioned job) for ``assets``."""
         t0 = time.perf_counter()
-        for key in keys or [None]:
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=key,
-                raise_on_error=False,
-                asset_selection=[dg.AssetKey(a) for a in assets],
-                run_config={
-                    "ops": config or {},
-                    "loggers": {"console": {"config": {"log_level": log_level}}},
-                },
-                tags={"icecrack/demo": "true"},
-            )
-            if not result.success:
-                failed = _failed_blocking_checks(result)
-                if failed and _materialized(result):  # written, but its blocking check failed
-                    blocked.extend(failed)
-                    continue
-                failure = next((e for e in result.all_events if e.is_failure), None)
-                why = failure.message if failure else "see the run in the Dagster UI"
-                raise IceCrackError(f"stage {name} failed for {key or 'all partitions'}: {why}")
-        timings.append((name, time.perf_counter() - t0))
-        print(f"  {name:<22} {timings[-1][1]:7.1f} s")
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance,
+            partition_key=key,
+            raise_on_error=False,
+            asset_selection=[dg.AssetKey(a) for a in assets],
+            run_config={
+                "ops": config or {},
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+            },
+            tags={"icecrack/demo": "true"},
+        )
+        run_ids.append(result.run_id)
+        what = f"{job_name} {key or ''}".strip()
+        print(f"  run {what:<30} {', '.join(assets):<52} {time.perf_counter() - t0:6.1f} s")
+        if not result.success:
+            failed = _failed_blocking_checks(result)
+            if failed and _materialized(result):  # written, but its blocking check failed
+                blocked.extend(failed)
+                return
+            failure = next((e for e in result.all_events if e.is_failure), None)
+            why = failure.message if failure else "see the run in the Dagster UI"
+            raise IceCrackError(f"{job_name} failed for {key or 'all partitions'}: {why}")
 
     print(f"icecrack demo: {', '.join(regions)} {args.year}, {args.count} scenes each -> {data_root}")
+    wall0 = time.perf_counter()
     t0 = time.perf_counter()
     for i, name in enumerate(regions):
         simulate_season(grid.region(name), args.year, args.count, args.seed + 1000 * i, data_root / "landing")
-    timings.append(("simulate", time.perf_counter() - t0))
-    print(f"  {'simulate':<22} {timings[-1][1]:7.1f} s")
+    simulate_s = time.perf_counter() - t0
+    print(f"  {'simulate':<87} {simulate_s:6.1f} s")
     keys = [partition_key(args.year, r) for r in regions]
-    stage("raw_scenes", "season_job", ["raw_scenes"], keys)
-    stage("despeckled_scenes", "season_job", ["despeckled_scenes"], keys)
-    stage("labelled_samples", "season_job", ["labelled_samples"], keys)
-    stage(
-        "crack_model",
+    # season_job per partition: ingest, despeckle and sample in one run; the map needs the model,
+    # which learns from every partition's samples, so it is the same job's second run per partition
+    for key in keys:
+        launch("season_job", INGEST_ASSETS, key)
+    launch(
         "train_job",
-        ["crack_model"],
+        ("crack_model",),
         None,
         {"crack_model": {"config": {"epochs": args.epochs, "max_minutes": args.max_minutes, **_init()}}},
         log_level="CRITICAL",  # a failed floor check is reported below, not as a stack trace
     )
     # a model below the floor is refused by default; the demo maps with it, recorded as unchecked
     rule = "newest" if blocked else "checked"
-    stage("crack_maps", "season_job", ["crack_maps"], keys, {"crack_maps": {"config": {"model": rule}}})
-    stage("crack_statistics", "statistics_job", ["crack_statistics"], None)
-    total = sum(t for _, t in timings)
-    print(f"  {'total':<22} {total:7.1f} s")
+    for key in keys:
+        launch("season_job", ("crack_maps",), key, {"crack_maps": {"config": {"model": rule}}})
+    launch("statistics_job", ("crack_statistics",), None)
+    wall = time.perf_counter() - wall0
+    steps, runs_s = step_seconds(instance, run_ids)
+    print("\nstage times (Dagster's step stats of these runs, summed over partitions):")
+    print(f"  {'simulate':<22} {simulate_s:7.1f} s")
+    for name, seconds in steps.items():
+        print(f"  {name:<22} {seconds:7.1f} s")
+    print(f"  {'run set-up/teardown':<22} {runs_s - sum(steps.values()):7.1f} s   ({len(run_ids)} runs)")
+    print(f"  {'total':<22} {wall:7.1f} s")
 
     model_event = instance.get_latest_materialization_event(dg.AssetKey("crack_model"))
     meta = model_event.asset_materialization.metadata if model_event else {}
@@ -184,11 +194,28 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"\nstatistics: {data_root / 'stats' / 'crack_statistics.csv'}")
     print(f"STAC catalogue: {data_root / 'maps' / 'catalog.json'}")
-    print("\nthe UI (two shells; the first serves the quick-look images the UI shows inline):")
-    print(f"  ICECRACK_DATA_ROOT={data_root} icecrack serve-previews")
+    print("\nthe UI (crack_maps shows each map's caption and, under quicklook_thumbnail, the map):")
     print(f"  DAGSTER_HOME={home} ICECRACK_DATA_ROOT={data_root} dg dev   # then http://127.0.0.1:3000")
     print("  (or: dagster dev -w workspace.yaml, with the same two variables)")
     return 0
+
+
+def step_seconds(instance, run_ids: list[str]) -> tuple[dict[str, float], float]:
+    """Seconds per step key summed over ``run_ids`` (first-seen order), and the runs' wall seconds.
+
+    From Dagster's own step stats (``get_run_step_stats``) and run records, so the figures printed
+    are the ones the UI shows for the same runs.
+    """
+    steps: dict[str, float] = {}
+    runs_s = 0.0
+    for run_id in run_ids:
+        for stat in sorted(instance.get_run_step_stats(run_id), key=lambda s: s.start_time or 0.0):
+            if stat.start_time is not None and stat.end_time is not None:
+                steps[stat.step_key] = steps.get(stat.step_key, 0.0) + stat.end_time - stat.start_time
+        record = instance.get_run_record_by_id(run_id)
+        if record is not None and record.start_time is not None and record.end_time is not None:
+            runs_s += record.end_time - record.start_time
+    return steps, runs_s
 
 
 def _failed_blocking_checks(result) -> list[str]:

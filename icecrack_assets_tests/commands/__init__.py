@@ -1,0 +1,1 @@
+"""Tests of the icecrack subcommands of the UI/demo area (demo, serve-previews)."""
