@@ -1,12 +1,15 @@
 """The Dagster UI in a real browser: Debian's Chromium driven by Playwright (no browser download).
 
 ``dagster dev`` (webserver + daemon) serves a code location on a coarse grid over a data root
-where one partition has been mapped, and ``icecrack serve-previews`` serves its quick-looks. The
-tests check the asset graph shows every stage, launch a partition from the UI's materialise dialog
-(the UI submits the run; the daemon dequeues it) and wait for it to succeed, see the crack map's
-quick-look and caption without a click, see a failed partition's check (thwaites|2024 despeckled
-on the wrong grid) that a later pass of jakobshavn|2024 does not hide, and see the statistics
-plot. Screenshots go to test-artifacts/.
+prepared the way ``icecrack demo`` prepares its own: ``season_job`` runs per partition, then
+``train_job``, ``season_job``'s map run and ``statistics_job``. No ``icecrack serve-previews`` runs
+and no preview URL is set: the images must come from the event log's thumbnails. The tests check
+the asset graph shows every stage, season_job's Partitions tab shows the mapped partitions, launch a
+partition from the UI's materialise dialog (the UI submits the run; the daemon dequeues it) and
+wait for it to succeed, see the crack map's caption without a click and its quick-look rendered,
+see a failed partition's check (thwaites|2024 despeckled on the wrong grid) that a later pass of
+jakobshavn|2024 does not hide, and see the statistics plot and the model's training curve.
+Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -65,39 +67,40 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def dagster_ui(tmp_path_factory):
-    """A mapped partition on disk, its quick-looks served, and ``dagster dev`` on 127.0.0.1."""
-    from icecrack_assets.commands.serve_previews import make_server
-
+    """Mapped partitions on disk, their runs in the instance, and ``dagster dev`` on 127.0.0.1."""
     base = tmp_path_factory.mktemp("ui")
     data, home = base / "data", base / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     sp.simulate(data, ["jakobshavn", "thwaites"], count=1)
-    previews = make_server(data, port=free_port())
-    threading.Thread(target=previews.serve_forever, daemon=True).start()
-    preview_url = f"http://127.0.0.1:{previews.server_address[1]}"
     from icecrack_assets.definitions import build_defs
 
-    job = build_defs(
-        data_root=str(data), pixel_size=sp.PIXEL, preview_url=preview_url
-    ).resolve_implicit_global_asset_job_def()
+    defs = build_defs(data_root=str(data), pixel_size=sp.PIXEL, preview_url="")  # no image server
+    season, train, stats = (defs.resolve_job_def(j) for j in ("season_job", "train_job", "statistics_job"))
     wrong_grid = sp.run_config(ops=("despeckled_scenes",), pixel=2 * sp.PIXEL)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        for selection, key, config, ok in (
+        for job, selection, key, config, ok in (
             # thwaites is despeckled on a different grid than it was ingested on: its grid check fails
-            ([dg.AssetKey("raw_scenes")], sp.key("thwaites"), sp.run_config(ops=()), True),
-            ([dg.AssetKey("despeckled_scenes")], sp.key("thwaites"), wrong_grid, True),
-            # ... and a later pass for jakobshavn must not hide it
+            (season, [dg.AssetKey("raw_scenes")], sp.key("thwaites"), sp.run_config(ops=()), True),
+            (season, [dg.AssetKey("despeckled_scenes")], sp.key("thwaites"), wrong_grid, True),
+            # ... and a later pass for jakobshavn (one season_job run, as the demo does) must not hide it
             (
+                season,
                 sp.INGEST,
                 sp.key("jakobshavn"),
                 sp.run_config(ops=("despeckled_scenes", "labelled_samples")),
                 True,
             ),
             # the tiny model fails its blocking floor check (the step fails, the bundle is written)
-            ([dg.AssetKey("crack_model")], None, sp.run_config(ops=("crack_model",)), False),
-            ([dg.AssetKey("crack_maps")], sp.key("jakobshavn"), sp.run_config(ops=("crack_maps",)), True),
-            ([dg.AssetKey("crack_statistics")], None, sp.run_config(ops=()), True),
+            (train, [dg.AssetKey("crack_model")], None, sp.run_config(ops=("crack_model",)), False),
+            (
+                season,
+                [dg.AssetKey("crack_maps")],
+                sp.key("jakobshavn"),
+                sp.run_config(ops=("crack_maps",)),
+                True,
+            ),
+            (stats, [dg.AssetKey("crack_statistics")], None, sp.run_config(ops=()), True),
         ):
             result = job.execute_in_process(
                 instance=instance,
@@ -110,7 +113,7 @@ def dagster_ui(tmp_path_factory):
     (base / "ui_defs.py").write_text(
         textwrap.dedent(f"""
         from icecrack_assets.definitions import build_defs
-        defs = build_defs(data_root={str(data)!r}, pixel_size={sp.PIXEL}, preview_url={preview_url!r})
+        defs = build_defs(data_root={str(data)!r}, pixel_size={sp.PIXEL}, preview_url="")
     """)
     )
     (base / "workspace.yaml").write_text(
@@ -143,8 +146,6 @@ def dagster_ui(tmp_path_factory):
             pytest.fail(f"dagster dev did not come up: {(base / 'dagster-dev.log').read_text()[-3000:]}")
         time.sleep(0.5)
     yield url, home, data
-    previews.shutdown()
-    previews.server_close()
     os.killpg(proc.pid, signal.SIGINT)  # dagster dev shuts down cleanly on Ctrl-C, not on SIGTERM
     try:
         proc.wait(20)
@@ -237,18 +238,68 @@ def test_a_partition_launched_from_the_ui_succeeds(page, dagster_ui):
     page.screenshot(path=str(ARTIFACTS / "ui-run-succeeded.png"))
 
 
-def test_the_crack_map_page_shows_the_quicklook_and_its_caption(page, dagster_ui):
+def open_thumbnail(page, key: str, alt: str):
+    """Open a metadata row's thumbnail (markdown of 1000+ characters sits behind [Show Markdown])."""
+    row = page.locator(f"tr:has(td:first-child :text-is('{key}'))").first
+    row.wait_for(state="visible")
+    row.locator("a:text-is('[Show Markdown]')").click()
+    image = page.get_by_role("dialog").locator(f"img[alt^='{alt}']").first
+    image.wait_for(state="visible")
+    page.wait_for_function("img => img.complete", arg=image.element_handle())
+    return image
+
+
+def close_dialog(page) -> None:
+    page.keyboard.press("Escape")
+    page.get_by_role("dialog").first.wait_for(state="hidden")
+
+
+def assert_no_broken_images(page) -> None:
+    broken = page.evaluate("[...document.images].filter(i => i.complete && !i.naturalWidth).map(i => i.src)")
+    assert broken == []
+
+
+def test_the_crack_map_page_shows_the_caption_and_the_quicklook_without_an_image_server(page, dagster_ui):
     page.goto(dagster_ui[0] + "/assets/crack_maps", wait_until="networkidle")
-    quicklook = page.locator("img[alt^='jakobshavn 2024 season']")
-    quicklook.first.wait_for(state="visible")  # inline: no [Show Markdown] click
-    quicklook.first.scroll_into_view_if_needed()
+    caption = page.get_by_text(re.compile(r"jakobshavn 2024 season \(01 Jul–31 Aug 2024\)")).first
+    caption.wait_for(state="visible")  # inline: no click
+    assert page.get_by_text("quicklook_thumbnail", exact=True).first.is_visible()
+    assert_no_broken_images(page)  # no link to an image server that is not running
+    page.screenshot(path=str(ARTIFACTS / "ui-crack-map-caption.png"), full_page=True)
+    quicklook = open_thumbnail(page, "quicklook_thumbnail", "jakobshavn 2024 season")
+    assert quicklook.get_attribute("src").startswith("data:image/webp;base64,")
+    assert quicklook.evaluate("img => img.naturalWidth") > 200  # decoded: the map is drawn
+    box = quicklook.bounding_box()
+    assert box and box["width"] > 200 and box["height"] > 200
+    page.screenshot(path=str(ARTIFACTS / "ui-crack-map-quicklook.png"))
+    close_dialog(page)
+
+
+def season_job_squares(page, region: str) -> list[str]:
+    """The per-asset status squares of one region's column in season_job's Partitions tab (the
+    tab shows the region dimension; a square is "success*" when the asset has that region's
+    season of some year, plain when none)."""
+    column = page.locator(f"div[class*='gridColumn']:has(div[class*='tilted']:text-is('{region}'))")
+    return column.locator("div[class*='square']").evaluate_all("els => els.map(e => e.className)")
+
+
+def test_season_job_partitions_show_the_mapped_partition(page, dagster_ui):
+    page.goto(dagster_ui[0] + "/locations/icecrack/jobs/season_job/partitions", wait_until="networkidle")
+    page.get_by_text("Total partitions").first.wait_for()
+    page.get_by_role("button", name="Show per-asset status").click()
+    page.locator("div[class*='tilted']:text-is('jakobshavn')").wait_for()
     page.wait_for_timeout(500)
-    assert quicklook.first.evaluate("img => img.complete && img.naturalWidth > 400")
-    box = quicklook.first.bounding_box()
-    assert box and box["width"] > 100 and box["height"] > 50
-    caption = page.get_by_text(re.compile(r"jakobshavn 2024 season \(01 Jul–31 Aug 2024\)")).last
-    assert caption.is_visible()
-    page.screenshot(path=str(ARTIFACTS / "ui-crack-map-quicklook.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-season-job-partitions.png"), full_page=True)
+    # rows: raw_scenes, despeckled_scenes, labelled_samples, crack_maps (the job's assets, in order)
+    jakobshavn = season_job_squares(page, "jakobshavn")
+    assert len(jakobshavn) == 4 and all("success" in c for c in jakobshavn), jakobshavn
+    thwaites = season_job_squares(page, "thwaites")  # ingested, despeckled, never mapped
+    assert len(thwaites) == 4 and "success" in thwaites[0] and "success" not in thwaites[3], thwaites
+    amery = season_job_squares(page, "amery")  # never run
+    assert len(amery) == 4 and not any("success" in c for c in amery), amery
+    # NB the "Missing partitions" count above reads all partitions missing: a dagster-webserver
+    # 1.13.27 bug for multi-partitioned asset jobs whose time dimension is not first by name
+    # (docs/architecture.md, "The UI"); the per-asset status is right.
 
 
 def test_a_failed_partition_check_stays_visible_after_a_later_pass(page, dagster_ui):
@@ -267,21 +318,22 @@ def test_a_failed_partition_check_stays_visible_after_a_later_pass(page, dagster
 
 def test_the_statistics_plot_is_shown_with_its_caption(page, dagster_ui):
     page.goto(dagster_ui[0] + "/assets/crack_statistics", wait_until="networkidle")
-    plot = page.locator("img[alt^='crack density per region']")
-    plot.first.wait_for(state="visible")
-    plot.first.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    assert plot.first.evaluate("img => img.complete && img.naturalWidth > 300")
-    assert page.get_by_text("crack density per region, 1 map(s), season 2024").last.is_visible()
-    page.screenshot(path=str(ARTIFACTS / "ui-statistics-plot.png"), full_page=True)
+    page.get_by_text("crack density per region, 1 map(s), season 2024").first.wait_for(state="visible")
+    assert_no_broken_images(page)
+    plot = open_thumbnail(page, "plot_thumbnail", "crack density per region")
+    assert plot.evaluate("img => img.naturalWidth") > 200
+    page.screenshot(path=str(ARTIFACTS / "ui-statistics-plot.png"))
+    close_dialog(page)
 
 
 def test_the_model_page_leads_with_its_scores_card_and_training_curve(page, dagster_ui):
     page.goto(dagster_ui[0] + "/assets/crack_model", wait_until="networkidle")
     page.get_by_text("Held-out test (1-px)", exact=False).first.wait_for(state="visible")  # the model card
-    curve = page.locator("img[alt^='training curve']")
-    curve.first.wait_for(state="visible")
-    assert curve.first.evaluate("img => img.complete && img.naturalWidth > 300")
     assert page.get_by_text("1-px", exact=True).count() >= 2  # val and test rows of the scores table
     assert page.get_by_text("not held-out", exact=False).count() == 0
+    assert_no_broken_images(page)
     page.screenshot(path=str(ARTIFACTS / "ui-crack-model.png"), full_page=True)
+    curve = open_thumbnail(page, "training_curve_thumbnail", "training curve")
+    assert curve.evaluate("img => img.naturalWidth") > 200
+    page.screenshot(path=str(ARTIFACTS / "ui-training-curve.png"))
+    close_dialog(page)
