@@ -182,6 +182,28 @@ def test_ppb_beats_lee_on_a_texture_at_ew_looks() -> None:
     assert ppb_rule > ppb_ref
 
 
+@pytest.mark.parametrize("name", ["grass", "gravel"])
+def test_single_look_rule_beats_every_classical_filter_on_texture(name: str) -> None:
+    """Issue 14 at L = 1: the old row lost to Frost on gravel and tied refined Lee on grass; the
+    blended row must win on both, and the Frost blend must be what makes it win."""
+    import skimage.data
+
+    A = np.maximum(getattr(skimage.data, name)()[:128, :128].astype(np.float64), 1.0)
+    I = (A**2 * np.random.default_rng(11).gamma(1.0, 1.0, A.shape)).astype(np.float32)
+
+    def psnr(est: np.ndarray) -> float:
+        return float(10 * np.log10(255.0**2 / np.mean((np.sqrt(est.astype(np.float64)) - A) ** 2)))
+
+    rule = DespeckleSettings(looks=1.0)
+    best_classical = max(
+        psnr(despeckle(I, DespeckleSettings(filter=f, looks=1.0)))
+        for f in ("lee", "refined-lee", "frost", "boxcar")
+    )
+    blended = psnr(despeckle(I, rule))
+    assert blended > best_classical + 0.1
+    assert blended > psnr(despeckle(I, dataclasses.replace(rule, blend=0.0))) + 0.1
+
+
 def test_residual_guard_restores_flattened_texture_and_leaves_flat_speckle_alone() -> None:
     from icecrack_assets.sar.despeckle.filters import boxcar, residual_guard
 
@@ -242,6 +264,14 @@ def test_blend_mixes_frost_into_ppb_and_is_part_of_the_settings_and_the_halo() -
     assert dataclasses.replace(short, blend=0.2).halo() == rule.BLEND_WINDOW // 2  # Frost reads 3 px
     with pytest.raises(IceCrackError):
         DespeckleSettings(blend=1.5)
+
+
+def test_a_custom_dict_without_blend_replays_without_it_where_the_rule_blends() -> None:
+    assert PPB_BY_LOOKS[1.0].blend > 0  # the single-look row blends, so inheriting it would show
+    custom = DespeckleSettings(looks=1.0, preset="custom", hw=5, blend=0.0).as_dict()
+    assert "blend" not in custom
+    assert settings_from_dict(custom, 1.0).ppb_params().blend == 0.0
+    assert settings_from_dict(DespeckleSettings(looks=1.0).as_dict(), 1.0).ppb_params() == PPB_BY_LOOKS[1.0]
 
 
 def test_blockwise_file_equals_whole_image_with_the_blend(tiny_raster, tmp_path) -> None:
