@@ -37,7 +37,7 @@ from icecrack_assets.ml.normalise import ROBUST_NORMALISATION, normalise, scene_
 class WeakConfig:
     """How field-level labels enter training; stored in the bundle's lineage."""
 
-    weight: float = 0.5  # of the weak loss beside the pixel-truth loss of the mixed batch
+    weight: float = 0.25  # of the weak loss beside the pixel-truth loss (0.5 cost simulator F1; docs)
     batch: int = 8  # weak crops per training step
     patch: int = 128
     field_top: float = 0.15  # share of a crop's field pixels pushed towards crack (multiple instance)
