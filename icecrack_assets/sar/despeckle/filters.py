@@ -153,9 +153,14 @@ def frost(
     H, W = I.shape
     num = np.zeros_like(I)
     den = np.zeros_like(I)
+    rings: dict[float, list[tuple[int, int]]] = {}  # offsets by distance: one exp per distance
     for dy in range(-half, half + 1):
         for dx in range(-half, half + 1):
-            w = np.exp(-b * np.hypot(dy, dx)) * mp[half + dy : half + dy + H, half + dx : half + dx + W]
+            rings.setdefault(float(np.hypot(dy, dx)), []).append((dy, dx))
+    for r, offsets in rings.items():
+        decay = np.exp(-b * r)
+        for dy, dx in offsets:
+            w = decay * mp[half + dy : half + dy + H, half + dx : half + dx + W]
             num += w * Ip[half + dy : half + dy + H, half + dx : half + dx + W]
             den += w
     with np.errstate(invalid="ignore", divide="ignore"):
