@@ -100,7 +100,13 @@ def test_whole_chain_on_two_tiny_partitions(tmp_path):
             "quicklook",
             "stac_item",
         } <= products
-        assert len(map_meta["quicklook"].value) < 1000  # shown inline, no base64 in the event log
+        caption = map_meta["quicklook"].value
+        assert len(caption) < 1000 and "base64" not in caption  # the caption, shown inline
+        region = str(event.asset_materialization.partition).split("|")[0]
+        assert caption.startswith(f"**{region} 2024 season (")
+        thumbnail = map_meta["quicklook_thumbnail"].value  # the map itself, no image server needed
+        assert thumbnail.startswith(f"![{region} 2024 season (") and "](data:image/webp;base64," in thumbnail
+        assert len(thumbnail) < 43_500  # THUMBNAIL_BYTES as base64, plus the caption
 
     maps = tmp_path / "maps" / "jakobshavn" / "2024"
     with rasterio.open(maps / "jakobshavn_2024_probability.tif") as ds:
