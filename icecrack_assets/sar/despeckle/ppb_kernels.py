@@ -71,10 +71,26 @@ def _fmin(a, b):
     return a if a < b else b
 
 
+@intrinsic
+def _maxnum_f32(typingctx, a, b):
+    """llvm.maxnum on float32: a plain vmaxps once vectorised."""
+    sig = types.float32(types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        f32 = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.maxnum", [f32], ir.FunctionType(f32, [f32, f32]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
 @njit(inline="always", fastmath=True, cache=True)
 def _fmax(a, b):
-    """max of two floats as a select (see ``_fmin``)."""
-    return a if a > b else b
+    """max of two float32 as llvm.maxnum. A select (``a if a > b else b``) on ``M[j] = max(M[j], w)``
+    lets LLVM turn the update into a conditional store, which AVX2 (no AVX-512 mask registers)
+    vectorises as ``vmaskmovps``, a microcoded masked store on AMD Zen 3; the intrinsic keeps the
+    store unconditional. Same result for the non-NaN values the kernels see."""
+    return _maxnum_f32(a, b)
 
 
 @njit(inline="always", fastmath=True, cache=True)
