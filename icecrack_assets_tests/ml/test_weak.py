@@ -207,3 +207,22 @@ def test_default_model_stage_two_argument_errors_are_one_line(argv, expected, tm
     err = capsys.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1
     assert not (tmp_path / "m").exists()  # refused before any training
+
+
+def test_the_shipped_model_is_stage_two_of_the_shipped_base():
+    """Suite d's leave-one-out runs start from the shipped base: it must be what stage 2 started
+    from, and it must never have seen a real tile."""
+    from icecrack_assets.ml.bundle import read_bundle_json
+    from icecrack_assets.ml.evaluation.generalisation import saw_field_tiles
+    from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS
+    from icecrack_assets.ml.shipped import base_model_path, default_model_path
+
+    shipped, base = default_model_path(), base_model_path()
+    assert shipped is not None and base is not None
+    meta, base_meta = read_bundle_json(shipped), read_bundle_json(base)
+    assert saw_field_tiles(shipped) and not saw_field_tiles(base)
+    assert meta["lineage"]["init"]["weights_sha256"] == base_meta["weights_sha256"]
+    assert meta["lineage"]["steps"] == FIELD_FINETUNE_STEPS
+    # the recipe that ships is the one the leave-one-out check runs (tuples are lists in JSON)
+    assert meta["lineage"]["pretrain_config"]["weak"] == json.loads(json.dumps(WeakConfig().as_dict()))
+    assert meta["weights_dtype"] == base_meta["weights_dtype"] == "float16"
