@@ -14,7 +14,8 @@ goes through the same augmentation, all of it in dB where calibration lives:
 
 Scene statistics for the robust normalisation come from the whole drawn tile, as inference takes
 them from the whole scene, and patches are cropped from it afterwards. The four real Sentinel-1
-tiles of suite d are never used here.
+tiles of suite d are not drawn here: their labels are field-level, not pixel truth, and enter only
+through ``weak.py`` (stage 2 of the default model).
 """
 
 from __future__ import annotations
