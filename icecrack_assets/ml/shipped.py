@@ -20,16 +20,18 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 BASE_MODEL_DIR = Path(__file__).resolve().parent / "default_model_base"  # stage 1: no real tiles
 
 
+def _shipped(d: Path) -> Path | None:
+    return d if (d / BUNDLE_JSON).is_file() and (d / WEIGHTS).is_file() else None
+
+
 def default_model_path() -> Path | None:
     """The shipped bundle's directory, or None when this install has none."""
-    d = DEFAULT_MODEL_DIR
-    return d if (d / BUNDLE_JSON).is_file() and (d / WEIGHTS).is_file() else None
+    return _shipped(DEFAULT_MODEL_DIR)
 
 
 def base_model_path() -> Path | None:
     """The shipped stage-1 bundle (never trained on real tiles), or None."""
-    d = BASE_MODEL_DIR
-    return d if (d / BUNDLE_JSON).is_file() and (d / WEIGHTS).is_file() else None
+    return _shipped(BASE_MODEL_DIR)
 
 
 def resolve_model(model: Path | None, models_dir: Path) -> Path:
@@ -48,16 +50,11 @@ def resolve_model(model: Path | None, models_dir: Path) -> Path:
 def resolve_init(init: str | Path) -> Path:
     """A fine-tuning start: ``"default"`` is the shipped model, ``"base"`` its stage 1 (no real
     tiles), anything else a bundle directory."""
-    if str(init) == "base":
-        base = base_model_path()
-        if base is None:
-            raise IceCrackError(
-                "this install ships no stage-1 model (icecrack_assets/ml/default_model_base/)"
-            )
-        return base
-    if str(init) == "default":
-        shipped = default_model_path()
-        if shipped is None:
-            raise IceCrackError("this install ships no default model (icecrack_assets/ml/default_model/)")
-        return shipped
-    return Path(init)
+    named = {"default": DEFAULT_MODEL_DIR, "base": BASE_MODEL_DIR}
+    if str(init) not in named:
+        return Path(init)
+    shipped = _shipped(named[str(init)])
+    if shipped is None:
+        rel = named[str(init)].relative_to(Path(__file__).resolve().parents[2])
+        raise IceCrackError(f"this install ships no {init!s} model ({rel}/)")
+    return shipped

@@ -39,6 +39,26 @@ def write_field_tile(folder, name: str, size: int = 200, seed: int = 0) -> None:
         ds.write(onehot)
 
 
+def tiny_pretrain(**kw):
+    """A pretraining config small enough for a test: 2 steps of a depth-1 U-Net on 32-px crops."""
+    from icecrack_assets.ml.multisource import MixConfig
+    from icecrack_assets.ml.pretrain import PretrainConfig
+
+    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.0)
+    base = dict(
+        max_steps=2,
+        batch_size=4,
+        depth=1,
+        width=4,
+        stem=2,
+        val_tiles=2,
+        workers=0,
+        mix=mix,
+        weak=WeakConfig(batch=2, patch=32),
+    )
+    return PretrainConfig(**{**base, **kw})
+
+
 def _classes() -> torch.Tensor:
     c = torch.full((1, 1, 32, 32), BACKGROUND, dtype=torch.uint8)
     c[..., 0:16, 0:16] = FIELD  # 256 field pixels
@@ -104,25 +124,11 @@ def test_a_coarser_grid_averages_intensity_and_keeps_the_classes():
 
 
 def test_training_uses_only_the_named_tiles_and_records_them(tmp_path):
-    from icecrack_assets.ml.multisource import MixConfig
-    from icecrack_assets.ml.pretrain import PretrainConfig, pretrain, weak_sampler
+    from icecrack_assets.ml.pretrain import pretrain, weak_sampler
 
     for i, name in enumerate(("a1", "a2", "a3")):
         write_field_tile(tmp_path, name, seed=i)
-    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.0)
-    cfg = PretrainConfig(
-        minutes=5.0,
-        max_steps=2,
-        batch_size=4,
-        depth=1,
-        width=4,
-        val_tiles=2,
-        workers=0,
-        mix=mix,
-        fields_root=str(tmp_path),
-        fields_tiles=("a1", "a3"),
-        weak=WeakConfig(batch=2, patch=32),
-    )
+    cfg = tiny_pretrain(minutes=5.0, fields_root=str(tmp_path), fields_tiles=("a1", "a3"))
     assert weak_sampler(cfg, 0).names == ["a1", "a3"]  # a2 is held out
     bundle = pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=lambda m: None)
     lineage = json.loads((bundle / "bundle.json").read_text())["lineage"]["pretrain_config"]
@@ -141,9 +147,7 @@ def test_leave_one_out_scores_each_tile_with_a_model_that_never_saw_it(tmp_path)
         fields_leave_one_out,
         saw_field_tiles,
     )
-    from icecrack_assets.ml.multisource import MixConfig
     from icecrack_assets.ml.normalise import ROBUST_NORMALISATION
-    from icecrack_assets.ml.pretrain import PretrainConfig
     from icecrack_assets.ml.unet import UNet, UNetConfig
 
     fields = tmp_path / "fields"
@@ -164,18 +168,7 @@ def test_leave_one_out_scores_each_tile_with_a_model_that_never_saw_it(tmp_path)
         weights_dtype="float16",
     )
     assert not saw_field_tiles(base)
-    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.0)
-    tiny = PretrainConfig(
-        max_steps=2,
-        batch_size=4,
-        depth=1,
-        width=4,
-        stem=2,
-        val_tiles=2,
-        workers=0,
-        mix=mix,
-        weak=WeakConfig(batch=2, patch=32),
-    )
+    tiny = tiny_pretrain()
     cfg = GeneralisationConfig(work_dir=tmp_path / "work", fields_root=fields, field_steps=2)
     res = fields_leave_one_out(base, cfg, log=lambda m: None, train=tiny)
     assert sorted(res["per_tile"]) == ["a1", "a2", "a3"]

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from icecrack_assets.ml.inference import predict_probability
 from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
 from icecrack_assets.ml.multisource import MixConfig, despeckle_tile
 from icecrack_assets.ml.postprocess import crack_mask
+
+if TYPE_CHECKING:  # pretrain imports torch training code; only its config type is needed here
+    from icecrack_assets.ml.pretrain import PretrainConfig
 
 FAMILY_GROUPS = {
     "straight sets (transverse, longitudinal, crossing)": ("transverse", "longitudinal", "crossing"),
@@ -156,7 +160,10 @@ def suite_d(bundles: dict[str, Path], cfg: GeneralisationConfig, log: Callable[[
 
 
 def fields_leave_one_out(
-    base: Path, cfg: GeneralisationConfig, log: Callable[[str], None] = print, train=None
+    base: Path,
+    cfg: GeneralisationConfig,
+    log: Callable[[str], None] = print,
+    train: PretrainConfig | None = None,
 ) -> dict:
     """Suite d without flattery for a model trained on the real tiles' field labels: every tile is
     scored by a fine-tune of ``base`` (the shipped model's own stage-2 recipe and budget) on the
