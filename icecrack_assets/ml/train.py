@@ -32,7 +32,12 @@ from icecrack_assets.ml.augment import augment_batch
 from icecrack_assets.ml.bundle import load_bundle, read_bundle_json, save_bundle
 from icecrack_assets.ml.device import resolve_device, set_threads
 from icecrack_assets.ml.losses import bce_dice_loss
-from icecrack_assets.ml.metrics import best_threshold, crack_counts, crack_metrics, metrics_from_counts
+from icecrack_assets.ml.metrics import (
+    best_threshold,
+    counts_by_level,
+    crack_metrics,
+    metrics_from_counts,
+)
 from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION, normalise
 from icecrack_assets.ml.postprocess import crack_mask
 from icecrack_assets.ml.samples import load_samples
@@ -145,21 +150,23 @@ def candidate_counts(
 ) -> dict[tuple[float, int], dict[str, int]]:
     """Crack counts of one probability map at every (threshold, minimum component size) pair.
 
-    Labelling the components once per threshold makes every size nearly free; counts (not
-    scores) come back so that several maps can be pooled.
+    Labelling the components once per threshold and scoring every size from the map of
+    component sizes makes the sizes nearly free; counts (not scores) come back so that several
+    maps can be pooled.
     """
     from scipy import ndimage
 
     from icecrack_assets.ml.postprocess import EIGHT
 
     out = {}
+    levels = [max(int(size), 1) for size in sizes]  # a component of >= size px; 0 keeps every one
     for thr in THRESHOLDS:
         lab, n = ndimage.label(crack_mask(prob, thr, 0), structure=EIGHT)
         comp = np.bincount(lab.ravel(), minlength=n + 1)
-        for size in sizes:
-            keep = comp >= size
-            keep[0] = False
-            out[(float(thr), int(size))] = crack_counts(keep[lab].astype(np.uint8), truth, tolerance)
+        comp[0] = 0
+        sizes_px = comp[lab]  # each pixel's component size, 0 off the mask
+        for size, c in zip(sizes, counts_by_level(sizes_px, truth, levels, tolerance), strict=True):
+            out[(float(thr), int(size))] = c
     return out
 
 

@@ -78,3 +78,43 @@ def test_best_threshold_finds_the_separating_value():
     prob = np.where(truth == 1, 0.7, 0.3).astype(np.float32)
     thr, f1 = best_threshold(prob, truth)
     assert 0.3 < thr <= 0.7 and f1 == 1.0
+
+
+@pytest.mark.parametrize("tolerance", [0, 1, 2])
+def test_counts_by_level_equal_one_prediction_at_a_time(tolerance):
+    """The one-dilation shortcut gives exactly the counts of thresholding and scoring each level."""
+    from icecrack_assets.ml.metrics import counts_by_level
+
+    rng = np.random.default_rng(tolerance)
+    prob = rng.random((40, 50)).astype(np.float32)
+    prob[rng.random(prob.shape) < 0.05] = np.nan
+    truth = (rng.random(prob.shape) < 0.1).astype(np.uint8)
+    truth[rng.random(prob.shape) < 0.1] = 255
+    truth[np.isnan(prob)] = 255
+    levels = np.round(np.arange(0.05, 0.96, 0.05), 2)
+    values = np.where(np.isfinite(prob), prob, np.float32(-np.inf))
+    fast = counts_by_level(values, truth, levels, tolerance)
+    slow = [
+        crack_counts((np.nan_to_num(prob, nan=0) >= lv).astype(np.uint8), truth, tolerance) for lv in levels
+    ]
+    assert fast == slow
+    assert len({c["n_pred"] for c in fast}) > 5  # the levels really differ
+
+
+def test_candidate_counts_equal_thresholding_and_removing_components_one_by_one():
+    from icecrack_assets.ml.postprocess import crack_mask
+    from icecrack_assets.ml.train import THRESHOLDS, candidate_counts
+
+    rng = np.random.default_rng(7)
+    from scipy import ndimage
+
+    prob = ndimage.uniform_filter(rng.random((60, 70)), 3).astype(np.float32)  # blobs of many sizes
+    prob = (prob - prob.min()) / (prob.max() - prob.min())
+    truth = (prob > 0.6).astype(np.uint8)
+    truth[:5] = 255
+    sizes = (0, 4, 16)
+    fast = candidate_counts(prob, truth, sizes, 1)
+    for thr in THRESHOLDS[::4]:
+        for size in sizes:
+            pred = crack_mask(prob, thr, size).astype(np.uint8)
+            assert fast[(float(thr), size)] == crack_counts(pred, truth, 1), (thr, size)

@@ -200,3 +200,14 @@ def test_predict_file_applies_min_component_only_removing(tiny_bundle, tiny_rast
     np.testing.assert_array_equal(mask == 1, remove_small_components(raw, 6))
     assert (mask == 1).sum() < raw.sum()  # something was removed
     assert ((mask == 255) == np.isnan(img)).all()
+
+
+def test_frozen_runner_matches_the_eager_model_on_an_odd_shape(tiny_bundle):
+    """The per-shape TorchScript copy (traced without its self-check) computes what the model does."""
+    x = torch.from_numpy(np.random.default_rng(3).normal(size=(3, 1, 37, 50)).astype(np.float32))
+    with torch.inference_mode():
+        eager = tiny_bundle.model(x).numpy()
+        runner = tiny_bundle.runner(tuple(x.shape))
+        assert runner is not tiny_bundle.model  # the trace succeeded
+        traced = runner(x.contiguous(memory_format=torch.channels_last)).numpy()
+    np.testing.assert_allclose(traced, eager, rtol=1e-4, atol=1e-5)
