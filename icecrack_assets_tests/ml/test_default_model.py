@@ -189,12 +189,33 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
     meta = json.loads((first / "bundle.json").read_text())
     assert meta["pixel_size"] == {"nominal_m": 20.0, "min_m": 10.0, "max_m": 50.0}
     assert meta["normalisation"]["kind"] == "robust-db" and meta["lineage"]["steps"] == 3
+    # the threshold is the validation tiles' F1-optimal point (the rule is recorded), not break-even
+    points = meta["metrics"]["operating_points"]
+    assert meta["metrics"]["operating_point"] == "f1" == meta["lineage"]["pretrain_config"]["operating_point"]
+    assert meta["threshold"] == points["f1"]["threshold"]
+    assert meta["postprocess"]["min_component"] == points["f1"]["min_component"]
     # the same command again resumes (more steps allowed), it does not start over
     pretrain(dataclasses.replace(cfg, max_steps=5), tmp_path / "models", tmp_path / "ck", log=logs.append)
     assert any("resuming" in m and "step 3" in m for m in logs)
     assert torch.load(tmp_path / "ck" / CHECKPOINT, weights_only=False)["state"]["step"] == 5
     with pytest.raises(IceCrackError, match="different configuration"):
         pretrain(dataclasses.replace(cfg, width=8), tmp_path / "models", tmp_path / "ck", log=logs.append)
+    with pytest.raises(IceCrackError, match="operating point"):
+        pretrain(dataclasses.replace(cfg, operating_point="f2"), tmp_path / "m2", tmp_path / "ck2")
+
+
+def test_the_shipped_models_use_their_validation_f1_point():
+    """Both shipped bundles sit at the F1-optimal point their own validation tiles gave."""
+    from icecrack_assets.ml.shipped import BASE_MODEL_DIR, DEFAULT_MODEL_DIR
+
+    for d in (DEFAULT_MODEL_DIR, BASE_MODEL_DIR):
+        meta = json.loads((d / "bundle.json").read_text())
+        f1 = meta["metrics"]["operating_points"]["f1"]
+        assert meta["metrics"]["operating_point"] == "f1"
+        assert (meta["threshold"], meta["postprocess"]["min_component"]) == (
+            f1["threshold"],
+            f1["min_component"],
+        )
 
 
 def test_generalisation_tables_render_every_suite():
