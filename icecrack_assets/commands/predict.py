@@ -36,6 +36,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="input pixel spacing in metres (default: from its projected CRS); used to resample it to the model's",
     )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="crack probability threshold (default: the bundle's, chosen on its validation tiles); "
+        "higher trades faint cracks for fewer false alarms",
+    )
+    p.add_argument(
+        "--min-component",
+        type=int,
+        default=None,
+        help="drop crack components smaller than this many pixels (default: the bundle's)",
+    )
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--overlap", type=int, default=32)
     p.add_argument("--block", type=int, default=2048, help="pixels per processing window (bounds memory)")
@@ -61,8 +74,16 @@ def run(args: argparse.Namespace) -> int:
     set_threads()
     if args.pixel_size is not None and not (args.pixel_size > 0 and math.isfinite(args.pixel_size)):
         raise InputError("--pixel-size", f"must be a positive number of metres, got {args.pixel_size}")
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise InputError("--threshold", f"must lie strictly between 0 and 1, got {args.threshold}")
+    if args.min_component is not None and args.min_component < 0:
+        raise InputError("--min-component", f"must be 0 or more pixels, got {args.min_component}")
     model = resolve_model(args.model, DataLayout.at().models)
     bundle = load_bundle(model, args.device)
+    if args.threshold is not None:
+        bundle.threshold = args.threshold
+    if args.min_component is not None:
+        bundle.min_component = args.min_component
     res = predict_scene(
         bundle,
         args.input,

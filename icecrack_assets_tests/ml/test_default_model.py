@@ -174,6 +174,25 @@ def test_the_package_ships_a_default_model_and_predict_uses_it(tiny_raster, tmp_
         assert ds.shape == a.shape and ds.transform == a.transform
 
 
+def test_predict_threshold_and_component_size_override_the_bundle(tiny_raster, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "fresh"))
+    src = tiny_raster(_speckled(shape=(128, 128)), name="in.tif", pixel=20.0)
+    flagged = {}
+    for name, extra in (
+        ("low", ["--threshold", "0.05"]),
+        ("high", ["--threshold", "0.99", "--min-component", "4"]),
+    ):
+        assert main(["predict", str(src), str(tmp_path / f"{name}.tif"), *extra]) == 0
+        assert f"threshold {float(extra[1]):.2f}" in capsys.readouterr().out
+        with rasterio.open(tmp_path / f"{name}.tif") as ds:
+            flagged[name] = int((ds.read(1) == 1).sum())
+    assert flagged["low"] > flagged["high"]
+    for bad in (["--threshold", "1.5"], ["--min-component", "-1"]):
+        assert main(["predict", str(src), str(tmp_path / "bad.tif"), *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and bad[0] in err[0] and not (tmp_path / "bad.tif").exists()
+
+
 def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_path):
     from icecrack_assets.errors import IceCrackError
     from icecrack_assets.ml.pretrain import CHECKPOINT, PretrainConfig, pretrain
