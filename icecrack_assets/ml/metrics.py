@@ -34,20 +34,9 @@ def _dilate(mask: np.ndarray, tolerance: int) -> np.ndarray:
 def crack_counts(pred: np.ndarray, truth: np.ndarray, tolerance: int = 0) -> dict[str, int]:
     """The tallies behind :func:`crack_metrics`; 255 in ``truth`` is ignored everywhere."""
     pred = np.asarray(pred)
-    truth = np.asarray(truth)
-    if pred.shape != truth.shape:
-        raise ValueError(f"prediction shape {pred.shape} differs from truth shape {truth.shape}")
-    valid = truth != NODATA
-    p = (pred == 1) & valid
-    t = (truth == 1) & valid
-    return {
-        "n_valid": int(valid.sum()),
-        "n_pred": int(p.sum()),
-        "n_truth": int(t.sum()),
-        "pred_matched": int((p & _dilate(t, tolerance)).sum()),
-        "truth_matched": int((t & _dilate(p, tolerance)).sum()),
-        "tp_strict": int((p & t).sum()),
-    }
+    if pred.shape != np.shape(truth):
+        raise ValueError(f"prediction shape {pred.shape} differs from truth shape {np.shape(truth)}")
+    return counts_by_level((pred == 1).view(np.uint8), truth, [1], tolerance)[0]
 
 
 def _running_max(values: np.ndarray, tolerance: int, fill: float) -> np.ndarray:
