@@ -229,9 +229,9 @@ def pretrain(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train (or resume) the default model and write its bundle under ``models_dir``."""
-    from icecrack_assets.ml.train import _check_operating_point
+    from icecrack_assets.ml.train import check_operating_point
 
-    _check_operating_point(cfg.operating_point)  # fail before training, not after
+    check_operating_point(cfg.operating_point)  # fail before training, not after
     set_threads()
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)

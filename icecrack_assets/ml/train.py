@@ -136,7 +136,7 @@ def scores_at(prob: np.ndarray, y: np.ndarray, threshold: float, min_component: 
     }
 
 
-def _check_operating_point(operating_point: str) -> None:
+def check_operating_point(operating_point: str) -> None:
     if operating_point not in OPERATING_POINTS:
         raise IceCrackError(f"operating point must be one of {OPERATING_POINTS}, got {operating_point!r}")
 
@@ -186,7 +186,7 @@ def pick_operating_point(
     candidates: list[tuple[float, int, dict]], operating_point: str
 ) -> tuple[float, int, float]:
     """``(threshold, size, objective)`` of the first candidate with the best objective."""
-    _check_operating_point(operating_point)
+    check_operating_point(operating_point)
     best = (0.5, 0, -1.0)
     for thr, size, m in candidates:
         score = _objective(m, operating_point)
@@ -206,7 +206,7 @@ def tune_postprocess(
 
     ``break-even`` maximises min(precision, recall); ``f1`` maximises F1 (both at ``tolerance``).
     """
-    _check_operating_point(operating_point)
+    check_operating_point(operating_point)
     return pick_operating_point(postprocess_candidates(prob, y, sizes, tolerance), operating_point)
 
 
@@ -256,7 +256,7 @@ def train_bundle(
 ) -> TrainResult:
     """Train the U-Net on sample directories and write a bundle under ``out_dir``."""
     t0 = time.time()
-    _check_operating_point(config.operating_point)  # fail before training, not after
+    check_operating_point(config.operating_point)  # fail before training, not after
     set_threads()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
