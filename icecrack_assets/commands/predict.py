@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model",
         type=Path,
         default=None,
-        help="bundle directory (default: newest under DATA_ROOT/models, else the shipped default model)",
+        help="bundle directory (default: the newest under DATA_ROOT/models trained on more than simulated "
+        "scenes, else the shipped default model)",
     )
     p.add_argument("--probabilities", type=Path, default=None, help="also write the probability map as a COG")
     p.add_argument(
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--threshold", f"must lie strictly between 0 and 1, got {args.threshold}")
     if args.min_component is not None and args.min_component < 0:
         raise InputError("--min-component", f"must be 0 or more pixels, got {args.min_component}")
-    model = resolve_model(args.model, DataLayout.at().models)
+    choice = resolve_model(args.model, DataLayout.at().models)
+    model = choice.path
     bundle = load_bundle(model, args.device)
     if args.threshold is not None:
         bundle.threshold = args.threshold
@@ -106,5 +108,6 @@ def run(args: argparse.Namespace) -> int:
             else ""
         )
         + (f"; probabilities {args.probabilities}" if args.probabilities else "")
+        + (f"\nmodel: {choice.note}" if choice.note else "")
     )
     return 0

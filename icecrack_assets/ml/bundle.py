@@ -182,8 +182,8 @@ def load_bundle(path: Path, device: str = "auto") -> Bundle:
     )
 
 
-def latest_bundle(models_dir: Path) -> Path:
-    """The newest valid bundle under ``models_dir`` (by creation time recorded in bundle.json)."""
+def bundles_newest_first(models_dir: Path) -> list[Path]:
+    """The valid bundles under ``models_dir``, newest first (by creation time recorded in bundle.json)."""
     models_dir = Path(models_dir)
     found = []
     if models_dir.is_dir():
@@ -193,9 +193,27 @@ def latest_bundle(models_dir: Path) -> Path:
                     found.append((json.loads((d / BUNDLE_JSON).read_text()).get("created", ""), d.name, d))
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     continue
+    return [d for *_, d in sorted(found, reverse=True)]
+
+
+def latest_bundle(models_dir: Path) -> Path:
+    """The newest valid bundle under ``models_dir`` (by creation time recorded in bundle.json)."""
+    found = bundles_newest_first(models_dir)
     if not found:
         raise IceCrackError(
             f"no model bundle found under {models_dir}; train one with "
             "`icecrack train --simulate` or pass --model BUNDLE"
         )
-    return max(found)[2]
+    return found[0]
+
+
+def simulated_only(bundle_dir: Path) -> bool:
+    """Whether a bundle learnt from simulated truth alone (its lineage's ``label_sources``).
+
+    Bundles from before that record, or from the default-model recipe, say nothing and count as not.
+    """
+    try:
+        sources = read_bundle_json(Path(bundle_dir)).get("lineage", {}).get("label_sources") or []
+    except (OSError, ValueError, IceCrackError):
+        return False
+    return bool(sources) and all(s == "simulator" for s in sources)

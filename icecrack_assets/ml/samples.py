@@ -410,3 +410,16 @@ def load_samples(sample_dir: Path) -> dict[str, np.ndarray]:
             return {k: z[k] for k in ("x", "y", "split", "kind")}
     except (ValueError, OSError, KeyError) as exc:
         raise InputError(path, f"corrupt sample file ({type(exc).__name__})") from None
+
+
+def label_sources(sample_dir: Path) -> list[str]:
+    """Where a sample directory's labels came from (``simulator``, ``annotation:<file>``), from its index.
+
+    A model that learnt only from simulated truth is kept apart from real scenes by default
+    (:func:`icecrack_assets.ml.shipped.resolve_model`); an index without the column says nothing.
+    """
+    path = Path(sample_dir) / "index.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return sorted({row.get("label_source") or "" for row in csv.DictReader(f)} - {""})

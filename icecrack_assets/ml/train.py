@@ -40,7 +40,7 @@ from icecrack_assets.ml.metrics import (
 )
 from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION, normalise
 from icecrack_assets.ml.postprocess import crack_mask
-from icecrack_assets.ml.samples import load_samples
+from icecrack_assets.ml.samples import label_sources, load_samples
 from icecrack_assets.ml.unet import UNet, UNetConfig
 from icecrack_assets.raster import MASK_NODATA as NODATA
 
@@ -70,6 +70,12 @@ class TrainConfig:
     pos_weight: float = 8.0  # BCE weight of crack pixels (3 gave ~0.005 less recall at equal precision)
     operating_point: str = "break-even"  # or "f1": how the threshold is chosen on validation
     init: str | None = None  # a bundle whose weights start training (fine-tuning), see _initial_weights
+    # L2-SP: weight of the squared distance of the weights from ``init``'s (relative to their squared
+    # norm), so that a fine-tune
+    # on a few simulated scenes keeps what the general model learnt elsewhere (0 = off)
+    anchor: float = 0.0
+    # keep ``init``'s BatchNorm statistics (normalisation layers in eval mode while fine-tuning)
+    freeze_norm: bool = False
 
 
 @dataclass
@@ -276,6 +282,10 @@ def train_bundle(
         UNetConfig(depth=config.depth, width=config.width, dropout=config.dropout, stem=config.stem)
     ).to(device)
     init_lineage = _initial_weights(model, config, norm) if config.init else {}
+    anchor = (
+        [(p, p.detach().clone()) for p in model.parameters()] if config.init and config.anchor > 0 else []
+    )
+    anchor_norm = float(sum((p0**2).sum() for _, p0 in anchor)) if anchor else 1.0
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     steps_per_epoch = max(1, len(tr) // config.batch_size)
     total_steps = steps_per_epoch * max(1, config.epochs)
@@ -291,6 +301,10 @@ def train_bundle(
     t_first: float | None = None
     for epoch in range(1, config.epochs + 1):
         model.train()
+        if config.freeze_norm and config.init:
+            for m in model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         order = rng.permutation(tr)
         losses = []
         for i in range(0, len(order), config.batch_size):
@@ -308,6 +322,9 @@ def train_bundle(
             yt = torch.from_numpy(yb.astype(np.int64)).to(device)
             valid = (yt != NODATA) & torch.from_numpy(np.isfinite(xb)).to(device)
             loss = bce_dice_loss(model(xt), (yt == 1), valid, pos_weight=config.pos_weight)
+            if anchor:
+                drift = sum(((p - p0) ** 2).sum() for p, p0 in anchor)
+                loss = loss + config.anchor * drift / anchor_norm
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -366,6 +383,7 @@ def train_bundle(
         **init_lineage,
         "sample_dirs": [str(d) for d in sample_dirs],
         "sample_sha256": hashes,
+        "label_sources": sorted({src for d in sample_dirs for src in label_sources(Path(d))}),
         "code_version": __version__,
         "train_config": asdict(config),
         "n_train": int(len(tr)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -269,3 +270,44 @@ def test_generalisation_tables_render_every_suite():
     assert "Input filter ppb: not run (too slow)" in md
     assert "| default | 5.00 % | 0.11 % | 0.00 % | 45.000 | inf | 1/1 (1.00) |" in md
     assert "default fine-tuned, mean of 1 seeds | 0.500 | 0.400 | 0.444 | 0.444 | +0.000 |" in md
+
+
+def test_predict_passes_over_bundles_that_learnt_from_simulated_scenes_only(
+    tiny_raster, tmp_path, monkeypatch, capsys
+):
+    """After the demo, `icecrack predict` on a user's scene uses the general model, not the demo's
+    simulator-only fine-tune, unless that is named; a bundle with real labels is used."""
+    from icecrack_assets.ml.shipped import ModelChoice, resolve_model
+
+    root = tmp_path / "root"
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(root))
+    models = root / "models"
+
+    def bundle(sources: list[str], created: str):
+        torch.manual_seed(len(created) + len(sources))  # other weights: another bundle name
+        d = save_bundle(
+            models,
+            UNet(UNetConfig(depth=1, width=4)),
+            {"kind": "db", "db_min": -30.0, "db_max": 5.0, "fill": 0.0},
+            {"filter": "none"},
+            0.5,
+            {"label_sources": sources},
+            {"val": {}},
+        )
+        meta = json.loads((d / "bundle.json").read_text())
+        meta["created"] = created
+        (d / "bundle.json").write_text(json.dumps(meta))
+        return d
+
+    shipped = default_model_path()
+    annotated = bundle(["annotation:labels.gpkg", "simulator"], "2026-01-01T00:00:00")
+    simulated = bundle(["simulator"], "2026-06-01T00:00:00")  # newer, but simulator only
+    assert resolve_model(None, models) == ModelChoice(annotated)
+    assert resolve_model(simulated, models) == ModelChoice(simulated)  # named: used
+    shutil.rmtree(annotated)
+    choice = resolve_model(None, models)
+    assert choice.path == shipped and simulated.name in choice.note and "simulated" in choice.note
+    src = tiny_raster(_speckled(), name="in.tif", pixel=20.0)
+    assert main(["predict", str(src), str(tmp_path / "out.tif")]) == 0
+    out = capsys.readouterr().out
+    assert "model default_model" in out and f"--model {simulated}" in out

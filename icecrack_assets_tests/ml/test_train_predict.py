@@ -26,6 +26,7 @@ def test_training_writes_a_complete_bundle(trained):
     assert 0.0 < meta["threshold"] < 1.0 and meta["threshold"] == res.threshold
     lin = meta["lineage"]
     assert lin["partition"] == "thwaites|2020" and len(lin["sample_sha256"][0]) == 64 and lin["code_version"]
+    assert lin["label_sources"] == ["simulator"]  # what the samples' index says their labels came from
     for split in ("val", "test"):
         for kind in ("strict", "tol1"):
             assert set(meta["metrics"][split][kind]) >= {"precision", "recall", "f1", "iou", "oa"}
