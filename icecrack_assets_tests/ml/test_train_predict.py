@@ -211,3 +211,40 @@ def test_predict_applies_the_bundles_despeckling_with_the_scene_looks(trained, t
     with pytest.raises(IceCrackError, match="--looks"):
         predict_file(bundle, untagged, tmp_path / "m2.tif")
     assert not (tmp_path / "m2.tif").exists()
+
+
+def test_anchoring_and_frozen_normalisation_keep_a_fine_tune_near_its_start(trained, tmp_path):
+    """L2-SP pulls the weights towards the starting bundle's; freeze_norm keeps its BatchNorm statistics."""
+    import torch
+
+    res, _, root = trained
+    start = load_bundle(res.bundle_dir).model.state_dict()
+    base = replace(
+        TrainConfig(epochs=2, depth=2, width=8, batch_size=8, max_minutes=2.0, device="cpu", lr=5e-3),
+        init=str(res.bundle_dir),
+        normalisation={},
+    )
+
+    def tuned(**kw) -> dict:
+        r = train_bundle(
+            [root / "samples"],
+            tmp_path / str(kw),
+            replace(base, **kw),
+            {"filter": "none"},
+            {},
+            lambda m: None,
+        )
+        return load_bundle(r.bundle_dir).model.state_dict()
+
+    def drift(state: dict) -> float:
+        return sum(
+            float(((state[k] - start[k]) ** 2).sum())
+            for k in start
+            if start[k].is_floating_point() and "running" not in k
+        )
+
+    free, anchored, frozen = tuned(), tuned(anchor=1000.0), tuned(freeze_norm=True)
+    assert drift(anchored) < 0.8 * drift(free)  # Adam scales the pull: a partial, not a hard, tether
+    stats = [k for k in start if "running_mean" in k or "running_var" in k]
+    assert stats and all(torch.equal(frozen[k], start[k]) for k in stats)
+    assert not all(torch.equal(free[k], start[k]) for k in stats)
