@@ -15,6 +15,7 @@ from icecrack_assets.ml.inference import (
     predict_file,
     predict_probability,
     predict_with_spread,
+    tile_grid,
     tile_starts,
 )
 from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION, normalise
@@ -211,3 +212,17 @@ def test_frozen_runner_matches_the_eager_model_on_an_odd_shape(tiny_bundle):
         assert runner is not tiny_bundle.model  # the trace succeeded
         traced = runner(x.contiguous(memory_format=torch.channels_last)).numpy()
     np.testing.assert_allclose(traced, eager, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [100, 512, 513, 1000, 1500, 2000, 2048, 5000])
+def test_balanced_tiles_cover_with_no_more_tiles_and_at_least_the_overlap(n):
+    size, starts = tile_grid(n, 512, 32, multiple=32)
+    assert size <= 512 and (size % 32 == 0 or size == n)
+    assert len(starts) <= len(tile_starts(n, 512, 32))
+    covered = np.zeros(n, bool)
+    for s in starts:
+        covered[s : s + size] = True
+    assert covered.all() and starts[-1] + size == n
+    assert all(a + size - b >= 32 for a, b in zip(starts, starts[1:]))  # neighbours overlap enough
+    if n == 2048:
+        assert size == 448 and len(starts) == len(tile_starts(n, 512, 32))  # (448/512)^2: 23 % less work
