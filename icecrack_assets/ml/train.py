@@ -71,8 +71,8 @@ class TrainConfig:
     operating_point: str = "break-even"  # or "f1": how the threshold is chosen on validation
     init: str | None = None  # a bundle whose weights start training (fine-tuning), see _initial_weights
     # L2-SP: weight of the squared distance of the weights from ``init``'s (relative to their squared
-    # norm), so that a fine-tune
-    # on a few simulated scenes keeps what the general model learnt elsewhere (0 = off)
+    # norm), so that a fine-tune on a few simulated scenes keeps what the general model learnt
+    # elsewhere (0 = off). At 10 it did not keep the default model's real-tile skill (docs/model.md)
     anchor: float = 0.0
     # keep ``init``'s BatchNorm statistics (normalisation layers in eval mode while fine-tuning)
     freeze_norm: bool = False
@@ -303,7 +303,7 @@ def train_bundle(
         model.train()
         if config.freeze_norm and config.init:
             for m in model.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                if isinstance(m, torch.nn.BatchNorm2d):
                     m.eval()
         order = rng.permutation(tr)
         losses = []
