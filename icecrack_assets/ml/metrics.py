@@ -12,6 +12,8 @@ Counts are returned too, so scores over many scenes are pooled (micro-averaged) 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
@@ -48,28 +50,45 @@ def _running_max(values: np.ndarray, tolerance: int, fill: float) -> np.ndarray:
     return ndimage.maximum_filter1d(m, size, axis=1, mode="constant", cval=fill)
 
 
+@dataclass(frozen=True)
+class TruthMasks:
+    """What scoring needs of a truth map, computed once: valid pixels, crack pixels, and the
+    valid pixels within ``tolerance`` of a crack."""
+
+    truth: np.ndarray
+    valid: np.ndarray
+    crack: np.ndarray
+    near_crack: np.ndarray
+    tolerance: int
+
+    @classmethod
+    def of(cls, truth: np.ndarray, tolerance: int = 0) -> TruthMasks:
+        truth = np.asarray(truth)
+        valid = truth != NODATA
+        crack = (truth == 1) & valid
+        return cls(truth, valid, crack, valid & _dilate(crack, tolerance), tolerance)
+
+
 def counts_by_level(
-    values: np.ndarray, truth: np.ndarray, levels, tolerance: int = 0
+    values: np.ndarray, truth: np.ndarray | TruthMasks, levels, tolerance: int = 0
 ) -> list[dict[str, int]]:
     """:func:`crack_counts` of the predictions ``values >= level``, for many levels at once.
 
     Choosing a threshold (and a minimum component size) on validation scores dozens of
     predictions of one map; dilating each of them dominated a short training run. Here the
     truth is dilated once and the prediction's running maximum taken once, so each level costs
-    only comparisons. ``values`` must be below every level where nothing may be predicted
-    (-inf for probabilities, 0 for component sizes with levels >= 1).
+    only comparisons; pass :class:`TruthMasks` (then its tolerance applies) to score several
+    predictions against one truth without redoing it. ``values`` must be below every level where
+    nothing may be predicted (-inf for probabilities, 0 for component sizes with levels >= 1).
     """
     values = np.asarray(values)
-    truth = np.asarray(truth)
-    if values.shape != truth.shape:
-        raise ValueError(f"prediction shape {values.shape} differs from truth shape {truth.shape}")
-    valid = truth != NODATA
-    t = (truth == 1) & valid
+    tm = truth if isinstance(truth, TruthMasks) else TruthMasks.of(truth, tolerance)
+    if values.shape != tm.truth.shape:
+        raise ValueError(f"prediction shape {values.shape} differs from truth shape {tm.truth.shape}")
     fill = -np.inf if values.dtype.kind == "f" else np.iinfo(values.dtype).min
-    reach = _running_max(np.where(valid, values, values.dtype.type(fill)), tolerance, fill)[t]
-    v_valid, v_truth = values[valid], values[t]
-    v_near = values[valid & _dilate(t, tolerance)]
-    n_valid, n_truth = int(valid.sum()), int(t.sum())
+    reach = _running_max(np.where(tm.valid, values, values.dtype.type(fill)), tm.tolerance, fill)[tm.crack]
+    v_valid, v_truth, v_near = values[tm.valid], values[tm.crack], values[tm.near_crack]
+    n_valid, n_truth = int(tm.valid.sum()), int(tm.crack.sum())
     return [
         {
             "n_valid": n_valid,

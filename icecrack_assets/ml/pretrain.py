@@ -345,10 +345,10 @@ def write_default_bundle(
     pooled = _val_candidates(model, val, MIN_COMPONENTS)
     cands = [(t, s, {**metrics_from_counts(c), **c}) for (t, s), c in pooled.items()]
     points = {}
-    for rule in ("break-even", "f1"):
-        t, s, _ = pick_operating_point(cands, rule)
+    for point in ("break-even", "f1"):
+        t, s, _ = pick_operating_point(cands, point)
         m = metrics_from_counts(pooled[(t, s)])
-        points[rule] = {
+        points[point] = {
             "threshold": t,
             "min_component": s,
             "val": {"tol1": {k: round(float(v), 4) for k, v in m.items()}},

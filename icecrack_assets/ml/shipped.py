@@ -60,9 +60,9 @@ def resolve_model(model: Path | None, models_dir: Path) -> ModelChoice:
     if model is not None:
         return ModelChoice(Path(model))
     bundles = bundles_newest_first(models_dir)
-    real = [b for b in bundles if not simulated_only(b)]
-    if real:
-        return ModelChoice(real[0])
+    real = next((b for b in bundles if not simulated_only(b)), None)  # stops at the first
+    if real is not None:
+        return ModelChoice(real)
     shipped = default_model_path()
     if shipped is None:
         return ModelChoice(latest_bundle(models_dir))  # raises when there is none

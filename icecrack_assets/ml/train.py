@@ -33,6 +33,7 @@ from icecrack_assets.ml.bundle import load_bundle, read_bundle_json, save_bundle
 from icecrack_assets.ml.device import resolve_device, set_threads
 from icecrack_assets.ml.losses import bce_dice_loss
 from icecrack_assets.ml.metrics import (
+    TruthMasks,
     best_threshold,
     counts_by_level,
     crack_metrics,
@@ -166,12 +167,13 @@ def candidate_counts(
 
     out = {}
     levels = [max(int(size), 1) for size in sizes]  # a component of >= size px; 0 keeps every one
+    masks = TruthMasks.of(truth, tolerance)  # the truth's part of the scoring, once for every threshold
     for thr in THRESHOLDS:
         lab, n = ndimage.label(crack_mask(prob, thr, 0), structure=EIGHT)
         comp = np.bincount(lab.ravel(), minlength=n + 1)
         comp[0] = 0
         sizes_px = comp[lab]  # each pixel's component size, 0 off the mask
-        for size, c in zip(sizes, counts_by_level(sizes_px, truth, levels, tolerance), strict=True):
+        for size, c in zip(sizes, counts_by_level(sizes_px, masks, levels), strict=True):
             out[(float(thr), int(size))] = c
     return out
 
