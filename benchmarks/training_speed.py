@@ -1,7 +1,7 @@
 """Training throughput of the default U-Net (target: default training < 10 min on 2 CPU cores).
 
 Usage: python benchmarks/training_speed.py [--patches 768] [--patch 96] [--epochs 2] [--threads 2]
-       [--width 16] [--depth 4] [--stem 2]
+       [--width 16] [--depth 4] [--stem 2] [--crop 64]
 Builds demo-sized samples from synthetic scenes (the demo's default: 2 regions x 2 scenes x 192
 training patches of 96 px, plus whole-area val/test tiles), trains a few epochs with the default
 TrainConfig, and prints seconds per epoch and the projected time of a 30-epoch run. Prints the
@@ -29,6 +29,9 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=None)
     ap.add_argument("--depth", type=int, default=None)
     ap.add_argument("--stem", type=int, default=None)
+    ap.add_argument(
+        "--crop", type=int, default=None, help="training window (default TrainConfig's; 0 = whole)"
+    )
     args = ap.parse_args()
     os.environ["ICECRACK_THREADS"] = str(args.threads)
     from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
@@ -36,7 +39,7 @@ def main() -> None:
     from icecrack_assets.ml.train import TrainConfig, train_bundle
 
     cfg = TrainConfig(epochs=args.epochs, patience=args.epochs + 1, max_minutes=60, device="cpu")
-    for k in ("width", "depth", "stem"):
+    for k in ("width", "depth", "stem", "crop"):
         if getattr(args, k) is not None:
             setattr(cfg, k, getattr(args, k))
     n_scenes = 4
@@ -58,7 +61,7 @@ def main() -> None:
     per_epoch = (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1) if len(stamps) > 1 else total / args.epochs
     print(
         f"{idx.n_train} train / {idx.n_val} val patches of {args.patch} px; U-Net depth {cfg.depth} width "
-        f"{cfg.width} stem {cfg.stem}; {args.threads} threads"
+        f"{cfg.width} stem {cfg.stem}; training window {cfg.crop or args.patch} px; {args.threads} threads"
     )
     print(
         f"{per_epoch:.1f} s per epoch (incl. validation) -> 30 epochs ~ {30 * per_epoch / 60:.1f} min; "

@@ -29,6 +29,7 @@ NUMBER_RULES: dict[str, guards.NumberRange | object] = {
     "--stem": guards.int_range(1, 16, what="a space-to-depth factor between 1 and 16"),
     "--seed": guards.NON_NEGATIVE_INT,
     "--patience": guards.POSITIVE_INT,
+    "--crop": guards.int_range(0, 8192, what="0 (whole patches) or a window of at most 8192 pixels"),
     "--max-minutes": guards.MINUTES,
     "--minutes": guards.MINUTES,
     "--pos-weight": guards.POSITIVE_FLOAT,

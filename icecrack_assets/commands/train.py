@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float, default=d.max_minutes)
     p.add_argument("--pos-weight", type=float, default=d.pos_weight, help="BCE weight of crack pixels")
     p.add_argument(
+        "--crop",
+        type=int,
+        default=d.crop,
+        help=f"train on one random window of this size per patch (default {d.crop}; 0 = whole patches)",
+    )
+    p.add_argument(
         "--operating-point",
         default=d.operating_point,
         choices=["break-even", "f1"],
@@ -182,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         device=args.device,
         pos_weight=args.pos_weight,
+        crop=args.crop,
         operating_point=args.operating_point,
         init=str(args.init) if args.init else None,
     )

@@ -43,3 +43,18 @@ def augment_batch(
         xs.append(np.ascontiguousarray(xi))
         ys.append(np.ascontiguousarray(yi))
     return np.stack(xs), np.stack(ys)
+
+
+def random_crops(
+    x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One random ``size`` x ``size`` window per patch (the patch itself when it is not larger)."""
+    h, w = x.shape[-2:]
+    if size >= h and size >= w:
+        return x, y
+    ch, cw = min(size, h), min(size, w)
+    rows = rng.integers(0, h - ch + 1, size=len(x))
+    cols = rng.integers(0, w - cw + 1, size=len(x))
+    xs = np.stack([xi[..., r : r + ch, c : c + cw] for xi, r, c in zip(x, rows, cols)])
+    ys = np.stack([yi[..., r : r + ch, c : c + cw] for yi, r, c in zip(y, rows, cols)])
+    return xs, ys

@@ -8,6 +8,7 @@ import rasterio
 import torch
 
 from icecrack_assets.errors import IceCrackError, InputError
+from icecrack_assets.ml.augment import random_crops
 from icecrack_assets.ml.bundle import latest_bundle, load_bundle, save_bundle
 from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
 from icecrack_assets.ml.inference import (
@@ -18,7 +19,13 @@ from icecrack_assets.ml.inference import (
     tile_grid,
     tile_starts,
 )
-from icecrack_assets.ml.normalise import DEFAULT_NORMALISATION, normalise
+from icecrack_assets.ml.normalise import (
+    DEFAULT_NORMALISATION,
+    ROBUST_NORMALISATION,
+    normalise,
+    normalise_patches,
+    patch_stats,
+)
 from icecrack_assets.ml.unet import UNet, UNetConfig
 
 
@@ -128,6 +135,35 @@ def test_normalise_fixed_range():
     x = normalise(np.array([1e-6, 1e-3, 1.0, 10**0.5, 100.0, np.nan], np.float32))
     np.testing.assert_allclose(x[:5], [-1, -1 + 2 * 0 / 35, 2 * 30 / 35 - 1, 1, 1], atol=1e-6)
     assert x[5] == 0.0
+
+
+def test_patch_stats_taken_once_normalise_as_per_patch_statistics():
+    rng = np.random.default_rng(3)
+    x = rng.gamma(4.4, 1 / 4.4, size=(5, 1, 24, 24)).astype(np.float32) * np.float32(
+        [[[[0.01]]], [[[1]]], [[[3]]], [[[0.2]]], [[[50]]]]
+    )
+    x[1, 0, :4] = np.nan
+    stats = patch_stats(x, ROBUST_NORMALISATION)
+    assert stats is not None and len(stats) == 5
+    assert stats[0]["median_db"] < stats[4]["median_db"] - 30  # each patch its own level
+    np.testing.assert_array_equal(
+        normalise_patches(x, ROBUST_NORMALISATION, stats), normalise(x, ROBUST_NORMALISATION)
+    )
+    assert patch_stats(x, DEFAULT_NORMALISATION) is None  # fixed-range dB needs none
+    np.testing.assert_array_equal(normalise_patches(x, DEFAULT_NORMALISATION, None), normalise(x))
+
+
+def test_random_crops_take_the_same_window_of_image_and_labels():
+    rng = np.random.default_rng(0)
+    x = np.arange(4 * 96 * 96, dtype=np.float32).reshape(4, 1, 96, 96)
+    y = (x % 7).astype(np.uint8)
+    xc, yc = random_crops(x, y, 64, rng)
+    assert xc.shape == (4, 1, 64, 64) and yc.shape == (4, 1, 64, 64)
+    np.testing.assert_array_equal(yc, (xc % 7).astype(np.uint8))  # same window in both
+    starts = {(int(c[0, 0, 0]) % (96 * 96)) for c in xc}
+    assert len(starts) > 1  # windows differ between patches
+    same, _ = random_crops(x, y, 96, rng)
+    assert same is x
 
 
 def test_bundle_errors_are_one_line(tmp_path, tiny_bundle):

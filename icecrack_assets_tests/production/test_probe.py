@@ -188,6 +188,7 @@ NUMBERS = [
     "train --lr 0",
     "train --max-minutes 0",
     "train --patience 0",
+    "train --crop -1",
     "train --pos-weight -1",
     "train --looks 0",
     "train --depth 99",

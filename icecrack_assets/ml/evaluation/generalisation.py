@@ -327,6 +327,7 @@ def suite_b_default(
             operating_point="f1",
             lr=5e-4,
             init=str(default),
+            crop=0,  # whole 192-px Lai patches, as every suite-b figure was measured
         )
         r = train_bundle(
             dirs, work / "b-models", tc, despeckle_settings("none", looks), {"source": "lai-finetune"}, log
