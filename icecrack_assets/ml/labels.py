@@ -11,11 +11,16 @@ present, pixels outside all extents become 255 (unlabelled) instead of backgroun
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from icecrack_assets.errors import InputError
 from icecrack_assets.raster import MASK_NODATA as NODATA
+
+if TYPE_CHECKING:
+    from affine import Affine
+    from geopandas import GeoDataFrame
 
 LABEL_SUFFIXES = (".gpkg", ".shp")
 EXTENT_KINDS = {"extent", "aoi", "annotated"}
@@ -33,7 +38,7 @@ def label_files(labels_dir: Path, region_name: str | None = None) -> list[Path]:
     return files
 
 
-def _read_layers(path: Path):
+def _read_layers(path: Path) -> list[GeoDataFrame]:
     import geopandas as gpd
     import pyogrio
 
@@ -49,15 +54,20 @@ def _read_layers(path: Path):
     return [g for g in frames if len(g)]
 
 
-def _kind(gdf) -> np.ndarray:
+def _kind(gdf: GeoDataFrame) -> np.ndarray:
     for col in ("kind", "class", "label"):
         if col in gdf.columns:
-            return gdf[col].astype(str).str.lower().str.strip().to_numpy()
+            kinds: np.ndarray = gdf[col].astype(str).str.lower().str.strip().to_numpy()
+            return kinds
     return np.full(len(gdf), "crack", dtype=object)
 
 
 def rasterise_annotations(
-    files: list[Path], transform, shape: tuple[int, int], crs, line_width_m: float | None = None
+    files: list[Path],
+    transform: Affine,
+    shape: tuple[int, int],
+    crs: object,
+    line_width_m: float | None = None,
 ) -> np.ndarray | None:
     """Burn annotation files onto the grid: 1 crack, 0 background, 255 outside any extent; None if none overlap."""
     from rasterio.features import rasterize
@@ -114,11 +124,16 @@ def rasterise_annotations(
 
 
 def load_labels_for_scene(
-    labels_dir: Path, region, transform, shape: tuple[int, int], crs, line_width_m: float | None = None
+    labels_dir: Path,
+    region: object,
+    transform: Affine,
+    shape: tuple[int, int],
+    crs: object,
+    line_width_m: float | None = None,
 ) -> np.ndarray | None:
     """Rasterise the user annotations that overlap a scene grid; None when there are none."""
     name = getattr(region, "name", region if isinstance(region, str) else None)
     files = label_files(Path(labels_dir), name)
     if not files:
         return None
-    return rasterise_annotations(files, transform, tuple(shape), crs, line_width_m)
+    return rasterise_annotations(files, transform, cast("tuple[int, int]", tuple(shape)), crs, line_width_m)

@@ -12,6 +12,7 @@ Counts are returned too, so scores over many scenes are pooled (micro-averaged) 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,8 @@ def _dilate(mask: np.ndarray, tolerance: int) -> np.ndarray:
     m = ndimage.maximum_filter1d(
         mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8), size, axis=0, mode="constant"
     )
-    return ndimage.maximum_filter1d(m, size, axis=1, mode="constant").astype(bool)
+    dilated: np.ndarray = ndimage.maximum_filter1d(m, size, axis=1, mode="constant").astype(bool)
+    return dilated
 
 
 def crack_counts(pred: np.ndarray, truth: np.ndarray, tolerance: int = 0) -> dict[str, int]:
@@ -47,7 +49,8 @@ def _running_max(values: np.ndarray, tolerance: int, fill: float) -> np.ndarray:
         return values
     size = 2 * tolerance + 1
     m = ndimage.maximum_filter1d(values, size, axis=0, mode="constant", cval=fill)
-    return ndimage.maximum_filter1d(m, size, axis=1, mode="constant", cval=fill)
+    out: np.ndarray = ndimage.maximum_filter1d(m, size, axis=1, mode="constant", cval=fill)
+    return out
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class TruthMasks:
 
 
 def counts_by_level(
-    values: np.ndarray, truth: np.ndarray | TruthMasks, levels, tolerance: int = 0
+    values: np.ndarray, truth: np.ndarray | TruthMasks, levels: Iterable[float], tolerance: int = 0
 ) -> list[dict[str, int]]:
     """:func:`crack_counts` of the predictions ``values >= level``, for many levels at once.
 
@@ -122,13 +125,13 @@ def metrics_from_counts(c: dict[str, int]) -> dict[str, float]:
     }
 
 
-def crack_metrics(pred: np.ndarray, truth: np.ndarray, tolerance: int = 0) -> dict:
+def crack_metrics(pred: np.ndarray, truth: np.ndarray, tolerance: int = 0) -> dict[str, float]:
     """Scores of a binary crack map (1 = crack) against truth (1 crack, 0 background, 255 ignored)."""
     counts = crack_counts(pred, truth, tolerance)
     return {**metrics_from_counts(counts), **counts, "tolerance": tolerance}
 
 
-def pool_counts(items: list[dict]) -> dict[str, int]:
+def pool_counts(items: list[dict[str, int]]) -> dict[str, int]:
     """Sum the counts of several scenes so pooled scores weight every pixel equally."""
     return {k: int(sum(it[k] for it in items)) for k in COUNT_KEYS}
 

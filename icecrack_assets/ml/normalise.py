@@ -13,10 +13,12 @@ Two kinds, recorded in every bundle:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-DEFAULT_NORMALISATION = {"kind": "db", "db_min": -30.0, "db_max": 5.0, "fill": 0.0}
-ROBUST_NORMALISATION = {"kind": "robust-db", "clip": 6.0, "min_spread_db": 1.0, "fill": 0.0}
+DEFAULT_NORMALISATION: dict[str, Any] = {"kind": "db", "db_min": -30.0, "db_max": 5.0, "fill": 0.0}
+ROBUST_NORMALISATION: dict[str, Any] = {"kind": "robust-db", "clip": 6.0, "min_spread_db": 1.0, "fill": 0.0}
 STATS_SAMPLE = 1 << 20  # pixels used for the scene statistics (a regular subsample beyond this)
 
 
@@ -30,7 +32,7 @@ def to_db(intensity: np.ndarray) -> np.ndarray:
     return db
 
 
-def scene_stats(intensity: np.ndarray, norm: dict | None = None) -> dict:
+def scene_stats(intensity: np.ndarray, norm: dict[str, Any] | None = None) -> dict[str, float]:
     """``{"median_db", "spread_db"}`` of a scene (robust: median and 1.4826 x MAD of its dB values)."""
     n = {**ROBUST_NORMALISATION, **(norm or {})}
     x = np.asarray(intensity)
@@ -45,7 +47,9 @@ def scene_stats(intensity: np.ndarray, norm: dict | None = None) -> dict:
     return {"median_db": med, "spread_db": max(mad, float(n["min_spread_db"]))}
 
 
-def normalise(intensity: np.ndarray, norm: dict | None = None, stats: dict | None = None) -> np.ndarray:
+def normalise(
+    intensity: np.ndarray, norm: dict[str, Any] | None = None, stats: dict[str, float] | None = None
+) -> np.ndarray:
     """Map linear intensity (NaN = nodata) to float32 in [-1, 1]; nodata and non-positive get ``fill``.
 
     For ``robust-db``, ``stats`` are the scene's (``scene_stats``); without them the statistics of
@@ -67,7 +71,7 @@ def normalise(intensity: np.ndarray, norm: dict | None = None, stats: dict | Non
     return out.astype(np.float32, copy=False)
 
 
-def patch_stats(patches: np.ndarray, norm: dict | None) -> list[dict] | None:
+def patch_stats(patches: np.ndarray, norm: dict[str, Any] | None) -> list[dict[str, float]] | None:
     """Each patch's own statistics for ``robust-db`` (None for other kinds), taken once per run.
 
     Training normalises every batch; taking each patch's median and spread once, before any
@@ -81,7 +85,9 @@ def patch_stats(patches: np.ndarray, norm: dict | None) -> list[dict] | None:
     return [scene_stats(p, n) for p in patches]
 
 
-def normalise_patches(patches: np.ndarray, norm: dict | None, stats: list[dict] | None) -> np.ndarray:
+def normalise_patches(
+    patches: np.ndarray, norm: dict[str, Any] | None, stats: list[dict[str, float]] | None
+) -> np.ndarray:
     """``normalise`` of a batch [B, 1, h, w] with each patch's ``patch_stats`` (None: as normalise)."""
     if stats is None:
         return normalise(patches, norm)
@@ -89,7 +95,7 @@ def normalise_patches(patches: np.ndarray, norm: dict | None, stats: list[dict] 
     return np.stack([_robust(p, n, s) for p, s in zip(patches, stats, strict=True)])
 
 
-def _robust(intensity: np.ndarray, n: dict, stats: dict | None) -> np.ndarray:
+def _robust(intensity: np.ndarray, n: dict[str, Any], stats: dict[str, float] | None) -> np.ndarray:
     x = np.asarray(intensity, dtype=np.float32)
     if stats is None and "median_db" in n and "spread_db" in n:
         stats = {"median_db": n["median_db"], "spread_db": n["spread_db"]}

@@ -22,7 +22,8 @@ def remove_small_components(mask: np.ndarray, min_size: int, keep_edge: bool = F
     """
     mask = np.asarray(mask, bool)
     if min_size <= 1 or not mask.any():
-        return mask.copy()
+        unchanged: np.ndarray = mask.copy()
+        return unchanged
     lab, n = ndimage.label(mask, structure=EIGHT)
     sizes = np.bincount(lab.ravel(), minlength=n + 1)
     small = sizes < min_size
@@ -30,7 +31,8 @@ def remove_small_components(mask: np.ndarray, min_size: int, keep_edge: bool = F
     if keep_edge:
         edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
         small[edge] = False
-    return mask & ~small[lab]
+    kept: np.ndarray = mask & ~small[lab]
+    return kept
 
 
 def crack_mask(prob: np.ndarray, threshold: float, min_size: int = 0, keep_edge: bool = False) -> np.ndarray:

@@ -79,7 +79,7 @@ def assign_blocks(
     proportion instead of whatever a plain shuffle happens to give.
     """
     groups = dict(groups or {})
-    shapes_of: dict[str, set] = {}
+    shapes_of: dict[str, set[tuple[int, ...]]] = {}
     for sid, shape in scene_shapes.items():
         shapes_of.setdefault(groups.get(sid, sid), set()).add(tuple(shape))
     group_of = {
@@ -117,7 +117,7 @@ def min_cross_split_gap(patches: list[tuple[str, int, int, int, str]]) -> float:
     Used by tests and the sample report to prove that no validation or test patch touches training data.
     """
     best = float("inf")
-    by_scene: dict[str, list] = {}
+    by_scene: dict[str, list[tuple[str, int, int, int, str]]] = {}
     for p in patches:
         by_scene.setdefault(p[0], []).append(p)
     for items in by_scene.values():

@@ -13,6 +13,7 @@ two cores reachable.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,7 @@ class UNetConfig:
     dropout: float = 0.0  # in the bottleneck; enables MC-dropout spread maps
     stem: int = 1  # space-to-depth factor: the trunk runs at 1/stem resolution, output is full-res
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -76,7 +77,8 @@ class UNet(nn.Module):
 
     @property
     def multiple(self) -> int:
-        return 2**self.config.depth * self.config.stem
+        m: int = 2**self.config.depth * self.config.stem
+        return m
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -93,10 +95,11 @@ class UNet(nn.Module):
         x = self.drop(self.bottleneck(x))
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             x = dec(torch.cat([up(x), skip], dim=1))
-        return self.shuffle(self.head(x))[..., :h, :w]
+        out: torch.Tensor = self.shuffle(self.head(x))[..., :h, :w]
+        return out
 
 
-def build_model(config: dict | UNetConfig) -> UNet:
+def build_model(config: dict[str, Any] | UNetConfig) -> UNet:
     """Rebuild a U-Net from the architecture dict stored in a bundle."""
     if isinstance(config, dict):
         known = UNetConfig.__dataclass_fields__

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from affine import Affine
+from shapely.geometry.base import BaseGeometry
 from skimage.morphology import skeletonize
 
 # 8-neighbour offsets of the skeleton graph: right, down, down-right, down-left
@@ -18,9 +19,9 @@ def skeleton_segments(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     A diagonal link is kept only when no orthogonal path joins the two pixels, so corners are not
     counted twice and lengths are not inflated.
     """
-    skel = skeletonize(mask.astype(bool))
+    skel: np.ndarray = skeletonize(mask.astype(bool))  # type: ignore[no-untyped-call]
     h, w = skel.shape
-    segs = []
+    segs: list[np.ndarray] = []
     p = np.pad(skel, 1)
     core = p[1:-1, 1:-1]
     for dr, dc in _ORTHO:
@@ -38,10 +39,11 @@ def skeleton_segments(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def segment_lengths(segs: np.ndarray) -> np.ndarray:
     """Length of each segment in pixels (1 or sqrt 2)."""
-    return np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
+    lengths: np.ndarray = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
+    return lengths
 
 
-def centrelines(mask: np.ndarray, transform: Affine, min_length_px: float = 2.0) -> list:
+def centrelines(mask: np.ndarray, transform: Affine, min_length_px: float = 2.0) -> list[BaseGeometry]:
     """Merged centre-line geometries in map coordinates (pixel centres), shorter pieces dropped."""
     segs, skel = skeleton_segments(mask)
     if len(segs) == 0:
@@ -57,7 +59,7 @@ def centrelines(mask: np.ndarray, transform: Affine, min_length_px: float = 2.0)
     return [g for g in parts if g.length >= min_length_px * px]
 
 
-def polygons(mask: np.ndarray, transform: Affine) -> list:
+def polygons(mask: np.ndarray, transform: Affine) -> list[BaseGeometry]:
     """Outlines of connected crack regions (8-connected) as polygons in map coordinates."""
     from rasterio.features import shapes
     from shapely.geometry import shape
