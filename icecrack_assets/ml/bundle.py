@@ -35,18 +35,18 @@ class Bundle:
     """A loaded bundle: the model in eval mode plus the settings its predictions depend on."""
 
     model: UNet
-    config: dict
-    normalisation: dict
-    despeckle: dict
+    config: dict[str, Any]
+    normalisation: dict[str, Any]
+    despeckle: dict[str, Any]
     threshold: float
-    lineage: dict
-    metrics: dict
+    lineage: dict[str, Any]
+    metrics: dict[str, Any]
     path: Path
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     min_component: int = 0  # crack components smaller than this (px) are dropped from masks
-    _runners: dict = field(default_factory=dict, repr=False)
+    _runners: dict[tuple[int, ...], torch.nn.Module] = field(default_factory=dict, repr=False)
 
-    def runner(self, shape: tuple[int, int, int, int]):
+    def runner(self, shape: tuple[int, int, int, int]) -> torch.nn.Module:
         """A frozen, channels-last TorchScript copy per input shape on CPU (about 2x faster).
 
         ``check_trace=False``: the check re-runs the model on the example batch, which took 7 of
@@ -61,8 +61,10 @@ class Bundle:
                 with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
                     warnings.simplefilter("ignore")
                     ex = torch.zeros(shape).contiguous(memory_format=torch.channels_last)
-                    m = self.model.to(memory_format=torch.channels_last)
-                    self._runners[key] = torch.jit.freeze(torch.jit.trace(m, ex, check_trace=False))
+                    # Module.to accepts memory_format at runtime; torch's overloads omit it
+                    m = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+                    traced = torch.jit.trace(m, ex, check_trace=False)  # type: ignore[no-untyped-call]
+                    self._runners[key] = torch.jit.freeze(traced)
             except Exception:
                 self._runners[key] = self.model
         return self._runners[key]
@@ -79,11 +81,11 @@ def sha256_file(path: Path) -> str:
 def save_bundle(
     models_dir: Path,
     model: UNet,
-    normalisation: dict,
-    despeckle: dict,
+    normalisation: dict[str, Any],
+    despeckle: dict[str, Any],
     threshold: float,
-    lineage: dict,
-    metrics: dict,
+    lineage: dict[str, Any],
+    metrics: dict[str, Any],
     name: str | None = None,
     extra: dict[str, Any] | None = None,
     weights_dtype: str = "float32",
@@ -132,7 +134,7 @@ def save_bundle(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def read_bundle_json(path: Path) -> dict:
+def read_bundle_json(path: Path) -> dict[str, Any]:
     path = Path(path)
     meta_path = path / BUNDLE_JSON
     if not path.exists():
@@ -140,7 +142,7 @@ def read_bundle_json(path: Path) -> dict:
     if not path.is_dir() or not meta_path.is_file():
         raise InputError(path, f"not a model bundle (expected a directory with {BUNDLE_JSON} and {WEIGHTS})")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta: dict[str, Any] = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(meta_path, f"corrupt bundle metadata ({exc.__class__.__name__})") from None
     if meta.get("format") != FORMAT:

@@ -13,9 +13,10 @@ import dataclasses
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import rasterio
@@ -35,6 +36,9 @@ from icecrack_assets.raster import (
     open_single_band,
     read_window_nan,
 )
+
+if TYPE_CHECKING:
+    from icecrack_assets.sar.despeckle.files import DespeckleSettings
 
 STATS_SIDE = 1024  # scene statistics use at most this many rows and columns (regular subsample)
 TILE, OVERLAP = 512, 32  # large tiles, small overlap: ~13 % recomputation instead of 78 % at 256/64
@@ -70,7 +74,8 @@ def hann_weight(h: int, w: int) -> np.ndarray:
     """Separable sin^2 window, never exactly zero so image-edge pixels keep a weight."""
 
     def one(n: int) -> np.ndarray:
-        return np.maximum(np.sin(np.pi * (np.arange(n) + 0.5) / n) ** 2, 1e-3)
+        win: np.ndarray = np.maximum(np.sin(np.pi * (np.arange(n) + 0.5) / n) ** 2, 1e-3)
+        return win
 
     return np.outer(one(h), one(w)).astype(np.float32)
 
@@ -81,7 +86,7 @@ def _run(bundle: Bundle, batch: np.ndarray, tta: bool) -> np.ndarray:
         x = torch.from_numpy(batch).to(bundle.device)
         if bundle.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        net = bundle.runner(tuple(x.shape))
+        net = bundle.runner(cast("tuple[int, int, int, int]", tuple(x.shape)))  # x is [B,1,h,w]
         if not tta:
             return torch.sigmoid(net(x)).float().cpu().numpy()
         acc = torch.zeros_like(x)
@@ -190,7 +195,7 @@ def _span(starts: list[int], size: int, lo: int, hi: int) -> tuple[list[int], in
     return sel, sel[0], sel[-1] + size
 
 
-def settings_from_dict(settings: dict, looks: float | None = None):
+def settings_from_dict(settings: dict[str, Any], looks: float | None = None) -> DespeckleSettings:
     """Rebuild the SAR core's DespeckleSettings from a bundle dict; ``looks`` fills a per-scene value
     (PPB parameters that follow the looks are re-resolved for it: DespeckleSettings.from_dict)."""
     from icecrack_assets.sar.despeckle.files import DespeckleSettings
@@ -206,7 +211,9 @@ def settings_from_dict(settings: dict, looks: float | None = None):
     return DespeckleSettings.from_dict(d, looks)
 
 
-def despeckler_for(settings: dict, looks: float | None):
+def despeckler_for(
+    settings: dict[str, Any], looks: float | None
+) -> tuple[Callable[[np.ndarray], np.ndarray] | None, int]:
     """A function applying the bundle's despeckling and its halo, or (None, 0) for ``none``."""
     if not settings or settings.get("filter", "none") == "none":
         return None, 0
@@ -216,7 +223,7 @@ def despeckler_for(settings: dict, looks: float | None):
     return (lambda arr: despeckle(arr, s, valid=np.isfinite(arr))), int(s.halo())
 
 
-def scene_looks(ds) -> float | None:
+def scene_looks(ds: rasterio.io.DatasetReader) -> float | None:
     """The number of looks a raster declares in its tags (LOOKS, ENL), or None."""
     for key in ("LOOKS", "ENL", "looks"):
         val = ds.tags().get(key)
@@ -228,7 +235,9 @@ def scene_looks(ds) -> float | None:
     return None
 
 
-def file_stats(bundle: Bundle, ds, looks: float | None, despeckled: bool) -> dict:
+def file_stats(
+    bundle: Bundle, ds: rasterio.io.DatasetReader, looks: float | None, despeckled: bool
+) -> dict[str, float]:
     """The scene statistics of the model input: a regular subsample, or a despeckled centre crop."""
     fn = None
     if not despeckled:
@@ -244,7 +253,7 @@ def file_stats(bundle: Bundle, ds, looks: float | None, despeckled: bool) -> dic
     return scene_stats(arr, bundle.normalisation)
 
 
-def bind_stats(bundle: Bundle, stats: dict) -> Bundle:
+def bind_stats(bundle: Bundle, stats: dict[str, float]) -> Bundle:
     """A view of ``bundle`` whose normalisation carries fixed scene statistics."""
     return dataclasses.replace(
         bundle, normalisation={**bundle.normalisation, **stats}, _runners=bundle._runners
@@ -281,7 +290,7 @@ def predict_file(
     tile: int = TILE,
     overlap: int = OVERLAP,
     looks: float | None = None,
-    progress=None,
+    progress: Callable[[str], object] | None = None,
 ) -> PredictResult:
     """Predict a whole scene window by window; writes the uint8 mask (1 crack, 0, 255 nodata) and a probability COG.
 

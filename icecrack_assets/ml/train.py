@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -45,7 +46,8 @@ from icecrack_assets.ml.samples import label_sources, load_samples
 from icecrack_assets.ml.unet import UNet, UNetConfig
 from icecrack_assets.raster import MASK_NODATA as NODATA
 
-THRESHOLDS = np.round(np.r_[0.01, 0.02, 0.03, np.arange(0.05, 0.951, 0.05)], 2)
+# np.r_ is untyped (Any), which would pick np.round's scalar overload
+THRESHOLDS = np.round(cast("np.ndarray", np.r_[0.01, 0.02, 0.03, np.arange(0.05, 0.951, 0.05)]), 2)
 OPERATING_POINTS = ("break-even", "f1")
 MIN_COMPONENTS = (0, 4, 8, 12, 16, 24, 32, 48)  # candidate minimum crack component sizes (px)
 
@@ -68,7 +70,7 @@ class TrainConfig:
     dropout: float = 0.0
     threshold_tolerance: int = 1  # tolerance (px) of the F1 maximised when choosing the threshold
     speckle_prob: float = 0.5
-    normalisation: dict = field(default_factory=lambda: dict(DEFAULT_NORMALISATION))
+    normalisation: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_NORMALISATION))
     stem: int = 2  # space-to-depth factor of the U-Net (see unet.py): 4x less trunk work
     warmup: float = 0.05  # fraction of training progress with a linear learning-rate warm-up
     min_components: tuple[int, ...] = MIN_COMPONENTS  # candidate sizes tuned on val
@@ -90,7 +92,7 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     bundle_dir: Path
-    metrics: dict
+    metrics: dict[str, Any]
     threshold: float
     epochs_run: int
     seconds: float
@@ -115,10 +117,10 @@ def _load(sample_dirs: list[Path]) -> tuple[dict[str, np.ndarray], list[str]]:
 def _predict_patches(
     model: UNet,
     x: np.ndarray,
-    norm: dict,
+    norm: dict[str, Any],
     device: torch.device,
     bs: int = 32,
-    stats: list[dict] | None = None,
+    stats: list[dict[str, float]] | None = None,
 ) -> np.ndarray:
     model.eval()
     out = []
@@ -144,7 +146,9 @@ def _as_map(arrays: np.ndarray) -> np.ndarray:
     return out
 
 
-def scores_at(prob: np.ndarray, y: np.ndarray, threshold: float, min_component: int = 0) -> dict:
+def scores_at(
+    prob: np.ndarray, y: np.ndarray, threshold: float, min_component: int = 0
+) -> dict[str, dict[str, float]]:
     """Strict and 1-px-tolerance crack metrics of patch predictions at a threshold (and component size)."""
     pm, ym = _as_map(prob), _as_map(y)
     valid = np.isfinite(pm) & (ym != NODATA)
@@ -162,7 +166,7 @@ def check_operating_point(operating_point: str) -> None:
         raise IceCrackError(f"operating point must be one of {OPERATING_POINTS}, got {operating_point!r}")
 
 
-def _objective(m: dict, operating_point: str) -> float:
+def _objective(m: dict[str, float], operating_point: str) -> float:
     return min(m["precision"], m["recall"]) if operating_point == "break-even" else m["f1"]
 
 
@@ -179,7 +183,7 @@ def candidate_counts(
 
     from icecrack_assets.ml.postprocess import EIGHT
 
-    out = {}
+    out: dict[tuple[float, int], dict[str, int]] = {}
     levels = [max(int(size), 1) for size in sizes]  # a component of >= size px; 0 keeps every one
     masks = TruthMasks.of(truth, tolerance)  # the truth's part of the scoring, once for every threshold
     for thr in THRESHOLDS:
@@ -194,7 +198,7 @@ def candidate_counts(
 
 def postprocess_candidates(
     prob: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], tolerance: int = 1
-) -> list[tuple[float, int, dict]]:
+) -> list[tuple[float, int, dict[str, float]]]:
     """Validation metrics of every (threshold, minimum component size) pair, computed once."""
     pm, ym = _as_map(prob), _as_map(y)
     truth = np.where(np.isfinite(pm) & (ym != NODATA), ym, NODATA)
@@ -205,7 +209,7 @@ def postprocess_candidates(
 
 
 def pick_operating_point(
-    candidates: list[tuple[float, int, dict]], operating_point: str
+    candidates: list[tuple[float, int, dict[str, float]]], operating_point: str
 ) -> tuple[float, int, float]:
     """``(threshold, size, objective)`` of the first candidate with the best objective."""
     check_operating_point(operating_point)
@@ -236,10 +240,11 @@ def lr_factor(progress: float, warmup: float) -> float:
     if progress < warmup:
         return max(progress / warmup, 0.02)
     p = min(1.0, (progress - warmup) / max(1e-9, 1 - warmup))
-    return 0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * p))
+    factor: float = 0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * p))
+    return factor
 
 
-def _initial_weights(model: UNet, config: TrainConfig, norm: dict) -> dict:
+def _initial_weights(model: UNet, config: TrainConfig, norm: dict[str, Any]) -> dict[str, Any]:
     """Load ``config.init``'s weights into ``model``: fine-tune a trained model on new labels.
 
     The architecture must match the bundle's, and the new model adopts the bundle's input
@@ -249,7 +254,8 @@ def _initial_weights(model: UNet, config: TrainConfig, norm: dict) -> dict:
     """
     from icecrack_assets.ml.shipped import resolve_init
 
-    src = load_bundle(resolve_init(config.init), device="cpu")
+    # only called when ``config.init`` is set (train_bundle checks it)
+    src = load_bundle(resolve_init(cast(str, config.init)), device="cpu")
     mine = UNetConfig(
         depth=config.depth, width=config.width, dropout=config.dropout, stem=config.stem
     ).as_dict()
@@ -272,13 +278,15 @@ def train_bundle(
     sample_dirs: list[Path],
     out_dir: Path,
     config: TrainConfig,
-    despeckle: dict,
-    lineage: dict,
+    despeckle: dict[str, Any],
+    lineage: dict[str, Any],
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train the U-Net on sample directories and write a bundle under ``out_dir``."""
     t0 = time.time()
     check_operating_point(config.operating_point)  # fail before training, not after
+    if config.epochs < 1:
+        raise IceCrackError(f"epochs must be at least 1, got {config.epochs}")
     if config.crop < 0:
         raise IceCrackError(f"crop must be 0 (whole patches) or a window size in px, got {config.crop}")
     set_threads()
@@ -302,7 +310,7 @@ def train_bundle(
     init_lineage = _initial_weights(model, config, norm) if config.init else {}
     stats = patch_stats(data["x"], norm)  # once, not per step (robust-db normalisation)
 
-    def stats_of(ids: np.ndarray) -> list[dict] | None:
+    def stats_of(ids: np.ndarray) -> list[dict[str, float]] | None:
         return None if stats is None else [stats[i] for i in ids]
 
     anchor = (
@@ -317,7 +325,8 @@ def train_bundle(
         f"training U-Net depth={config.depth} width={config.width} stem={config.stem} on {device}: "
         f"{len(tr)} train / {len(va)} val / {len(te)} test patches of {data['x'].shape[-1]} px"
     )
-    best = (-1.0, None, 0.5, 0)
+    # (val F1, weights, threshold, epoch) of the best epoch so far; no weights until an epoch ran
+    best: tuple[float, dict[str, torch.Tensor] | None, float, int] = (-1.0, None, 0.5, 0)
     epochs_run = 0
     deadline = t0 + config.max_minutes * 60
     stale = 0
@@ -351,7 +360,7 @@ def train_bundle(
                 drift = sum(((p - p0) ** 2).sum() for p, p0 in anchor)
                 loss = loss + config.anchor * drift / anchor_norm
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             losses.append(loss.item())
             if time.time() > deadline:
@@ -378,9 +387,11 @@ def train_bundle(
             log(f"time budget of {config.max_minutes} min reached")
             break
     _, state, thr, best_epoch = best
+    if state is None:
+        raise IceCrackError(f"no epoch ran (epochs = {config.epochs}); train at least one epoch")
     model.load_state_dict(state)
     val_prob = _predict_patches(model, data["x"][va], norm, device, stats=stats_of(va))
-    points = {}
+    points: dict[str, dict[str, Any]] = {}
     candidates = postprocess_candidates(
         val_prob, data["y"][va], tuple(config.min_components), config.threshold_tolerance
     )
@@ -395,7 +406,7 @@ def train_bundle(
     for p in points.values():
         if test_prob is not None:
             p["test"] = scores_at(test_prob, data["y"][te], p["threshold"], p["min_component"])
-    metrics = {
+    metrics: dict[str, Any] = {
         "best_epoch": best_epoch,
         "threshold": thr,
         "min_component": min_comp,
@@ -403,7 +414,7 @@ def train_bundle(
         **{k: v for k, v in points[config.operating_point].items() if k in ("val", "test")},
         "operating_points": points,
     }
-    full_lineage = {
+    full_lineage: dict[str, Any] = {
         **lineage,
         **init_lineage,
         "sample_dirs": [str(d) for d in sample_dirs],

@@ -248,3 +248,16 @@ def test_anchoring_and_frozen_normalisation_keep_a_fine_tune_near_its_start(trai
     stats = [k for k in start if "running_mean" in k or "running_var" in k]
     assert stats and all(torch.equal(frozen[k], start[k]) for k in stats)
     assert not all(torch.equal(free[k], start[k]) for k in stats)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"), [({"epochs": 0}, "epochs must be"), ({"crop": -1}, "crop must be")]
+)
+def test_training_refuses_impossible_settings_before_any_work(trained, tmp_path, change, message):
+    from icecrack_assets.errors import IceCrackError
+
+    _, _, root = trained
+    cfg = replace(TrainConfig(epochs=1, depth=2, width=8, batch_size=8, device="cpu"), **change)
+    with pytest.raises(IceCrackError, match=message):
+        train_bundle([root / "samples"], tmp_path / "m", cfg, {"filter": "none"}, {}, lambda m: None)
+    assert not (tmp_path / "m").exists()
