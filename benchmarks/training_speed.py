@@ -30,13 +30,16 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=None)
     ap.add_argument("--stem", type=int, default=None)
     ap.add_argument(
-        "--crop", type=int, default=None, help="training window (default TrainConfig's; 0 = whole)"
+        "--crop",
+        type=int,
+        default=None,
+        help="training window in px (default: whole patches, as from scratch; 0 = whole)",
     )
     args = ap.parse_args()
     os.environ["ICECRACK_THREADS"] = str(args.threads)
     from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
     from icecrack_assets.ml.samples import SceneForSamples, build_samples
-    from icecrack_assets.ml.train import TrainConfig, train_bundle
+    from icecrack_assets.ml.train import TrainConfig, train_bundle, training_window
 
     cfg = TrainConfig(epochs=args.epochs, patience=args.epochs + 1, max_minutes=60, device="cpu")
     for k in ("width", "depth", "stem", "crop"):
@@ -61,7 +64,7 @@ def main() -> None:
     per_epoch = (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1) if len(stamps) > 1 else total / args.epochs
     print(
         f"{idx.n_train} train / {idx.n_val} val patches of {args.patch} px; U-Net depth {cfg.depth} width "
-        f"{cfg.width} stem {cfg.stem}; training window {cfg.crop or args.patch} px; {args.threads} threads"
+        f"{cfg.width} stem {cfg.stem}; training window {training_window(cfg) or args.patch} px; {args.threads} threads"
     )
     print(
         f"{per_epoch:.1f} s per epoch (incl. validation) -> 30 epochs ~ {30 * per_epoch / 60:.1f} min; "

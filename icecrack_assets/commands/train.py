@@ -51,8 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--crop",
         type=int,
-        default=d.crop,
-        help=f"train on one random window of this size per patch (default {d.crop}; 0 = whole patches)",
+        default=None,
+        help="train on one random window of this size (px) per patch; 0 = whole patches "
+        "(default: 64 when fine-tuning, whole patches from scratch)",
     )
     p.add_argument(
         "--operating-point",

@@ -261,3 +261,12 @@ def test_training_refuses_impossible_settings_before_any_work(trained, tmp_path,
     with pytest.raises(IceCrackError, match=message):
         train_bundle([root / "samples"], tmp_path / "m", cfg, {"filter": "none"}, {}, lambda m: None)
     assert not (tmp_path / "m").exists()
+
+
+def test_training_window_defaults_to_windows_for_fine_tunes_only():
+    from icecrack_assets.ml.train import FINE_TUNE_CROP, training_window
+
+    assert training_window(TrainConfig()) == 0  # from scratch: whole patches
+    assert training_window(TrainConfig(init="default")) == FINE_TUNE_CROP
+    assert training_window(TrainConfig(init="default", crop=0)) == 0
+    assert training_window(TrainConfig(crop=48)) == 48

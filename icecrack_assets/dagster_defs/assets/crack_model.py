@@ -40,8 +40,10 @@ class ModelConfig(dg.Config):
     max_minutes: float = Field(_DEFAULT.max_minutes, description="wall-clock training budget, minutes")
     stem: int = Field(_DEFAULT.stem, description="space-to-depth factor of the input stem (1 = none)")
     pos_weight: float = Field(_DEFAULT.pos_weight, description="weight of crack pixels in the BCE loss")
-    crop: int = Field(
-        _DEFAULT.crop, description="train on one random window of this size (px) per patch; 0 = whole"
+    crop: int | None = Field(
+        _DEFAULT.crop,
+        description="train on one random window of this size (px) per patch; 0 = whole patches; "
+        "unset = 64 when fine-tuning (init), whole patches from scratch",
     )
     operating_point: Literal["break-even", "f1"] = Field(
         _DEFAULT.operating_point,  # type: ignore[arg-type]
