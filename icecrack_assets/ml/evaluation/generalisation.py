@@ -230,6 +230,7 @@ def suite_b_default(
     max_minutes: float = 8.0,
     zero_shot: Path | None = None,
     log: Callable[[str], None] = print,
+    crop: int = 0,
 ) -> dict:
     """Speckled Lai (4.4 looks, raw: the default model's input filter is none) for the default model.
 
@@ -327,7 +328,7 @@ def suite_b_default(
             operating_point="f1",
             lr=5e-4,
             init=str(default),
-            crop=0,  # whole 192-px Lai patches, as every suite-b figure was measured
+            crop=crop,  # 0: whole 192-px Lai patches, as every suite-b figure so far was measured
         )
         r = train_bundle(
             dirs, work / "b-models", tc, despeckle_settings("none", looks), {"source": "lai-finetune"}, log
