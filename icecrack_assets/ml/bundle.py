@@ -184,18 +184,29 @@ def load_bundle(path: Path, device: str = "auto") -> Bundle:
     )
 
 
-def bundles_newest_first(models_dir: Path) -> list[Path]:
-    """The valid bundles under ``models_dir``, newest first (by creation time recorded in bundle.json)."""
+def bundle_records(models_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The valid bundles under ``models_dir`` with their bundle.json, newest first (by its ``created``).
+
+    Each bundle.json is read once, so choosing a model by its lineage reads no file twice.
+    """
     models_dir = Path(models_dir)
-    found = []
+    found: list[tuple[str, str, Path, dict[str, Any]]] = []
     if models_dir.is_dir():
         for d in models_dir.iterdir():
             if d.is_dir() and not d.name.startswith(".") and (d / BUNDLE_JSON).is_file():
                 try:
-                    found.append((json.loads((d / BUNDLE_JSON).read_text()).get("created", ""), d.name, d))
-                except (json.JSONDecodeError, UnicodeDecodeError):
+                    meta = json.loads((d / BUNDLE_JSON).read_text())
+                except (OSError, json.JSONDecodeError, UnicodeDecodeError):
                     continue
-    return [d for *_, d in sorted(found, reverse=True)]
+                if isinstance(meta, dict):
+                    found.append((str(meta.get("created", "")), d.name, d, meta))
+    found.sort(key=lambda r: (r[0], r[1]), reverse=True)
+    return [(d, meta) for _, _, d, meta in found]
+
+
+def bundles_newest_first(models_dir: Path) -> list[Path]:
+    """The valid bundles under ``models_dir``, newest first (by creation time recorded in bundle.json)."""
+    return [d for d, _ in bundle_records(models_dir)]
 
 
 def latest_bundle(models_dir: Path) -> Path:
@@ -209,13 +220,11 @@ def latest_bundle(models_dir: Path) -> Path:
     return found[0]
 
 
-def simulated_only(bundle_dir: Path) -> bool:
-    """Whether a bundle learnt from simulated truth alone (its lineage's ``label_sources``).
+def simulated_only(meta: dict[str, Any]) -> bool:
+    """Whether a bundle learnt from simulated truth alone (its bundle.json lineage's ``label_sources``).
 
     Bundles from before that record, or from the default-model recipe, say nothing and count as not.
     """
-    try:
-        sources = read_bundle_json(Path(bundle_dir)).get("lineage", {}).get("label_sources") or []
-    except (OSError, ValueError, IceCrackError):
-        return False
+    lineage = meta.get("lineage")
+    sources = (lineage.get("label_sources") if isinstance(lineage, dict) else None) or []
     return bool(sources) and all(s == "simulator" for s in sources)

@@ -19,7 +19,7 @@ from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import (
     BUNDLE_JSON,
     WEIGHTS,
-    bundles_newest_first,
+    bundle_records,
     latest_bundle,
     simulated_only,
 )
@@ -59,8 +59,9 @@ def resolve_model(model: Path | None, models_dir: Path) -> ModelChoice:
     """
     if model is not None:
         return ModelChoice(Path(model))
-    bundles = bundles_newest_first(models_dir)
-    real = next((b for b in bundles if not simulated_only(b)), None)  # stops at the first
+    records = bundle_records(models_dir)
+    real = next((b for b, meta in records if not simulated_only(meta)), None)  # stops at the first
+    bundles = [b for b, _ in records]
     if real is not None:
         return ModelChoice(real)
     shipped = default_model_path()

@@ -302,6 +302,9 @@ def test_predict_passes_over_bundles_that_learnt_from_simulated_scenes_only(
     shipped = default_model_path()
     annotated = bundle(["annotation:labels.gpkg", "simulator"], "2026-01-01T00:00:00")
     simulated = bundle(["simulator"], "2026-06-01T00:00:00")  # newer, but simulator only
+    for name, text in (("broken", "{not json"), ("listed", "[]")):  # not bundles: passed over
+        (models / name).mkdir()
+        (models / name / "bundle.json").write_text(text)
     assert resolve_model(None, models) == ModelChoice(annotated)
     assert resolve_model(simulated, models) == ModelChoice(simulated)  # named: used
     shutil.rmtree(annotated)
