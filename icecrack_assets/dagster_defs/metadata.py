@@ -166,6 +166,7 @@ def thumbnail(path: Path, max_bytes: int = THUMBNAIL_BYTES, max_width: int = THU
             if len(data) <= max_bytes:
                 return _thumb(data, width, height, quality)
         if width <= THUMBNAIL_MIN_WIDTH:
+            assert best is not None  # THUMBNAIL_QUALITIES is not empty
             data, width, height, quality = best
             return _thumb(data, width, height, quality)
         width = max(THUMBNAIL_MIN_WIDTH, int(width * 0.85))

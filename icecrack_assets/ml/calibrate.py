@@ -17,14 +17,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.ml.bundle import BUNDLE_JSON, Bundle, read_bundle_json
 from icecrack_assets.ml.inference import predict_probability
-from icecrack_assets.ml.metrics import NODATA, metrics_from_counts, pool_counts
+from icecrack_assets.ml.metrics import metrics_from_counts, pool_counts
 from icecrack_assets.ml.train import MIN_COMPONENTS, candidate_counts, pick_operating_point
+from icecrack_assets.raster import MASK_NODATA as NODATA
 from icecrack_assets.raster import atomic_path, open_single_band, read_single_band
 
 
@@ -33,7 +35,7 @@ def scene_candidates(
     truths: list[np.ndarray],
     tolerance: int = 0,
     sizes: tuple[int, ...] = MIN_COMPONENTS,
-) -> list[tuple[float, int, dict]]:
+) -> list[tuple[float, int, dict[str, float]]]:
     """Pooled metrics over all scenes of every (threshold, minimum component size) pair."""
     if len(probs) != len(truths) or not probs:
         raise IceCrackError("calibration needs one or more (probability, truth) pairs of scenes")
@@ -51,7 +53,7 @@ def calibrate_bundle(
     source: str,
     tolerance: int = 0,
     operating_point: str = "f1",
-) -> dict:
+) -> dict[str, Any]:
     """Tune the operating point on whole despeckled validation scenes and write it into the bundle.
 
     ``bundle.json`` is rewritten through a temporary file; the weights are untouched, so their

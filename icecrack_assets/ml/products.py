@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -19,7 +20,7 @@ from icecrack_assets.ml.vectors import centrelines, polygons
 from icecrack_assets.raster import MASK_NODATA, atomic_path, float_profile, write_raster_atomic
 
 
-def _write_gpkg(path: Path, layers: dict[str, list], crs) -> Path:
+def _write_gpkg(path: Path, layers: dict[str, list[Any]], crs: object) -> Path:
     import geopandas as gpd
 
     with atomic_path(path) as tmp, warnings.catch_warnings():
@@ -77,7 +78,7 @@ class CrackProducts:
 
 def write_crack_products(
     prob: np.ndarray,
-    profile: dict,
+    profile: dict[str, Any],
     threshold: float,
     out_dir: Path,
     stem: str,

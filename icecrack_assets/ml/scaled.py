@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -50,7 +51,7 @@ from icecrack_assets.raster import (
 SPACING_TOLERANCE = 0.05  # inputs within 5 % of the trained range are not resampled
 
 
-def bundle_spacing(bundle: Bundle) -> dict | None:
+def bundle_spacing(bundle: Bundle) -> dict[str, Any] | None:
     """``{"nominal_m", "min_m", "max_m"}`` the bundle was trained at, or None (older bundles)."""
     try:
         return read_bundle_json(bundle.path).get("pixel_size")
@@ -58,7 +59,7 @@ def bundle_spacing(bundle: Bundle) -> dict | None:
         return None
 
 
-def raster_spacing(ds) -> float | None:
+def raster_spacing(ds: rasterio.io.DatasetReader) -> float | None:
     """Ground pixel spacing (m) of a projected, georeferenced raster, else None."""
     if ds.crs is None or not ds.crs.is_projected or ds.transform.is_identity:
         return None
@@ -66,7 +67,7 @@ def raster_spacing(ds) -> float | None:
     return math.sqrt(abs(t.a * t.e - t.b * t.d))
 
 
-def target_spacing(spacing: float | None, trained: dict | None) -> float | None:
+def target_spacing(spacing: float | None, trained: dict[str, Any] | None) -> float | None:
     """The spacing to predict at, or None when the input needs no resampling."""
     if spacing is None or not trained:
         return None
@@ -85,7 +86,7 @@ def predict_scene(
     despeckled: bool = False,
     looks: float | None = None,
     pixel_size: float | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> PredictResult:
     """``predict_file`` with scene statistics bound and the input resampled to the model's spacing."""
     src, dst_mask = Path(src), Path(dst_mask)

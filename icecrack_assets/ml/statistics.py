@@ -14,12 +14,15 @@ and ``change_basis`` says why.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from icecrack_assets.raster import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 COLUMNS = [
     "region",
@@ -89,7 +92,7 @@ def year_offset(previous: dict[str, Any], current: dict[str, Any]) -> tuple[floa
     return offset, f"co-registered ({offset:.2f} px, {key})"
 
 
-def statistics_table(records: list[dict]) -> pd.DataFrame:
+def statistics_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per region and year from per-partition stats records, with the density change."""
     df = pd.DataFrame.from_records(records)
     for col in COLUMNS:
@@ -135,7 +138,7 @@ def plot_density(df: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def density_figure(df: pd.DataFrame):
+def density_figure(df: pd.DataFrame) -> Figure:
     """Crack density over the seasons, one small panel per region (shared integer year axis)."""
     import matplotlib
 
@@ -175,7 +178,7 @@ def density_figure(df: pd.DataFrame):
     return fig
 
 
-def write_statistics(records: list[dict], out_dir: Path) -> tuple[pd.DataFrame, Path, Path]:
+def write_statistics(records: list[dict[str, Any]], out_dir: Path) -> tuple[pd.DataFrame, Path, Path]:
     """Write ``crack_statistics.csv`` and ``crack_density.png`` under ``out_dir``; return (table, csv, png)."""
     df = statistics_table(records)
     out_dir = Path(out_dir)

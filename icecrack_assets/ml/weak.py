@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ class WeakConfig:
     zooms: tuple[float, ...] = (1.0, 1.0, 0.75, 0.5)  # grids drawn from, equally often (1 = native)
     centre_on: tuple[float, float] = (0.45, 0.35)  # P(crop centred on a field / stream pixel)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
