@@ -46,8 +46,8 @@ from icecrack_assets.ml.samples import label_sources, load_samples
 from icecrack_assets.ml.unet import UNet, UNetConfig
 from icecrack_assets.raster import MASK_NODATA as NODATA
 
-# np.r_ is untyped (Any), which would pick np.round's scalar overload
 FINE_TUNE_CROP = 64  # px: the training window of a fine-tune when ``TrainConfig.crop`` is None
+# np.r_ is untyped (Any), which would pick np.round's scalar overload
 THRESHOLDS = np.round(cast("np.ndarray", np.r_[0.01, 0.02, 0.03, np.arange(0.05, 0.951, 0.05)]), 2)
 OPERATING_POINTS = ("break-even", "f1")
 MIN_COMPONENTS = (0, 4, 8, 12, 16, 24, 32, 48)  # candidate minimum crack component sizes (px)
@@ -399,7 +399,7 @@ def train_bundle(
             break
     _, state, thr, best_epoch = best
     if state is None:
-        raise IceCrackError(f"no epoch ran (epochs = {config.epochs}); train at least one epoch")
+        raise IceCrackError("no epoch gave a validation score (are the validation patches all nodata?)")
     model.load_state_dict(state)
     val_prob = _predict_patches(model, data["x"][va], norm, device, stats=stats_of(va))
     points: dict[str, dict[str, Any]] = {}

@@ -331,7 +331,6 @@ def suite_b(cfg: EvalConfig, filter_name: str, out_models: Path, log: Callable[[
             pos_weight=LAI_POS_WEIGHT,
             seed=cfg.train.seed + i,
             epochs=min(cfg.train.epochs, LAI_EPOCHS),
-            crop=0,  # whole 192-px Lai patches, as every suite-b figure was measured
         )
         res = train_bundle(dirs, out_models, train_cfg, settings, lineage, log)
         bundle = load_bundle(res.bundle_dir)
