@@ -15,12 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.layout import DataLayout
 from icecrack_assets.ml.method import METHOD_OA, METHOD_PRECISION, METHOD_RECALL
 from icecrack_assets.regions import FIRST_SENTINEL1_YEAR, get_region
+
+if TYPE_CHECKING:  # dagster is imported inside run(), so the CLI starts without it
+    import dagster as dg
 
 DEFAULT_REGIONS = "jakobshavn,thwaites"
 # the local demo instance: no telemetry; one training at a time (crack_model is in pool "training")
@@ -32,7 +37,7 @@ concurrency:
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="simulate two regions' season and run the whole chain through Dagster")
     p.add_argument(
         "--data-root",
@@ -54,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _init() -> dict:
+def _init() -> dict[str, str]:
     """Fine-tune from the shipped default model when this install has one (a better model, sooner)."""
     from icecrack_assets.ml.shipped import default_model_path
 
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         job_name: str,
         assets: tuple[str, ...],
         key: dg.MultiPartitionKey | None,
-        config: dict | None = None,
+        config: dict[str, Any] | None = None,
         log_level: str = "WARNING",
     ) -> None:
         """One run of ``job_name`` (one partition, or the unpartitioned job) for ``assets``."""
@@ -161,9 +166,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {'total':<22} {wall:7.1f} s")
 
     model_event = instance.get_latest_materialization_event(dg.AssetKey("crack_model"))
-    meta = model_event.asset_materialization.metadata if model_event else {}
+    materialization = model_event.asset_materialization if model_event else None
+    meta = materialization.metadata if materialization else {}
 
-    flat = meta["all_metrics"].value if "all_metrics" in meta else {}
+    # crack_model writes all_metrics as MetadataValue.json(flatten_metrics(...)): a flat str -> float dict
+    flat = cast("Mapping[str, Any]", meta["all_metrics"].value) if "all_metrics" in meta else {}
 
     def val(k: str) -> float:
         return float(flat.get(k, float("nan")))
@@ -200,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def step_seconds(instance, run_ids: list[str]) -> tuple[dict[str, float], float]:
+def step_seconds(instance: dg.DagsterInstance, run_ids: list[str]) -> tuple[dict[str, float], float]:
     """Seconds per step key summed over ``run_ids`` (first-seen order), and the runs' wall seconds.
 
     From Dagster's own step stats (``get_run_step_stats``) and run records, so the figures printed
@@ -218,7 +225,7 @@ def step_seconds(instance, run_ids: list[str]) -> tuple[dict[str, float], float]
     return steps, runs_s
 
 
-def _failed_blocking_checks(result) -> list[str]:
+def _failed_blocking_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return [
         e.asset_check_evaluation_data.asset_check_key.to_user_string()
         for e in result.all_events
@@ -228,5 +235,5 @@ def _failed_blocking_checks(result) -> list[str]:
     ]
 
 
-def _materialized(result) -> bool:
+def _materialized(result: dg.ExecuteInProcessResult) -> bool:
     return any(e.event_type_value == "ASSET_MATERIALIZATION" for e in result.all_events)

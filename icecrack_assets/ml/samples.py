@@ -20,14 +20,16 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 from icecrack_assets.errors import IceCrackError, InputError
-from icecrack_assets.ml.split import assign_blocks
+from icecrack_assets.ml.split import SpatialBlock, assign_blocks
 from icecrack_assets.raster import MASK_NODATA as NODATA
 from icecrack_assets.raster import atomic_path, read_single_band
 
@@ -80,7 +82,7 @@ class SampleIndex:
     data_path: Path
     sha256: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["index_path"], d["data_path"] = str(self.index_path), str(self.data_path)
         return d
@@ -95,10 +97,13 @@ def _hardness_map(intensity: np.ndarray) -> np.ndarray:
     edges = ndimage.gaussian_gradient_magnitude(db, 1.5)
     lines = np.abs(ndimage.gaussian_laplace(db, 1.5))
     bright = np.maximum(db - fill, 0)
-    return (edges + lines + 0.5 * bright).astype(np.float32)
+    hardness: np.ndarray = (edges + lines + 0.5 * bright).astype(np.float32)
+    return hardness
 
 
-def _select(cands: list[dict], budget: int, patch: int, rng: np.random.Generator) -> list[dict]:
+def _select(
+    cands: list[dict[str, Any]], budget: int, patch: int, rng: np.random.Generator
+) -> list[dict[str, Any]]:
     """Balanced positives / hard negatives / random negatives without near-duplicates."""
     pos = [c for c in cands if c["crack_fraction"] >= MIN_CRACK_FRACTION]
     neg = [c for c in cands if c["crack_fraction"] == 0]
@@ -107,11 +112,11 @@ def _select(cands: list[dict], budget: int, patch: int, rng: np.random.Generator
     hard = sorted(neg, key=lambda c: -c["hardness"])
     rand = list(neg)
     rng.shuffle(rand)
-    chosen: list[dict] = []
+    chosen: list[dict[str, Any]] = []
     taken = np.zeros((0, 2), np.int64)
     min_gap = patch // 2
 
-    def take(c: dict, kind: str) -> bool:
+    def take(c: dict[str, Any], kind: str) -> bool:
         nonlocal taken
         if len(taken):
             d = np.abs(taken - np.array([c["row"], c["col"]])).max(axis=1)
@@ -142,13 +147,13 @@ def _candidates(
     img: np.ndarray,
     label: np.ndarray,
     hard: np.ndarray,
-    blocks,
+    blocks: Sequence[SpatialBlock],
     patch: int,
     buffer: int,
     rng: np.random.Generator,
     ice: np.ndarray | None = None,
-) -> list[dict]:
-    out = []
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     stride = max(8, patch // 2)
     finite = np.isfinite(img)
     for b in blocks:
@@ -186,12 +191,17 @@ def _candidates(
 
 
 def _eval_tiles(
-    img: np.ndarray, label: np.ndarray, blocks, patch: int, buffer: int, ice: np.ndarray | None = None
-) -> list[dict]:
+    img: np.ndarray,
+    label: np.ndarray,
+    blocks: Sequence[SpatialBlock],
+    patch: int,
+    buffer: int,
+    ice: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
     """Cover each block's interior with patch-sized tiles; overlaps are labelled 255 after first use.
 
     With an ice mask, tiles that do not touch the ice are left out."""
-    out = []
+    out: list[dict[str, Any]] = []
     finite = np.isfinite(img)
     for b in blocks:
         r0, r1, c0, c1 = b.interior(buffer)
@@ -233,8 +243,10 @@ def _starts(lo: int, hi: int, patch: int) -> list[int]:
     return starts
 
 
-def _block_density(label: np.ndarray, blocks, buffer: int) -> dict[tuple[int, int], float]:
-    out = {}
+def _block_density(
+    label: np.ndarray, blocks: Sequence[SpatialBlock], buffer: int
+) -> dict[tuple[int, int], float]:
+    out: dict[tuple[int, int], float] = {}
     for b in blocks:
         r0, r1, c0, c1 = b.interior(buffer)
         lab = label[r0:r1, c0:c1]
@@ -286,7 +298,13 @@ def build_samples(
             )
     images: dict[str, np.ndarray] = {}
     for s in scenes:
-        img = s.image if s.image is not None else read_single_band(s.image_path)[0]
+        img: np.ndarray
+        if s.image is not None:
+            img = s.image
+        elif s.image_path is not None:
+            img = read_single_band(s.image_path)[0]
+        else:  # what read_single_band(None) raised before: Path(None) is a TypeError
+            raise TypeError(f"scene {s.scene_id} has neither an image nor an image_path")
         if img.shape != s.label.shape:
             raise InputError(
                 s.image_path or s.scene_id,
@@ -317,20 +335,22 @@ def build_samples(
     if force_split is not None:
         blocks = [replace(b, split=force_split) for b in blocks]
     rng = np.random.default_rng(seed)
-    xs, ys, rows = [], [], []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    rows: list[dict[str, Any]] = []
     for s in scenes:
         img, label = images[s.scene_id], s.label
         sblocks = [b for b in blocks if b.scene_id == s.scene_id]
         train_blocks = [b for b in sblocks if b.split == "train"]
-        chosen = []
+        chosen: list[dict[str, Any]] = []
         if train_blocks:
             cands = _candidates(img, label, _hardness_map(img), train_blocks, patch, buffer, rng, s.ice)
             chosen = _select(cands, max_per_scene, patch, rng)
         chosen += _eval_tiles(img, label, [b for b in sblocks if b.split != "train"], patch, buffer, s.ice)
-        for c in chosen:
-            r, cc = c["row"], c["col"]
+        for cand in chosen:
+            r, cc = cand["row"], cand["col"]
             xs.append(img[r : r + patch, cc : cc + patch])
-            ys.append(c["label"] if "label" in c else label[r : r + patch, cc : cc + patch])
+            ys.append(cand["label"] if "label" in cand else label[r : r + patch, cc : cc + patch])
             rows.append(
                 {
                     "patch": len(rows),
@@ -340,12 +360,12 @@ def build_samples(
                     "row": r,
                     "col": cc,
                     "size": patch,
-                    "split": c["split"],
-                    "block": c["block"],
-                    "kind": c["kind"],
-                    "crack_fraction": round(c["crack_fraction"], 6),
-                    "valid_fraction": round(c["valid_fraction"], 4),
-                    "hardness": "" if np.isnan(c["hardness"]) else round(c["hardness"], 4),
+                    "split": cand["split"],
+                    "block": cand["block"],
+                    "kind": cand["kind"],
+                    "crack_fraction": round(cand["crack_fraction"], 6),
+                    "valid_fraction": round(cand["valid_fraction"], 4),
+                    "hardness": "" if np.isnan(cand["hardness"]) else round(cand["hardness"], 4),
                     "label_source": s.label_source,
                     "image_path": str(s.image_path or ""),
                 }
