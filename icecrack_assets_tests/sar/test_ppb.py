@@ -8,6 +8,10 @@ rounding, borders and nodata included. The speed benchmark imports it for the sp
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,7 +54,7 @@ def test_accumulation_loop_vectorises_without_masked_stores() -> None:
 
     from icecrack_assets.sar.despeckle import ppb_kernels as K
 
-    @njit(fastmath=True)  # not cached, so its assembly can be inspected
+    @njit(fastmath=K.FASTMATH)  # the kernels' flags; not cached, so its assembly can be inspected
     def acc(w, Z, Y, M, I, n):
         K._acc(w, Z, Y, M, I, n)
 
@@ -195,3 +199,30 @@ def test_enl_and_scene_h_on_white_and_correlated_speckle() -> None:
     enl = looks_mod.estimate_enl(corr)
     assert 3.0 < enl < 5.0
     assert looks_mod.h_from_scene(corr, 7, 0.92) > 1.3 * looks_mod.h_white(enl, 7, 0.92)
+
+
+_RUN_KERNELS = """
+import sys
+import numpy as np
+from icecrack_assets.sar.despeckle.ppb import ppb
+rng = np.random.default_rng(0)
+img = (rng.gamma(10.7, 1 / 10.7, (160, 200)) * np.exp(rng.normal(0, 0.3, (160, 200)))).astype(np.float32)
+valid = np.ones(img.shape, bool)
+valid[:, :40] = False
+valid[100:, 150:] = False
+np.save(sys.argv[1], ppb(img, 10.7, hw=7, hd=1, alpha=0.97, T=0.5, iterations=2, valid=valid))
+"""
+
+
+@pytest.mark.slow
+def test_freshly_compiled_and_cached_kernels_agree_bit_for_bit(tmp_path: Path) -> None:
+    """A fresh install's first run (kernels JIT-compiled in the process) and every later run
+    (kernels loaded from numba's on-disk cache) must give the same bits, nodata included: with
+    fast-math reassociation they differed by ~1e-6 and moved the demo's model."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    outs = [tmp_path / "compiled.npy", tmp_path / "cached.npy"]
+    for out in outs:
+        subprocess.run([sys.executable, "-c", _RUN_KERNELS, str(out)], env=env, check=True, timeout=600)
+    assert any((tmp_path / "numba-cache").rglob("*.nbc")), "the first run wrote no kernel cache"
+    compiled, cached = (np.load(o) for o in outs)
+    assert np.array_equal(compiled, cached, equal_nan=True)

@@ -21,6 +21,12 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+# LLVM fast-math flags of every kernel: all of fastmath=True except "reassoc". With reassociation
+# the code JIT-compiled in a process and the same kernel loaded from numba's on-disk cache gave
+# results ~1e-6 apart on inputs with nodata (so a fresh install's first run differed from every
+# later run); without it both are bit-identical. The kernels vectorise across columns, not by
+# reassociating reductions, so it costs no speed (docs/despeckling.md).
+FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
 EXP_CLAMP = np.float32(80.0)  # exponent clamp: exp(-80) stays a normal float32, so no weight is 0
 LANES = 16  # row lengths are rounded up to this (one AVX-512 vector of float32)
 EXTRA_COLS = 2 * LANES  # padded inputs carry this many extra finite columns on the right
@@ -64,7 +70,7 @@ def _f32_to_bits(typingctx, x):
     return sig, codegen
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _fmin(a, b):
     """min of two floats as a select. numba's builtin ``min``/``max`` on float32 compile to an
     out-of-line call here, which keeps the whole loop scalar (found with a perf profile)."""
@@ -84,7 +90,7 @@ def _maxnum_f32(typingctx, a, b):
     return sig, codegen
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _fmax(a, b):
     """max of two float32 as llvm.maxnum. A select (``a if a > b else b``) on ``M[j] = max(M[j], w)``
     lets LLVM turn the update into a conditional store, which AVX2 (no AVX-512 mask registers)
@@ -93,7 +99,7 @@ def _fmax(a, b):
     return _maxnum_f32(a, b)
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _exp_neg(e: np.float32) -> np.float32:
     """exp(-e) for 0 <= e <= 80 (Cephes expf polynomial; relative error ~1e-7)."""
     n = np.int32(e * np.float32(1.4426950408889634) + np.float32(0.5))
@@ -125,7 +131,7 @@ def _exp_neg(e: np.float32) -> np.float32:
     return y * _bits_to_f32(np.int32((np.int32(127) - n) << np.int32(23)))
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _log(q: np.float32) -> np.float32:
     """Natural log of a positive normal float32 (Cephes logf polynomial; abs error ~1e-7)."""
     b = _f32_to_bits(q)
@@ -179,7 +185,7 @@ def pad_input(a: np.ndarray, P: int) -> np.ndarray:
     return np.pad(p, ((0, 0), (0, EXTRA_COLS)), constant_values=1.0)
 
 
-@njit(fastmath=True, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def exp_neg_vec(e: np.ndarray) -> np.ndarray:
     """Vector form of the kernel's exp(-e), exposed so tests can check its accuracy."""
     out = np.empty_like(e)
@@ -188,7 +194,7 @@ def exp_neg_vec(e: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(fastmath=True, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def log_vec(q: np.ndarray) -> np.ndarray:
     """Vector form of the kernel's log, for tests."""
     out = np.empty_like(q)
@@ -197,7 +203,7 @@ def log_vec(q: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _e_val(ia, ib, iaa, iab, ra, rb, ira, irb, inv_h, c_kl, use_kl):
     """Per-pixel dissimilarity of one pair: GLR log(a/b + b/a) - log 2 on amplitudes (a single
     log of a product of intensities) over h, plus the refinement c (R_a/R_b + R_b/R_a - 2).
@@ -210,7 +216,7 @@ def _e_val(ia, ib, iaa, iab, ra, rb, ira, irb, inv_h, c_kl, use_kl):
     return e
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _roll_e(Ia, Ib, iAa, iAb, Ra, Rb, iRa, iRb, inv_h, c_kl, kl, ring, V, n, k, D):
     """Roll one row of e into the vertical running patch sum V (the row leaving is in ``ring``).
 
@@ -234,7 +240,7 @@ def _roll_e(Ia, Ib, iAa, iAb, Ra, Rb, iRa, iRb, inv_h, c_kl, kl, ring, V, n, k, 
             ring[j] = e
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _row_e(Ia, Ib, iAa, iAb, Ra, Rb, iRa, iRb, inv_h, c_kl, use_kl, ring, V, n, k, D):
     """``_roll_e`` with the KL switch taken outside the loops (a literal flag after inlining), so
     the first iteration neither loads R̂ nor computes the refinement."""
@@ -244,7 +250,7 @@ def _row_e(Ia, Ib, iAa, iAb, Ra, Rb, iRa, iRb, inv_h, c_kl, use_kl, ring, V, n, 
         _roll_e(Ia, Ib, iAa, iAb, Ra, Rb, iRa, iRb, inv_h, c_kl, False, ring, V, n, k, D)
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _row_e_masked(
     Ia, Ib, iAa, iAb, Ra, Rb, iRa, iRb, ma, mb, inv_h, c_kl, use_kl, ring, V, cring, Vc, n, k, D
 ):
@@ -276,7 +282,7 @@ def _row_e_masked(
             cring[j] = mm
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _hsum(V, E, D, n):
     """E[j] = sum of V[j .. j+D-1]: one pass, terms summed in registers.
 
@@ -308,7 +314,7 @@ def _hsum(V, E, D, n):
                 E[j] += V[j + q]
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _row_scatter(E, Is, It, Zs, Ys, Ms, Zt, Yt, Mt, n, same_row):
     """w = exp(-patch sum), then the symmetric accumulation: w(s,t) serves s (with I_t) and t
     (with I_s); Z = Σw, Y = Σw·I, M = max w. Fused in one loop, except when s and t lie on the
@@ -333,7 +339,7 @@ def _row_scatter(E, Is, It, Zs, Ys, Ms, Zt, Yt, Mt, n, same_row):
             Mt[j] = _fmax(Mt[j], w)
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _acc(w, Z, Y, M, I, n):
     """Z += w, Y += w·I, M = max(M, w) for weights already computed."""
     for j in range(n):
@@ -343,7 +349,7 @@ def _acc(w, Z, Y, M, I, n):
         M[j] = _fmax(M[j], x)
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _row_scatter_masked(E, Cn, ms, mt, D2, Is, It, Zs, Ys, Ms, Zt, Yt, Mt, n, same_row):
     """As ``_row_scatter``, with the patch sum rescaled to D² valid pairs; no weight without a
     valid pair or for a nodata centre or candidate."""
@@ -361,7 +367,7 @@ def _up(n, m):
     return (n + m - 1) // m * m
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def _all_valid(mp, r0, r1, c0, c1):
     for i in range(r0, r1):
         for j in range(c0, c1):
@@ -370,7 +376,7 @@ def _all_valid(mp, r0, r1, c0, c1):
     return True
 
 
-@njit(fastmath=True, cache=True, nogil=True)
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
 def _tile(Ip, iAp, Rp, iRp, mp, P, r0, r1, c0, c1, hw, hd, inv_h, c_kl, use_kl, masked, out):
     """Run one PPB iteration for output rows [r0, r1) x cols [c0, c1) (image coordinates).
 
@@ -520,7 +526,7 @@ def _tile(Ip, iAp, Rp, iRp, mp, P, r0, r1, c0, c1, hw, hd, inv_h, c_kl, use_kl, 
             out[r0 + i, c0 + j] = (Y[ai, aj] + m * val) / (Z[ai, aj] + m)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def ppb_iteration(Ip, iAp, Rp, iRp, mp, H, W, hw, hd, inv_h, c_kl, use_kl, masked, tile_h, tile_w):
     """One PPB iteration over an H×W image; returns the new R̂.
 
