@@ -101,6 +101,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(the s1-gris-crevasse-fields-naureen folder); with --init BUNDLE, stage 1 is skipped",
     )
     g.add_argument(
+        "--continue-minutes",
+        type=float,
+        default=None,
+        help="stage 1b of --default-model: minutes of more stage-1 training from stage 1's kept "
+        "snapshot (default: the recipe's, pretrain.CONTINUE_MINUTES; 0 = none); with --init BUNDLE "
+        "and no --fields, only this continuation runs, from BUNDLE",
+    )
+    g.add_argument(
         "--field-steps",
         type=int,
         default=None,
@@ -144,24 +152,48 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     name = None if args.out else DEFAULT_MODEL_DIR.name
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
     log = lambda m: print(m, flush=True)  # noqa: E731
-    if args.fields is None:
-        if args.init is not None:
-            raise IceCrackError("--init with --default-model starts stage 2: pass --fields DIR too")
-        bundle = pretrain(cfg, out, ck, name=name, log=log)
-        print(f"bundle: {bundle}")
-        return 0
-    from icecrack_assets.ml.evaluation.fields import field_tiles
-    from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS, field_finetune
+    from icecrack_assets.ml.pretrain import CONTINUE_MINUTES, FIELD_FINETUNE_STEPS, field_finetune
+    from icecrack_assets.ml.pretrain import stage1_continuation as continuation
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, resolve_init
 
-    field_tiles(args.fields)  # a one-line error before any training when the folder is wrong
+    more = CONTINUE_MINUTES if args.continue_minutes is None else args.continue_minutes
+    if more < 0:
+        raise IceCrackError(f"--continue-minutes must be 0 or more, got {more:g}")
+    if args.fields is not None:
+        from icecrack_assets.ml.evaluation.fields import field_tiles
+
+        field_tiles(args.fields)  # a one-line error before any training when the folder is wrong
+    last = args.fields is None  # the last stage run is the default model; earlier ones its base
+    base_name = None if args.out else (DEFAULT_MODEL_DIR.name if last else BASE_MODEL_DIR.name)
     if args.init is not None:
         stage1 = resolve_init(args.init)
         print(f"stage 1: {stage1} (given)")
-    else:  # stage 1, resumable as above; written where the shipped base lives (or beside --out)
-        base_name = None if args.out else BASE_MODEL_DIR.name
-        stage1 = pretrain(cfg, out, ck, name=base_name, log=log)
-        print(f"stage 1: {stage1}")
+        if last:  # --init without --fields: the continuation alone, from the given bundle
+            if more <= 0:
+                raise IceCrackError(
+                    "--init with --default-model and no --fields continues stage 1: give --continue-minutes > 0"
+                )
+            stage1 = pretrain(
+                continuation(cfg, str(stage1), more), out, Path(ck) / "continue", name=base_name, log=log
+            )
+            print(f"bundle: {stage1}")
+            return 0
+    else:  # stage 1 (resumable); its bundle goes beside the checkpoints when stage 1b follows
+        if more > 0:
+            # a fixed name, so a re-run resumes stage 1b from the same init (the config check)
+            stage1 = pretrain(cfg, Path(ck) / "stage1-models", ck, name="stage1", log=log)
+            print(f"stage 1: {stage1}")
+            stage1 = pretrain(
+                continuation(cfg, str(stage1), more), out, Path(ck) / "continue", name=base_name, log=log
+            )
+            print(f"stage 1b: {stage1}")
+        else:
+            stage1 = pretrain(cfg, out, ck, name=base_name, log=log)
+            print(f"stage 1: {stage1}")
+        if last:
+            print(f"bundle: {stage1}")
+            return 0
+    assert args.fields is not None
     steps = args.field_steps if args.field_steps is not None else FIELD_FINETUNE_STEPS
     stage2 = field_finetune(cfg, str(stage1), str(args.fields.resolve()), steps=steps)
     bundle = pretrain(stage2, out, Path(ck) / "fields", name=name, log=log)

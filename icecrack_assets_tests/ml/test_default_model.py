@@ -314,3 +314,22 @@ def test_predict_passes_over_bundles_that_learnt_from_simulated_scenes_only(
     assert main(["predict", str(src), str(tmp_path / "out.tif")]) == 0
     out = capsys.readouterr().out
     assert "model default_model" in out and f"--model {simulated}" in out
+
+
+def test_stage1_continuation_trains_on_from_the_given_bundle_and_keeps_its_final_weights(tmp_path):
+    from icecrack_assets.ml.bundle import read_bundle_json
+    from icecrack_assets.ml.pretrain import CONTINUE_LR, PretrainConfig, pretrain, stage1_continuation
+
+    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2)
+    cfg = PretrainConfig(
+        minutes=5.0, max_steps=2, batch_size=4, depth=1, width=4, val_tiles=2, workers=0, mix=mix
+    )
+    first = pretrain(cfg, tmp_path / "models", tmp_path / "ck", name="stage1", log=lambda m: None)
+    cont = dataclasses.replace(stage1_continuation(cfg, str(first), minutes=5.0), max_steps=2)
+    assert (cont.lr, cont.keep_best, cont.mix) == (CONTINUE_LR, False, cfg.mix)
+    logs: list[str] = []
+    out = pretrain(cont, tmp_path / "models", tmp_path / "ck" / "continue", log=logs.append)
+    assert any(f"starting from {first}" in m for m in logs)
+    meta, start = read_bundle_json(out), read_bundle_json(first)
+    assert meta["lineage"]["init"]["weights_sha256"] == start["weights_sha256"] != meta["weights_sha256"]
+    assert meta["lineage"]["pretrain_config"]["keep_best"] is False

@@ -3,7 +3,9 @@ training run uses only the tiles it is given (leave-one-tile-out depends on that
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,11 +187,12 @@ def test_leave_one_out_scores_each_tile_with_a_model_that_never_saw_it(tmp_path)
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["--init", "base"], "pass --fields DIR too"),
+        (["--init", "base", "--continue-minutes", "0"], "give --continue-minutes > 0"),
+        (["--continue-minutes", "-1"], "must be 0 or more"),
         (["--fields", "NOPE"], "no aN.tif / aN_mask.tif pairs"),
     ],
 )
-def test_default_model_stage_two_argument_errors_are_one_line(argv, expected, tmp_path, capsys, monkeypatch):
+def test_default_model_argument_errors_are_one_line(argv, expected, tmp_path, capsys, monkeypatch):
     from icecrack_assets.cli import main
 
     monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path))
@@ -219,3 +222,68 @@ def test_the_shipped_model_is_stage_two_of_the_shipped_base():
     # the recipe that ships is the one the leave-one-out check runs (tuples are lists in JSON)
     assert meta["lineage"]["pretrain_config"]["weak"] == json.loads(json.dumps(WeakConfig().as_dict()))
     assert meta["weights_dtype"] == base_meta["weights_dtype"] == "float16"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        # the whole recipe: stage 1 beside its checkpoints, 1b from it as the base, 2 from the base
+        (
+            ["--fields", "F"],
+            [
+                ("stage1", "ck", None),
+                ("default_model_base", "ck/continue", "stage1"),
+                ("default_model", "ck/fields", "default_model_base"),
+            ],
+        ),
+        # no continuation: stage 1 is the base, as before stage 1b existed
+        (
+            ["--fields", "F", "--continue-minutes", "0"],
+            [("default_model_base", "ck", None), ("default_model", "ck/fields", "default_model_base")],
+        ),
+        # without --fields the last stage run is the default model
+        ([], [("stage1", "ck", None), ("default_model", "ck/continue", "stage1")]),
+        # --init without --fields: the continuation alone, from the given bundle
+        (["--init", "GIVEN", "--continue-minutes", "5"], [("default_model", "ck/continue", "given")]),
+        # --init with --fields: stage 2 alone
+        (["--init", "GIVEN", "--fields", "F"], [("default_model", "ck/fields", "given")]),
+    ],
+)
+def test_default_model_recipe_runs_its_stages_in_order(argv, expected, tmp_path, monkeypatch):
+    """Which stages ``icecrack train --default-model`` runs, from what, and where each goes (the
+    training itself is replaced by a recorder: the stages' own tests train for real)."""
+    from icecrack_assets.commands import train as train_cmd
+    from icecrack_assets.ml import pretrain as pretrain_mod
+    from icecrack_assets.ml import shipped
+
+    fields, given = tmp_path / "fields", tmp_path / "given"
+    fields.mkdir()
+    write_field_tile(fields, "a1")
+    given.mkdir()
+    calls = []
+
+    def fake_pretrain(cfg, models_dir, ck, name=None, log=print):
+        rel = str(ck.relative_to(tmp_path)) if ck.is_relative_to(tmp_path) else str(ck)
+        init = None if cfg.init is None else Path(cfg.init).name
+        calls.append((name or "unnamed", rel, init, cfg))
+        return Path(models_dir) / (name or "unnamed")
+
+    monkeypatch.setattr(pretrain_mod, "pretrain", fake_pretrain)
+    monkeypatch.setattr(shipped, "DEFAULT_MODEL_DIR", tmp_path / "pkg" / "default_model")
+    monkeypatch.setattr(shipped, "BASE_MODEL_DIR", tmp_path / "pkg" / "default_model_base")
+    monkeypatch.setattr(shipped, "resolve_init", lambda p: Path(p))
+    lai = tmp_path / "lai"
+    lai.mkdir()
+    parser = argparse.ArgumentParser()
+    train_cmd.register(parser.add_subparsers())
+    argv = [{"F": str(fields), "GIVEN": str(given)}.get(a, a) for a in argv]
+    common = ["train", "--default-model", "--lai", str(lai), "--checkpoint-dir", str(tmp_path / "ck")]
+    args = parser.parse_args([*common, *argv])
+    assert train_cmd.run_default_model(args, tmp_path) == 0
+    assert [(n, ck, i) for n, ck, i, _ in calls] == expected
+    by_name = {n: cfg for n, _, _, cfg in calls}
+    if "stage1" in by_name:  # stage 1b: half the learning rate, a fresh schedule, the final weights
+        cont = [cfg for n, ck, _, cfg in calls if ck == "ck/continue"][0]
+        assert cont.lr == pretrain_mod.CONTINUE_LR < by_name["stage1"].lr and cont.keep_best is False
+    if "default_model" in by_name and by_name["default_model"].fields_root:  # stage 2 is the field recipe
+        assert by_name["default_model"].max_steps == pretrain_mod.FIELD_FINETUNE_STEPS
