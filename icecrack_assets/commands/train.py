@@ -104,9 +104,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--continue-minutes",
         type=float,
         default=None,
-        help="stage 1b of --default-model: minutes of more stage-1 training from stage 1's kept "
-        "snapshot (default: the recipe's, pretrain.CONTINUE_MINUTES; 0 = none); with --init BUNDLE "
-        "and no --fields, only this continuation runs, from BUNDLE",
+        help="stage 1b of --default-model (off by default; 60 was measured, docs/model.md): minutes "
+        "of more stage-1 training from stage 1's kept snapshot; with --init BUNDLE and no --fields, "
+        "only this continuation runs, from BUNDLE",
     )
     g.add_argument(
         "--field-steps",
@@ -152,11 +152,11 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     name = None if args.out else DEFAULT_MODEL_DIR.name
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
     log = lambda m: print(m, flush=True)  # noqa: E731
-    from icecrack_assets.ml.pretrain import CONTINUE_MINUTES, FIELD_FINETUNE_STEPS, field_finetune
+    from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS, field_finetune
     from icecrack_assets.ml.pretrain import stage1_continuation as continuation
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, resolve_init
 
-    more = CONTINUE_MINUTES if args.continue_minutes is None else args.continue_minutes
+    more = args.continue_minutes or 0.0
     if more < 0:
         raise IceCrackError(f"--continue-minutes must be 0 or more, got {more:g}")
     if args.fields is not None:

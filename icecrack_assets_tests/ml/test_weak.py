@@ -227,22 +227,23 @@ def test_the_shipped_model_is_stage_two_of_the_shipped_base():
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        # the whole recipe: stage 1 beside its checkpoints, 1b from it as the base, 2 from the base
+        # the shipped recipe: stage 1 is the base, stage 2 from it
         (
             ["--fields", "F"],
+            [("default_model_base", "ck", None), ("default_model", "ck/fields", "default_model_base")],
+        ),
+        # with stage 1b: stage 1 beside its checkpoints, 1b from it as the base, 2 from the base
+        (
+            ["--fields", "F", "--continue-minutes", "60"],
             [
                 ("stage1", "ck", None),
                 ("default_model_base", "ck/continue", "stage1"),
                 ("default_model", "ck/fields", "default_model_base"),
             ],
         ),
-        # no continuation: stage 1 is the base, as before stage 1b existed
-        (
-            ["--fields", "F", "--continue-minutes", "0"],
-            [("default_model_base", "ck", None), ("default_model", "ck/fields", "default_model_base")],
-        ),
         # without --fields the last stage run is the default model
-        ([], [("stage1", "ck", None), ("default_model", "ck/continue", "stage1")]),
+        ([], [("default_model", "ck", None)]),
+        (["--continue-minutes", "60"], [("stage1", "ck", None), ("default_model", "ck/continue", "stage1")]),
         # --init without --fields: the continuation alone, from the given bundle
         (["--init", "GIVEN", "--continue-minutes", "5"], [("default_model", "ck/continue", "given")]),
         # --init with --fields: stage 2 alone
