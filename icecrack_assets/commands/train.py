@@ -103,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--continue-minutes",
         type=float,
-        default=None,
+        default=0.0,
         help="stage 1b of --default-model (off by default; 60 was measured, docs/model.md): minutes "
         "of more stage-1 training from stage 1's kept snapshot; with --init BUNDLE and no --fields, "
         "only this continuation runs, from BUNDLE",
@@ -152,48 +152,40 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     name = None if args.out else DEFAULT_MODEL_DIR.name
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
     log = lambda m: print(m, flush=True)  # noqa: E731
-    from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS, field_finetune
-    from icecrack_assets.ml.pretrain import stage1_continuation as continuation
+    from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS, field_finetune, stage1_continuation
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, resolve_init
 
-    more = args.continue_minutes or 0.0
+    more = args.continue_minutes
     if more < 0:
         raise IceCrackError(f"--continue-minutes must be 0 or more, got {more:g}")
+    if args.init is not None and args.fields is None and more == 0:
+        raise IceCrackError(
+            "--init with --default-model and no --fields continues stage 1: give --continue-minutes > 0"
+        )
     if args.fields is not None:
         from icecrack_assets.ml.evaluation.fields import field_tiles
 
         field_tiles(args.fields)  # a one-line error before any training when the folder is wrong
-    last = args.fields is None  # the last stage run is the default model; earlier ones its base
-    base_name = None if args.out else (DEFAULT_MODEL_DIR.name if last else BASE_MODEL_DIR.name)
+    # one chain: stage 1 (or the given bundle) -> stage 1b if asked -> stage 2 with --fields; the
+    # last stage run is the default model, the one before stage 2 its base (before_stage2 names it)
+    base_name = None if args.out else BASE_MODEL_DIR.name
+    before_stage2 = name if args.fields is None else base_name
     if args.init is not None:
         stage1 = resolve_init(args.init)
         print(f"stage 1: {stage1} (given)")
-        if last:  # --init without --fields: the continuation alone, from the given bundle
-            if more <= 0:
-                raise IceCrackError(
-                    "--init with --default-model and no --fields continues stage 1: give --continue-minutes > 0"
-                )
-            stage1 = pretrain(
-                continuation(cfg, str(stage1), more), out, Path(ck) / "continue", name=base_name, log=log
-            )
-            print(f"bundle: {stage1}")
-            return 0
-    else:  # stage 1 (resumable); its bundle goes beside the checkpoints when stage 1b follows
-        if more > 0:
-            # a fixed name, so a re-run resumes stage 1b from the same init (the config check)
-            stage1 = pretrain(cfg, Path(ck) / "stage1-models", ck, name="stage1", log=log)
-            print(f"stage 1: {stage1}")
-            stage1 = pretrain(
-                continuation(cfg, str(stage1), more), out, Path(ck) / "continue", name=base_name, log=log
-            )
-            print(f"stage 1b: {stage1}")
-        else:
-            stage1 = pretrain(cfg, out, ck, name=base_name, log=log)
-            print(f"stage 1: {stage1}")
-        if last:
-            print(f"bundle: {stage1}")
-            return 0
-    assert args.fields is not None
+    elif more > 0:  # a fixed name beside the checkpoints, so a re-run resumes 1b from the same init
+        stage1 = pretrain(cfg, Path(ck) / "stage1-models", ck, name="stage1", log=log)
+        print(f"stage 1: {stage1}")
+    else:
+        stage1 = pretrain(cfg, out, ck, name=before_stage2, log=log)
+        print(f"stage 1: {stage1}")
+    if more > 0:
+        cont = stage1_continuation(cfg, str(stage1), more)
+        stage1 = pretrain(cont, out, Path(ck) / "continue", name=before_stage2, log=log)
+        print(f"stage 1b: {stage1}")
+    if args.fields is None:
+        print(f"bundle: {stage1}")
+        return 0
     steps = args.field_steps if args.field_steps is not None else FIELD_FINETUNE_STEPS
     stage2 = field_finetune(cfg, str(stage1), str(args.fields.resolve()), steps=steps)
     bundle = pretrain(stage2, out, Path(ck) / "fields", name=name, log=log)

@@ -246,6 +246,14 @@ def test_the_shipped_model_is_stage_two_of_the_shipped_base():
         (["--continue-minutes", "60"], [("stage1", "ck", None), ("default_model", "ck/continue", "stage1")]),
         # --init without --fields: the continuation alone, from the given bundle
         (["--init", "GIVEN", "--continue-minutes", "5"], [("default_model", "ck/continue", "given")]),
+        # --init, stage 1b and --fields: the continuation from the given bundle, then stage 2 from it
+        (
+            ["--init", "GIVEN", "--continue-minutes", "5", "--fields", "F"],
+            [
+                ("default_model_base", "ck/continue", "given"),
+                ("default_model", "ck/fields", "default_model_base"),
+            ],
+        ),
         # --init with --fields: stage 2 alone
         (["--init", "GIVEN", "--fields", "F"], [("default_model", "ck/fields", "given")]),
     ],
