@@ -103,10 +103,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--continue-minutes",
         type=float,
-        default=0.0,
-        help="stage 1b of --default-model (off by default; 60 was measured, docs/model.md): minutes "
-        "of more stage-1 training from stage 1's kept snapshot; with --init BUNDLE and no --fields, "
-        "only this continuation runs, from BUNDLE",
+        default=None,
+        help="stage 1b of --default-model: minutes of more stage-1 training from stage 1's kept "
+        "snapshot (default 60, the shipped recipe; 0 skips it; with --init BUNDLE the default is 0, "
+        "and with --init BUNDLE and no --fields only this continuation runs, from BUNDLE)",
     )
     g.add_argument(
         "--field-steps",
@@ -152,10 +152,17 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     name = None if args.out else DEFAULT_MODEL_DIR.name
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
     log = lambda m: print(m, flush=True)  # noqa: E731
-    from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS, field_finetune, stage1_continuation
+    from icecrack_assets.ml.pretrain import (
+        CONTINUE_MINUTES,
+        FIELD_FINETUNE_STEPS,
+        field_finetune,
+        stage1_continuation,
+    )
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, resolve_init
 
-    more = args.continue_minutes
+    # stage 1b is part of the recipe after a stage 1 trained here; a given --init is the base as is
+    default_more = 0.0 if args.init is not None else CONTINUE_MINUTES
+    more = default_more if args.continue_minutes is None else args.continue_minutes
     if more < 0:
         raise IceCrackError(f"--continue-minutes must be 0 or more, got {more:g}")
     if args.init is not None and args.fields is None and more == 0:

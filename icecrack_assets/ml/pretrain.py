@@ -112,17 +112,16 @@ class _Stream(torch.utils.data.IterableDataset):
             yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
 
 
-CONTINUE_MINUTES = 60.0  # stage 1b when asked for: more of stage 1 from its kept snapshot
+CONTINUE_MINUTES = 60.0  # stage 1b of the shipped recipe: more of stage 1 from its kept snapshot
 CONTINUE_LR = 1e-3
 
 
 def stage1_continuation(base: PretrainConfig, init: str, minutes: float = CONTINUE_MINUTES) -> PretrainConfig:
-    """Stage 1b (optional, ``--continue-minutes``): the same mix from ``init`` (stage 1's kept
-    snapshot) for ``minutes`` more, a fresh warm-up and cosine from half stage 1's learning rate,
-    keeping the final weights. Stage 1's loss was still falling when its best-validation snapshot
-    was taken; 60 more minutes raised the held-out family groups' mean F1 from 0.48 to 0.60 and
-    the real tiles' fields hit from 9 to 11 of 22. Stage 2 from it lost on the unseen real tiles,
-    so the shipped recipe does not use it yet (docs/model.md, "Stage 1b measured")."""
+    """Stage 1b (``--continue-minutes``, 60 in the shipped recipe): the same mix from ``init``
+    (stage 1's kept snapshot) for ``minutes`` more, a fresh warm-up and cosine from half stage 1's
+    learning rate, keeping the final weights. Stage 1's loss was still falling when its
+    best-validation snapshot was taken; 60 more minutes raised the held-out family groups' mean F1
+    from 0.48 to 0.60 and the real tiles' fields hit from 9 to 11 of 22 (docs/model.md, "Stage 1b")."""
     return replace(
         base,
         minutes=minutes,

@@ -2,9 +2,9 @@
 
 ``icecrack_assets/ml/default_model/`` holds ``weights.pt`` and ``bundle.json`` (lineage, metrics,
 training pixel spacing), reproduced by ``icecrack train --default-model``. It is trained in two
-stages: the simulator + Lai model (``default_model_base/``, also shipped: suite d's leave-one-tile-
-out runs start from it, since the final model has seen every real tile), then a short fine-tune
-with the real tiles' field-level labels (``ml/weak.py``). ``icecrack predict``
+parts: the simulator + Lai model (stages 1 and 1b, ``default_model_base/``, also shipped: suite
+d's leave-one-tile-out runs start from it, since the final model has seen every real tile), then a
+short fine-tune with the real tiles' field-level labels (``ml/weak.py``). ``icecrack predict``
 uses it when the data root holds no bundle trained on real labels, so a fresh install maps cracks
 before any demo, and a model the demo fine-tuned on simulated scenes is not silently applied to a
 user's real scene; training and the ``crack_model`` asset start from it (fine-tuning).
@@ -25,7 +25,7 @@ from icecrack_assets.ml.bundle import (
 )
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
-BASE_MODEL_DIR = Path(__file__).resolve().parent / "default_model_base"  # stage 1: no real tiles
+BASE_MODEL_DIR = Path(__file__).resolve().parent / "default_model_base"  # stage 1b: no real tiles
 
 
 def _shipped(d: Path) -> Path | None:

@@ -38,7 +38,8 @@ from icecrack_assets.ml.normalise import ROBUST_NORMALISATION, normalise, scene_
 class WeakConfig:
     """How field-level labels enter training; stored in the bundle's lineage."""
 
-    weight: float = 0.25  # of the weak loss beside the pixel-truth loss (0.5 cost simulator F1; docs)
+    weight: float = 0.1  # of the weak loss beside the pixel-truth loss (from stage 1b: 0.25 cost
+    # simulated precision for no gain on unseen real tiles; docs/model.md)
     batch: int = 8  # weak crops per training step
     patch: int = 128
     field_top: float = 0.15  # share of a crop's field pixels pushed towards crack (multiple instance)

@@ -227,23 +227,23 @@ def test_the_shipped_model_is_stage_two_of_the_shipped_base():
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        # the shipped recipe: stage 1 is the base, stage 2 from it
+        # the shipped recipe: stage 1 beside its checkpoints, 1b from it as the base, 2 from the base
         (
             ["--fields", "F"],
-            [("default_model_base", "ck", None), ("default_model", "ck/fields", "default_model_base")],
-        ),
-        # with stage 1b: stage 1 beside its checkpoints, 1b from it as the base, 2 from the base
-        (
-            ["--fields", "F", "--continue-minutes", "60"],
             [
                 ("stage1", "ck", None),
                 ("default_model_base", "ck/continue", "stage1"),
                 ("default_model", "ck/fields", "default_model_base"),
             ],
         ),
+        # without stage 1b: stage 1 is the base, stage 2 from it
+        (
+            ["--fields", "F", "--continue-minutes", "0"],
+            [("default_model_base", "ck", None), ("default_model", "ck/fields", "default_model_base")],
+        ),
         # without --fields the last stage run is the default model
-        ([], [("default_model", "ck", None)]),
-        (["--continue-minutes", "60"], [("stage1", "ck", None), ("default_model", "ck/continue", "stage1")]),
+        ([], [("stage1", "ck", None), ("default_model", "ck/continue", "stage1")]),
+        (["--continue-minutes", "0"], [("default_model", "ck", None)]),
         # --init without --fields: the continuation alone, from the given bundle
         (["--init", "GIVEN", "--continue-minutes", "5"], [("default_model", "ck/continue", "given")]),
         # --init, stage 1b and --fields: the continuation from the given bundle, then stage 2 from it
@@ -294,5 +294,6 @@ def test_default_model_recipe_runs_its_stages_in_order(argv, expected, tmp_path,
     if "stage1" in by_name:  # stage 1b: half the learning rate, a fresh schedule, the final weights
         cont = [cfg for n, ck, _, cfg in calls if ck == "ck/continue"][0]
         assert cont.lr == pretrain_mod.CONTINUE_LR < by_name["stage1"].lr and cont.keep_best is False
+        assert cont.minutes == pretrain_mod.CONTINUE_MINUTES  # the recipe's 60 unless told
     if "default_model" in by_name and by_name["default_model"].fields_root:  # stage 2 is the field recipe
         assert by_name["default_model"].max_steps == pretrain_mod.FIELD_FINETUNE_STEPS
