@@ -56,7 +56,7 @@ class GeneralisationConfig:
     seed: int = 0
     lai_seeds: int = 3  # suite b: fine-tuning runs of the default model (their mean is reported)
     finetune_minutes: float = 8.0  # suite b: budget of each fine-tuning run
-    base_model: Path | None = None  # suite d: stage 1 of the default model (never saw a real tile)
+    base_model: Path | None = None  # suite d: the default model's base, stages 1 + 1b (no real tile)
     field_steps: int = 0  # suite d: steps of each leave-one-tile-out fine-tune of base_model (0 = none)
 
 
@@ -378,14 +378,14 @@ def run_generalisation(
                 label += ", in-sample: trained on these tiles' field labels"
             bundles[label] = default
         if cfg.base_model is not None:
-            bundles["its stage 1 (simulator + Lai, no real tiles)"] = cfg.base_model
+            bundles["its base, stages 1 + 1b (simulator + Lai, no real tiles)"] = cfg.base_model
         for f, p in refs.items():
             bundles[f"suite-c reference, input filter {f} (native 10 m)"] = p
         res["d"] = suite_d(bundles, cfg, log)
         if cfg.base_model is not None and cfg.field_steps > 0:
             loo = fields_leave_one_out(cfg.base_model, cfg, log)
             name = (
-                f"default recipe, leave one tile out: stage 1 + {cfg.field_steps} steps on the other "
+                f"default recipe, leave one tile out: the base + {cfg.field_steps} steps on the other "
                 "3 tiles' field labels, scored on the unseen tile"
             )
             res["d"]["models"] = {name: loo, **res["d"]["models"]}
