@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="BUNDLE",
         help="fine-tune: start from this bundle's weights (same depth/width/stem), 'default' for the "
         "shipped default model (the default whenever the architecture matches it) or 'base' for its "
-        "stage 1; with --default-model --fields, the base (stage 1b) to fine-tune",
+        "base (stage 1b, no real tiles); with --default-model --fields, the base to fine-tune",
     )
     p.add_argument("--from-scratch", action="store_true", help="do not start from the shipped default model")
     p.add_argument("--device", default="auto")

@@ -77,7 +77,7 @@ def resolve_model(model: Path | None, models_dir: Path) -> ModelChoice:
 
 
 def resolve_init(init: str | Path) -> Path:
-    """A fine-tuning start: ``"default"`` is the shipped model, ``"base"`` its stage 1 (no real
+    """A fine-tuning start: ``"default"`` is the shipped model, ``"base"`` its base, stage 1b (no real
     tiles), anything else a bundle directory."""
     named = {"default": DEFAULT_MODEL_DIR, "base": BASE_MODEL_DIR}
     if str(init) not in named:
