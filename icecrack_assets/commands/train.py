@@ -103,10 +103,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--continue-minutes",
         type=float,
+        nargs="+",
         default=None,
+        metavar="M",
         help="stage 1b of --default-model: minutes of more stage-1 training from stage 1's kept "
-        "snapshot (default 60, the shipped recipe; 0 skips it; with --init BUNDLE the default is 0, "
-        "and with --init BUNDLE and no --fields only this continuation runs, from BUNDLE)",
+        "snapshot, one value per warm restart (default: the shipped recipe's, "
+        "pretrain.CONTINUE_MINUTES; 0 skips it; with --init BUNDLE the default is 0, and with "
+        "--init BUNDLE and no --fields only this continuation runs, from BUNDLE)",
     )
     g.add_argument(
         "--field-steps",
@@ -161,11 +164,12 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, resolve_init
 
     # stage 1b is part of the recipe after a stage 1 trained here; a given --init is the base as is
-    default_more = 0.0 if args.init is not None else CONTINUE_MINUTES
-    more = default_more if args.continue_minutes is None else args.continue_minutes
-    if more < 0:
-        raise IceCrackError(f"--continue-minutes must be 0 or more, got {more:g}")
-    if args.init is not None and args.fields is None and more == 0:
+    default_more = () if args.init is not None else CONTINUE_MINUTES
+    rounds = tuple(default_more if args.continue_minutes is None else args.continue_minutes)
+    if any(m < 0 for m in rounds):
+        raise IceCrackError(f"--continue-minutes must be 0 or more, got {min(rounds):g}")
+    rounds = tuple(m for m in rounds if m > 0)
+    if args.init is not None and args.fields is None and not rounds:
         raise IceCrackError(
             "--init with --default-model and no --fields continues stage 1: give --continue-minutes > 0"
         )
@@ -173,23 +177,31 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
         from icecrack_assets.ml.evaluation.fields import field_tiles
 
         field_tiles(args.fields)  # a one-line error before any training when the folder is wrong
-    # one chain: stage 1 (or the given bundle) -> stage 1b if asked -> stage 2 with --fields; the
-    # last stage run is the default model, the one before stage 2 its base (before_stage2 names it)
+    # one chain: stage 1 (or the given bundle) -> stage 1b's rounds if asked -> stage 2 with
+    # --fields; the last stage run is the default model, the one before stage 2 its base
+    # (before_stage2 names it); earlier stages get fixed names beside the checkpoints, so a re-run
+    # resumes each from the same init
     base_name = None if args.out else BASE_MODEL_DIR.name
     before_stage2 = name if args.fields is None else base_name
+    kept = Path(ck) / "stage1-models"
     if args.init is not None:
         stage1 = resolve_init(args.init)
         print(f"stage 1: {stage1} (given)")
-    elif more > 0:  # a fixed name beside the checkpoints, so a re-run resumes 1b from the same init
-        stage1 = pretrain(cfg, Path(ck) / "stage1-models", ck, name="stage1", log=log)
+    elif rounds:
+        stage1 = pretrain(cfg, kept, ck, name="stage1", log=log)
         print(f"stage 1: {stage1}")
     else:
         stage1 = pretrain(cfg, out, ck, name=before_stage2, log=log)
         print(f"stage 1: {stage1}")
-    if more > 0:
-        cont = stage1_continuation(cfg, str(stage1), more)
-        stage1 = pretrain(cont, out, Path(ck) / "continue", name=before_stage2, log=log)
-        print(f"stage 1b: {stage1}")
+    for k, minutes in enumerate(rounds):
+        last = k == len(rounds) - 1
+        cont = stage1_continuation(cfg, str(stage1), minutes, round_=k)
+        where = Path(ck) / ("continue" if k == 0 else f"continue-{k + 1}")
+        if last:
+            stage1 = pretrain(cont, out, where, name=before_stage2, log=log)
+        else:
+            stage1 = pretrain(cont, kept, where, name=f"stage1b-{k + 1}", log=log)
+        print(f"stage 1b, round {k + 1} of {len(rounds)}: {stage1}")
     if args.fields is None:
         print(f"bundle: {stage1}")
         return 0

@@ -112,16 +112,21 @@ class _Stream(torch.utils.data.IterableDataset):
             yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
 
 
-CONTINUE_MINUTES = 60.0  # stage 1b of the shipped recipe: more of stage 1 from its kept snapshot
+CONTINUE_MINUTES: tuple[float, ...] = (60.0,)  # stage 1b of the shipped recipe: rounds of more
+# stage 1 from its kept snapshot, each a warm restart of the learning-rate schedule
 CONTINUE_LR = 1e-3
 
 
-def stage1_continuation(base: PretrainConfig, init: str, minutes: float = CONTINUE_MINUTES) -> PretrainConfig:
-    """Stage 1b (``--continue-minutes``, 60 in the shipped recipe): the same mix from ``init``
-    (stage 1's kept snapshot) for ``minutes`` more, a fresh warm-up and cosine from half stage 1's
-    learning rate, keeping the final weights. Stage 1's loss was still falling when its
-    best-validation snapshot was taken; 60 more minutes raised the held-out family groups' mean F1
-    from 0.48 to 0.60 and the real tiles' fields hit from 9 to 11 of 22 (docs/model.md, "Stage 1b")."""
+def stage1_continuation(
+    base: PretrainConfig, init: str, minutes: float = CONTINUE_MINUTES[0], round_: int = 0
+) -> PretrainConfig:
+    """Stage 1b (``--continue-minutes``): the same mix from ``init`` (stage 1's kept snapshot, or
+    the previous round) for ``minutes`` more, a fresh warm-up and cosine from half stage 1's
+    learning rate (a warm restart), keeping the final weights. Round ``k`` draws its training
+    stream with seed ``base.seed + k``, so a second round sees scenes the first did not. Stage 1's
+    loss was still falling when its best-validation snapshot was taken; 60 more minutes raised the
+    held-out family groups' mean F1 from 0.48 to 0.60 and the real tiles' fields hit from 9 to 11
+    of 22 (docs/model.md, "Stage 1b")."""
     return replace(
         base,
         minutes=minutes,
@@ -131,6 +136,7 @@ def stage1_continuation(base: PretrainConfig, init: str, minutes: float = CONTIN
         keep_best=False,
         checkpoint_minutes=4.0,
         val_every_minutes=10.0,
+        seed=base.seed + round_,
     )
 
 

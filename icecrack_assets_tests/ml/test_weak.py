@@ -254,6 +254,16 @@ def test_the_shipped_model_is_stage_two_of_the_shipped_base():
                 ("default_model", "ck/fields", "default_model_base"),
             ],
         ),
+        # two rounds of stage 1b (warm restarts): the first kept beside stage 1, the last is the base
+        (
+            ["--fields", "F", "--continue-minutes", "5", "7"],
+            [
+                ("stage1", "ck", None),
+                ("stage1b-1", "ck/continue", "stage1"),
+                ("default_model_base", "ck/continue-2", "stage1b-1"),
+                ("default_model", "ck/fields", "default_model_base"),
+            ],
+        ),
         # --init with --fields: stage 2 alone
         (["--init", "GIVEN", "--fields", "F"], [("default_model", "ck/fields", "given")]),
     ],
@@ -294,6 +304,12 @@ def test_default_model_recipe_runs_its_stages_in_order(argv, expected, tmp_path,
     if "stage1" in by_name:  # stage 1b: half the learning rate, a fresh schedule, the final weights
         cont = [cfg for n, ck, _, cfg in calls if ck == "ck/continue"][0]
         assert cont.lr == pretrain_mod.CONTINUE_LR < by_name["stage1"].lr and cont.keep_best is False
-        assert cont.minutes == pretrain_mod.CONTINUE_MINUTES  # the recipe's 60 unless told
+        rounds = [cfg for _, ck, _, cfg in calls if ck.startswith("ck/continue")]
+        given = argv[argv.index("--continue-minutes") + 1 :] if "--continue-minutes" in argv else None
+        want = pretrain_mod.CONTINUE_MINUTES if given is None else tuple(float(m) for m in given)
+        assert tuple(r.minutes for r in rounds) == want  # the recipe's rounds unless told
+        # each round a warm restart on its own training stream
+        assert [r.seed for r in rounds] == [by_name["stage1"].seed + k for k in range(len(rounds))]
+        assert all(r.lr == pretrain_mod.CONTINUE_LR for r in rounds)
     if "default_model" in by_name and by_name["default_model"].fields_root:  # stage 2 is the field recipe
         assert by_name["default_model"].max_steps == pretrain_mod.FIELD_FINETUNE_STEPS
