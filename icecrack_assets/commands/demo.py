@@ -140,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
             raise IceCrackError(f"{job_name} failed for {key or 'all partitions'}: {why}")
 
     print(f"icecrack demo: {', '.join(regions)} {args.year}, {args.count} scenes each -> {data_root}")
+    # a fresh install compiles the despeckling kernels (~20 s): on the other core, while simulating
+    from icecrack_assets.sar.despeckle.ppb_kernels import warm_up_in_background
+
+    warm_up_in_background()
     wall0 = time.perf_counter()
     t0 = time.perf_counter()
     for i, name in enumerate(regions):

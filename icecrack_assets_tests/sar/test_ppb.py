@@ -226,3 +226,33 @@ def test_freshly_compiled_and_cached_kernels_agree_bit_for_bit(tmp_path: Path) -
     assert any((tmp_path / "numba-cache").rglob("*.nbc")), "the first run wrote no kernel cache"
     compiled, cached = (np.load(o) for o in outs)
     assert np.array_equal(compiled, cached, equal_nan=True)
+
+
+_WARM_UP_FIRST = (
+    "from icecrack_assets.sar.despeckle import ppb_kernels\n"
+    "ppb_kernels.warm_up_in_background()\n" + _RUN_KERNELS + "stats = ppb_kernels._tile.stats\n"
+    "print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))\n"
+)
+
+
+@pytest.mark.slow
+def test_a_background_warm_up_compiles_so_the_first_despeckling_loads_instead(tmp_path: Path) -> None:
+    """The demo starts the kernels' compile in another process while it simulates: the first
+    despeckling must wait for it and load the cached code (a cache hit, no compile of its own),
+    and give the same bits as a process that compiled for itself."""
+    compiled = tmp_path / "compiled.npy"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache-a")}
+    subprocess.run([sys.executable, "-c", _RUN_KERNELS, str(compiled)], env=env, check=True, timeout=600)
+    warmed = tmp_path / "warmed.npy"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache-b")}
+    run = subprocess.run(
+        [sys.executable, "-c", _WARM_UP_FIRST, str(warmed)],
+        env=env,
+        check=True,
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
+    hits, misses = map(int, run.stdout.split())
+    assert (hits, misses) == (1, 0)
+    assert np.array_equal(np.load(compiled), np.load(warmed), equal_nan=True)
