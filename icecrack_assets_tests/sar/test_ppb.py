@@ -256,3 +256,19 @@ def test_a_background_warm_up_compiles_so_the_first_despeckling_loads_instead(tm
     hits, misses = map(int, run.stdout.split())
     assert (hits, misses) == (1, 0)
     assert np.array_equal(np.load(compiled), np.load(warmed), equal_nan=True)
+
+
+def test_a_hung_warm_up_is_killed_and_the_first_call_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A background compile that never finishes must not hang despeckling: past the timeout the
+    child is killed and the process compiles (or loads) the kernels itself."""
+    import time
+
+    from icecrack_assets.sar.despeckle import ppb_kernels
+
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    monkeypatch.setattr(ppb_kernels, "_WARM_UP", hung)
+    monkeypatch.setattr(ppb_kernels, "WARM_UP_TIMEOUT_S", 0.2)
+    t0 = time.perf_counter()
+    ppb_kernels._await_warm_up()
+    assert time.perf_counter() - t0 < 10
+    assert hung.wait(timeout=10) != 0 and ppb_kernels._WARM_UP is None

@@ -532,6 +532,7 @@ def _tile(Ip, iAp, Rp, iRp, mp, P, r0, r1, c0, c1, hw, hd, inv_h, c_kl, use_kl, 
             out[r0 + i, c0 + j] = (Y[ai, aj] + m * val) / (Z[ai, aj] + m)
 
 
+WARM_UP_TIMEOUT_S = 300.0  # a compile takes ~20-60 s; past this the first call compiles itself
 _WARM_UP: subprocess.Popen[bytes] | None = None  # the background compile, until this process waits for it
 
 
@@ -566,7 +567,10 @@ def warm_up_in_background() -> None:
 def _await_warm_up() -> None:
     global _WARM_UP
     if _WARM_UP is not None:
-        _WARM_UP.wait()  # whatever it returns: if it failed, the call below compiles here
+        try:  # whatever it returns: if it failed or hangs, the first call compiles here
+            _WARM_UP.wait(timeout=WARM_UP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _WARM_UP.kill()
         _WARM_UP = None
 
 
