@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"icecrack demo: {', '.join(regions)} {args.year}, {args.count} scenes each -> {data_root}")
     # a fresh install compiles the despeckling kernels (~20 s): on the other core, while simulating
-    from icecrack_assets.sar.despeckle.ppb_kernels import warm_up_in_background
+    from icecrack_assets.sar.despeckle.ppb import warm_up_in_background
 
     warm_up_in_background()
     wall0 = time.perf_counter()

@@ -229,8 +229,8 @@ def test_freshly_compiled_and_cached_kernels_agree_bit_for_bit(tmp_path: Path) -
 
 
 _WARM_UP_FIRST = (
-    "from icecrack_assets.sar.despeckle import ppb_kernels\n"
-    "ppb_kernels.warm_up_in_background()\n" + _RUN_KERNELS + "stats = ppb_kernels._tile.stats\n"
+    "from icecrack_assets.sar.despeckle import ppb as ppb_module, ppb_kernels\n"
+    "ppb_module.warm_up_in_background()\n" + _RUN_KERNELS + "stats = ppb_kernels._tile.stats\n"
     "print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))\n"
 )
 
@@ -263,12 +263,12 @@ def test_a_hung_warm_up_is_killed_and_the_first_call_goes_on(monkeypatch: pytest
     child is killed and the process compiles (or loads) the kernels itself."""
     import time
 
-    from icecrack_assets.sar.despeckle import ppb_kernels
+    from icecrack_assets.sar.despeckle import ppb as ppb_module
 
     hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    monkeypatch.setattr(ppb_kernels, "_WARM_UP", hung)
-    monkeypatch.setattr(ppb_kernels, "WARM_UP_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(ppb_module, "_WARM_UP", hung)
+    monkeypatch.setattr(ppb_module, "WARM_UP_TIMEOUT_S", 0.2)
     t0 = time.perf_counter()
-    ppb_kernels._await_warm_up()
+    ppb_module._await_warm_up()
     assert time.perf_counter() - t0 < 10
-    assert hung.wait(timeout=10) != 0 and ppb_kernels._WARM_UP is None
+    assert hung.wait(timeout=10) != 0 and ppb_module._WARM_UP is None

@@ -11,7 +11,10 @@ rescaled to D² pairs, and they are never candidates.
 
 from __future__ import annotations
 
+import atexit
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -106,6 +109,7 @@ def ppb(
     if T <= 0:
         raise ValueError(f"T must be positive (inf disables the refinement), got {T}")
     I, valid = prepare(intensity, valid)
+    _await_warm_up()
     H, W = I.shape
     out = np.full((H, W), np.nan, np.float32)
     if not valid.any():
@@ -139,3 +143,43 @@ def ppb(
                 progress(done / total)
     out[valid] = R[valid]
     return out
+
+
+WARM_UP_TIMEOUT_S = 300.0  # a compile takes ~20-60 s; past this the first call compiles itself
+_WARM_UP: subprocess.Popen[bytes] | None = None  # the background compile, until this process waits for it
+
+
+def warm_up() -> None:
+    """Compile the kernels (or load them from numba's on-disk cache) on a tiny image with nodata."""
+    image = np.ones((8, 8), np.float32)
+    valid = np.ones(image.shape, bool)
+    valid[0, 0] = False
+    ppb(image, looks=1.0, hw=1, hd=1, iterations=1, valid=valid)
+
+
+def warm_up_in_background() -> None:
+    """Compile the kernels into numba's on-disk cache in another process, on the other core.
+
+    A fresh install's first despeckling spends ~20 s compiling; a command that has other work
+    first (the demo simulates and ingests) starts this, and this process's first ``ppb`` call
+    waits for it and then loads the compiled code instead of compiling it again. Once the cache
+    is warm the child only loads it (~2 s). Cache files are written atomically, so a concurrent
+    compile elsewhere is harmless."""
+    global _WARM_UP
+    if _WARM_UP is not None:
+        return
+    code = "from icecrack_assets.sar.despeckle.ppb import warm_up; warm_up()"
+    _WARM_UP = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    atexit.register(_WARM_UP.kill)  # an interrupted command leaves no compiler running
+
+
+def _await_warm_up() -> None:
+    global _WARM_UP
+    if _WARM_UP is not None:
+        try:  # whatever it returns: if it failed or hangs, the first call compiles here
+            _WARM_UP.wait(timeout=WARM_UP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _WARM_UP.kill()
+        _WARM_UP = None

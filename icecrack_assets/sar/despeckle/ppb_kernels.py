@@ -16,9 +16,6 @@ docs/despeckling.md.
 
 from __future__ import annotations
 
-import atexit
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -532,48 +529,6 @@ def _tile(Ip, iAp, Rp, iRp, mp, P, r0, r1, c0, c1, hw, hd, inv_h, c_kl, use_kl, 
             out[r0 + i, c0 + j] = (Y[ai, aj] + m * val) / (Z[ai, aj] + m)
 
 
-WARM_UP_TIMEOUT_S = 300.0  # a compile takes ~20-60 s; past this the first call compiles itself
-_WARM_UP: subprocess.Popen[bytes] | None = None  # the background compile, until this process waits for it
-
-
-def warm_up() -> None:
-    """Compile the kernels (or load them from numba's on-disk cache) on a tiny image with nodata."""
-    from icecrack_assets.sar.despeckle.ppb import ppb
-
-    image = np.ones((8, 8), np.float32)
-    valid = np.ones(image.shape, bool)
-    valid[0, 0] = False
-    ppb(image, looks=1.0, hw=1, hd=1, iterations=1, valid=valid)
-
-
-def warm_up_in_background() -> None:
-    """Compile the kernels into numba's on-disk cache in another process, on the other core.
-
-    A fresh install's first despeckling spends ~20 s compiling; a command that has other work
-    first (the demo simulates and ingests) starts this, and this process's first kernel call
-    waits for it and then loads the compiled code instead of compiling it again. Once the cache
-    is warm the child only loads it (~2 s). Cache files are written atomically, so a concurrent
-    compile elsewhere is harmless."""
-    global _WARM_UP
-    if _WARM_UP is not None:
-        return
-    code = "from icecrack_assets.sar.despeckle.ppb_kernels import warm_up; warm_up()"
-    _WARM_UP = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    atexit.register(_WARM_UP.kill)  # an interrupted command leaves no compiler running
-
-
-def _await_warm_up() -> None:
-    global _WARM_UP
-    if _WARM_UP is not None:
-        try:  # whatever it returns: if it failed or hangs, the first call compiles here
-            _WARM_UP.wait(timeout=WARM_UP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            _WARM_UP.kill()
-        _WARM_UP = None
-
-
 def ppb_iteration(Ip, iAp, Rp, iRp, mp, H, W, hw, hd, inv_h, c_kl, use_kl, masked, tile_h, tile_w):
     """One PPB iteration over an H×W image; returns the new R̂.
 
@@ -582,7 +537,6 @@ def ppb_iteration(Ip, iAp, Rp, iRp, mp, H, W, hw, hd, inv_h, c_kl, use_kl, maske
     the GIL, and each tile writes only its own part of ``out``. A ``prange`` loop did the same but
     its parallel wrapper took as long to compile as the kernel itself, which a fresh install's
     first despeckling paid (docs/despeckling.md)."""
-    _await_warm_up()
     P = hw + hd
     out = np.empty((H, W), np.float32)
     starts = [(r0, c0) for r0 in range(0, H, tile_h) for c0 in range(0, W, tile_w)]
