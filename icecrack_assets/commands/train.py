@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "base (stage 1b, no real tiles); with --default-model --fields, the base to fine-tune",
     )
     p.add_argument("--from-scratch", action="store_true", help="do not start from the shipped default model")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     g = p.add_argument_group("the shipped default model (multi-source, resumable; see docs/model.md)")
     g.add_argument(
         "--default-model",
@@ -150,6 +150,7 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
         lai_root=str(lai.resolve()),
         despeckle=args.input_filter,
         weights_dtype="float16",
+        device=args.device,
     )
     out = args.out or DEFAULT_MODEL_DIR.parent
     name = None if args.out else DEFAULT_MODEL_DIR.name

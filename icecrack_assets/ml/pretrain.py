@@ -27,7 +27,7 @@ import torch
 from icecrack_assets import __version__
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import save_bundle
-from icecrack_assets.ml.device import set_threads
+from icecrack_assets.ml.device import adamw, resolve_device, set_threads
 from icecrack_assets.ml.losses import bce_dice_loss
 from icecrack_assets.ml.metrics import metrics_from_counts, pool_counts
 from icecrack_assets.ml.multisource import (
@@ -82,6 +82,7 @@ class PretrainConfig:
     # the validation tiles' rule for the threshold: "f1" (the general model is judged on F1; on
     # unseen real tiles and an outside-style probe it beat "break-even", docs/model.md)
     operating_point: str = "f1"
+    device: str = "auto"  # CUDA when present, else CPU (ml/device.py); not part of what is learnt
 
 
 def _sources(cfg: PretrainConfig, split: str) -> dict:
@@ -191,8 +192,9 @@ def _model(cfg: PretrainConfig) -> UNet:
 def predict_tile(model: UNet, x: np.ndarray) -> np.ndarray:
     """Probability of one normalised tile (whole, no tiling: validation tiles are small)."""
     model.eval()
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        return torch.sigmoid(model(torch.from_numpy(x[None, None]))).numpy()[0, 0]
+        return torch.sigmoid(model(torch.from_numpy(x[None, None]).to(device))).cpu().numpy()[0, 0]
 
 
 def _val_inputs(tiles: list[TrainTile], norm: dict) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -227,6 +229,7 @@ VOLATILE = (
     "pixel_size_range",
     "weights_dtype",
     "operating_point",
+    "device",
 )
 
 
@@ -260,13 +263,14 @@ def pretrain(
     from icecrack_assets.ml.train import check_operating_point
 
     check_operating_point(cfg.operating_point)  # fail before training, not after
+    device = resolve_device(cfg.device)  # an unavailable device, too
     set_threads()
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     ck_path = checkpoint_dir / CHECKPOINT
     torch.manual_seed(cfg.seed)
-    model = _model(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    model = _model(cfg).to(device)
+    opt = adamw(model.parameters(), cfg.lr, device)
     norm = dict(ROBUST_NORMALISATION)
     state = {"elapsed": 0.0, "step": 0, "best": (-1.0, None, 0.5), "families": {}, "resumes": 0, "log": []}
     if ck_path.is_file():
@@ -278,7 +282,7 @@ def pretrain(
                 "delete it or use another --checkpoint-dir"
             )
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        opt.load_state_dict(ck["opt"])  # moved to the parameters' device by the optimiser
         state = ck["state"]
         state["resumes"] += 1
         log(f"resuming from {ck_path}: step {state['step']}, {state['elapsed'] / 60:.1f} min done")
@@ -317,11 +321,12 @@ def pretrain(
         progress = state["step"] / cfg.max_steps if cfg.max_steps else elapsed / budget
         for g in opt.param_groups:
             g["lr"] = cfg.lr * lr_factor(progress, cfg.warmup)
+        xb, yb = xb.to(device), yb.to(device)
         valid = yb != IGNORE
         loss = bce_dice_loss(model(xb), yb == 1, valid, pos_weight=cfg.pos_weight)
         if weak is not None:
             xw, cw = weak.batch()
-            lw = weak_loss(model(torch.from_numpy(xw)), torch.from_numpy(cw), cfg.weak)
+            lw = weak_loss(model(torch.from_numpy(xw).to(device)), torch.from_numpy(cw).to(device), cfg.weak)
             weak_losses.append(float(lw.item()))
             loss = loss + cfg.weak.weight * lw
         opt.zero_grad()

@@ -31,7 +31,7 @@ from icecrack_assets import __version__
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.augment import augment_batch, random_crops
 from icecrack_assets.ml.bundle import load_bundle, read_bundle_json, save_bundle
-from icecrack_assets.ml.device import resolve_device, set_threads
+from icecrack_assets.ml.device import adamw, resolve_device, set_threads
 from icecrack_assets.ml.losses import bce_dice_loss
 from icecrack_assets.ml.metrics import (
     TruthMasks,
@@ -328,7 +328,7 @@ def train_bundle(
         [(p, p.detach().clone()) for p in model.parameters()] if config.init and config.anchor > 0 else []
     )
     anchor_norm = float(sum((p0**2).sum() for _, p0 in anchor)) if anchor else 1.0
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    opt = adamw(model.parameters(), config.lr, device)
     steps_per_epoch = max(1, len(tr) // config.batch_size)
     total_steps = steps_per_epoch * max(1, config.epochs)
     step = 0

@@ -333,3 +333,17 @@ def test_stage1_continuation_trains_on_from_the_given_bundle_and_keeps_its_final
     meta, start = read_bundle_json(out), read_bundle_json(first)
     assert meta["lineage"]["init"]["weights_sha256"] == start["weights_sha256"] != meta["weights_sha256"]
     assert meta["lineage"]["pretrain_config"]["keep_best"] is False
+
+
+def test_training_uses_the_fused_optimiser_and_refuses_an_absent_gpu_before_writing(tmp_path):
+    from icecrack_assets.errors import IceCrackError
+    from icecrack_assets.ml.device import adamw
+    from icecrack_assets.ml.pretrain import PretrainConfig, pretrain
+
+    opt = adamw(torch.nn.Linear(2, 2).parameters(), 1e-3, torch.device("cpu"))
+    assert opt.defaults["fused"] is True and opt.defaults["weight_decay"] == 1e-4
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: an absent GPU cannot be requested")
+    with pytest.raises(IceCrackError, match="CUDA is not available"):
+        pretrain(PretrainConfig(device="cuda", workers=0), tmp_path / "models", tmp_path / "ck")
+    assert not (tmp_path / "ck").exists() and not (tmp_path / "models").exists()
