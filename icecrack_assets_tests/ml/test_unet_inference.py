@@ -240,14 +240,18 @@ def test_predict_file_applies_min_component_only_removing(tiny_bundle, tiny_rast
 
 
 def test_frozen_runner_matches_the_eager_model_on_an_odd_shape(tiny_bundle):
-    """The per-shape TorchScript copy (traced without its self-check) computes what the model does."""
+    """The per-tile-shape TorchScript copy (traced without its self-check) computes what the model does."""
     x = torch.from_numpy(np.random.default_rng(3).normal(size=(3, 1, 37, 50)).astype(np.float32))
     with torch.inference_mode():
         eager = tiny_bundle.model(x).numpy()
         runner = tiny_bundle.runner(tuple(x.shape))
         assert runner is not tiny_bundle.model  # the trace succeeded
         traced = runner(x.contiguous(memory_format=torch.channels_last)).numpy()
+        # a smaller batch of the same tiles (a scene's last batch) reuses the copy, and agrees
+        assert tiny_bundle.runner((1, 1, 37, 50)) is runner
+        last = runner(x[:1].contiguous(memory_format=torch.channels_last)).numpy()
     np.testing.assert_allclose(traced, eager, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(last, eager[:1], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("n", [100, 512, 513, 1000, 1500, 2000, 2048, 5000])
