@@ -72,6 +72,19 @@ class Bundle:
         return self._runners[key]
 
 
+def _half(v: torch.Tensor) -> torch.Tensor:
+    """float16 where it holds the values; float32 where it would overflow to inf (> 65504).
+
+    BatchNorm running variances of the deep decoder reach 84 000 in the shipped base: as float16
+    those channels became inf, i.e. silent in evaluation (measured harmless there: held-out
+    groups and probe equal to the float32 weights, docs/model.md), and 0 * inf is NaN for any
+    later weight arithmetic."""
+    if not v.is_floating_point():
+        return v
+    h = v.half()
+    return h if bool(torch.isfinite(h).all()) or not bool(torch.isfinite(v).all()) else v
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -107,7 +120,7 @@ def save_bundle(
     try:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         if half:
-            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+            state = {k: _half(v) for k, v in state.items()}
         torch.save(state, tmp / WEIGHTS)
         digest = sha256_file(tmp / WEIGHTS)
         name = name or f"unet-{now:%Y%m%dT%H%M%SZ}-{digest[:8]}"

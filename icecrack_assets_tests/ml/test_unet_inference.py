@@ -266,3 +266,21 @@ def test_balanced_tiles_cover_with_no_more_tiles_and_at_least_the_overlap(n):
     assert all(a + size - b >= 32 for a, b in zip(starts, starts[1:]))  # neighbours overlap enough
     if n == 2048:
         assert size == 448 and len(starts) == len(tile_starts(n, 512, 32))  # (448/512)^2: 23 % less work
+
+
+def test_float16_bundles_keep_values_float16_cannot_hold(tmp_path):
+    """A BatchNorm variance above float16's 65504 stays float32 in a float16 bundle, not inf."""
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(depth=2, width=4))
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with torch.no_grad():
+        bn.running_var[0] = 84_155.5
+    d = save_bundle(
+        tmp_path, model, DEFAULT_NORMALISATION, {"filter": "none"}, 0.5, {}, {}, weights_dtype="float16"
+    )
+    stored = torch.load(d / "weights.pt", weights_only=True)
+    key = next(k for k in stored if k.endswith("running_var"))
+    assert stored[key].dtype == torch.float32 and float(stored[key][0]) == 84_155.5
+    assert all(v.dtype == torch.float16 for k, v in stored.items() if k.endswith(".weight"))
+    loaded = load_bundle(d, "cpu").model.state_dict()
+    assert all(bool(torch.isfinite(v).all()) for v in loaded.values() if v.is_floating_point())
