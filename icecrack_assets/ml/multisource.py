@@ -62,6 +62,8 @@ class MixConfig:
     lai_looks: tuple[float, float] = (1.0, 20.0)
     families: tuple[str, ...] | None = None  # simulator families drawn (None = all)
     exclude: tuple[str, ...] = ()  # simulator families never drawn (suite c holds them out)
+    # weights of the crack radiometries (lit-far, lit-near, bright, dark); None = the simulator's own
+    radiometry: tuple[float, ...] | None = None
     despeckle: str = "none"  # the model's input filter, applied to every drawn tile with its looks
 
     def as_dict(self) -> dict:
@@ -85,15 +87,23 @@ class SimulatorSource:
 
     name = "simulator"
 
-    def __init__(self, families: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        families: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        radiometry: Sequence[float] | None = None,
+    ) -> None:
         self.families = tuple(families) if families else None
         self.exclude = tuple(exclude)
+        self.radiometry = tuple(radiometry) if radiometry is not None else None
         self.module = _randomised()
 
     def draw(self, rng: np.random.Generator, size: int) -> TrainTile:
         seed = int(rng.integers(0, 2**31 - 1))
         if self.module is not None:
-            style = self.module.sample_style(rng, families=self.families, exclude=self.exclude)
+            style = self.module.sample_style(
+                rng, families=self.families, exclude=self.exclude, radiometry_p=self.radiometry
+            )
             sc = self.module.render_scene(style, (size, size), seed)
             return TrainTile(sc.sigma0, sc.truth, self.name, style.family, float(sc.looks))
         return _legacy_tile(rng, size, seed)

@@ -86,7 +86,7 @@ class PretrainConfig:
 
 
 def _sources(cfg: PretrainConfig, split: str) -> dict:
-    out: dict = {"simulator": SimulatorSource(cfg.mix.families, cfg.mix.exclude)}
+    out: dict = {"simulator": SimulatorSource(cfg.mix.families, cfg.mix.exclude, cfg.mix.radiometry)}
     if cfg.mix.weights.get("simulator", 0) <= 0:
         out.pop("simulator")
     if cfg.mix.weights.get("lai", 0) > 0:

@@ -43,6 +43,8 @@ CRACK_FAMILIES = (
 )
 FAMILIES: tuple[str, ...] = ("legacy", *CRACK_FAMILIES)
 RADIOMETRY = ("lit-far", "lit-near", "bright", "dark")
+# how often each is drawn; a training mix may weight them otherwise (MixConfig.radiometry)
+RADIOMETRY_P: tuple[float, ...] = (0.45, 0.15, 0.2, 0.2)
 FAINT_FAMILY_SHARE = 0.12  # families whose contrast centre is 0.6-1.5 dB (else 1.5-8 dB)
 
 # per-family geometry ranges: spacing (px, log-uniform), segment length (px, log-uniform),
@@ -197,14 +199,29 @@ def _allowed(families: Sequence[str] | None, exclude: Sequence[str]) -> tuple[st
     return allowed
 
 
-def sample_family(rng: np.random.Generator, family: str) -> CrackFamilyStyle:
+def radiometry_weights(p: Sequence[float] | None) -> tuple[float, ...]:
+    """``p`` (one weight per :data:`RADIOMETRY` mode, any positive scale) as probabilities."""
+    if p is None:
+        return RADIOMETRY_P
+    w = tuple(float(v) for v in p)
+    if len(w) != len(RADIOMETRY) or any(not math.isfinite(v) or v < 0 for v in w) or sum(w) <= 0:
+        raise IceCrackError(
+            f"radiometry weights must be {len(RADIOMETRY)} non-negative numbers for "
+            f"{', '.join(RADIOMETRY)} with a positive sum, got {list(p)!r}"
+        )
+    return tuple(v / sum(w) for v in w)
+
+
+def sample_family(
+    rng: np.random.Generator, family: str, radiometry_p: Sequence[float] | None = None
+) -> CrackFamilyStyle:
     """Geometry and radiometry of one crevasse family, from the documented ranges."""
     g = _GEOMETRY[family]
     spacing = _log_uniform(rng, *g["spacing"])
     dense = family == "dense-field"
     w_lo = _log_uniform(rng, 0.5, 1.2 if dense else 4.0)
     w_hi = min(1.6 if dense else 6.0, w_lo * rng.uniform(1.0, 2.5))
-    radiometry = str(rng.choice(RADIOMETRY, p=[0.45, 0.15, 0.2, 0.2]))
+    radiometry = str(rng.choice(RADIOMETRY, p=list(radiometry_weights(radiometry_p))))
     if rng.random() < FAINT_FAMILY_SHARE:  # a faint family: mostly under the visibility threshold
         centre = _log_uniform(rng, 0.6, 1.5)
     else:
@@ -311,18 +328,24 @@ def _sample_legacy(rng: np.random.Generator) -> SceneStyle:
 
 
 def sample_style(
-    rng: np.random.Generator, *, families: Sequence[str] | None = None, exclude: Sequence[str] = ()
+    rng: np.random.Generator,
+    *,
+    families: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    radiometry_p: Sequence[float] | None = None,
 ) -> SceneStyle:
     """Draw a scene style: a main family from ``families`` (default all) minus ``exclude``, sometimes a
-    second crevasse family (also allowed), a background with hard negatives, and a sensor."""
+    second crevasse family (also allowed), a background with hard negatives, and a sensor.
+    ``radiometry_p`` weights the crack radiometries (default :data:`RADIOMETRY_P`)."""
     allowed = _allowed(families, exclude)
+    radiometry_weights(radiometry_p)  # a bad weighting fails before anything is drawn
     main = str(allowed[int(rng.integers(len(allowed)))])
     if main == "legacy":
         return _sample_legacy(rng)
-    cracks = [sample_family(rng, main)]
+    cracks = [sample_family(rng, main, radiometry_p)]
     others = [f for f in allowed if f not in ("legacy", main)]
     if others and rng.random() < 0.35:
-        cracks.append(sample_family(rng, str(others[int(rng.integers(len(others)))])))
+        cracks.append(sample_family(rng, str(others[int(rng.integers(len(others)))]), radiometry_p))
     return SceneStyle(main, tuple(cracks), sample_background(rng), sample_sensor(rng))
 
 

@@ -140,6 +140,32 @@ def test_mixing_sampler_draws_sources_in_the_documented_proportions():
         MixedSampler({"simulator": _Fixed("simulator", 0.1)}, cfg)
 
 
+def test_the_training_mix_passes_its_radiometry_weights_to_the_simulator(monkeypatch):
+    from icecrack_assets.ml.multisource import MixConfig
+    from icecrack_assets.ml.pretrain import PretrainConfig, _sources
+    from icecrack_assets.simulator import randomised
+
+    drawn = []
+    real = randomised.sample_style
+
+    def recording(rng, **kw):
+        st = real(rng, **kw)
+        drawn.extend(c.radiometry for c in st.cracks)
+        return st
+
+    monkeypatch.setattr(randomised, "sample_style", recording)
+    mix = MixConfig(weights={"simulator": 1.0}, radiometry=(0, 0, 0, 1), exclude=("legacy",))
+    src = _sources(PretrainConfig(mix=mix), "train")["simulator"]
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        src.draw(rng, 64)
+    assert drawn and set(drawn) == {"dark"}
+    assert (
+        _sources(PretrainConfig(mix=MixConfig(weights={"simulator": 1.0})), "train")["simulator"].radiometry
+        is None
+    )
+
+
 def test_field_metrics_on_a_tiny_example():
     classes = np.full((20, 20), BACKGROUND, np.uint8)
     classes[:10, :10] = FIELD  # field 1: 100 px

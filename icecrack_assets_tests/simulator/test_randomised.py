@@ -13,6 +13,7 @@ from icecrack_assets.simulator import random_background as rb
 from icecrack_assets.simulator.randomised import (
     CRACK_FAMILIES,
     FAMILIES,
+    RADIOMETRY,
     RandomScene,
     SceneStyle,
     render_scene,
@@ -73,6 +74,24 @@ def test_exclude_and_families_are_honoured() -> None:
     with pytest.raises(IceCrackError, match="no simulator family"):
         sample_style(rng, families=["chevron"], exclude=["chevron"])
     assert FAMILIES[0] == "legacy" and set(CRACK_FAMILIES) < set(FAMILIES)
+
+
+def test_radiometry_weights_steer_the_draw_and_the_default_is_unchanged() -> None:
+    # the default weighting draws exactly what an unweighted call draws (seeds keep their scenes)
+    for seed in range(20):
+        assert _style(seed) == _style(seed, radiometry_p=None) == _style(seed, radiometry_p=(9, 3, 4, 4))
+    dark_only = [_style(s, radiometry_p=(0, 0, 0, 1)) for s in range(60)]
+    assert {c.radiometry for st in dark_only for c in st.cracks} == {"dark"}
+    counts = dict.fromkeys(RADIOMETRY, 0)
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        for c in sample_style(rng, exclude=["legacy"], radiometry_p=(1, 0, 1, 2)).cracks:
+            counts[c.radiometry] += 1
+    n = sum(counts.values())
+    assert counts["lit-near"] == 0 and 0.4 < counts["dark"] / n < 0.6
+    for bad in ((1, 1, 1), (1, 1, 1, -1), (0, 0, 0, 0), (1, 1, float("nan"), 1)):
+        with pytest.raises(IceCrackError, match="radiometry weights"):
+            _style(0, radiometry_p=bad)
 
 
 def _with_cracks(style: SceneStyle, **changes) -> SceneStyle:
