@@ -64,6 +64,10 @@ class MixConfig:
     exclude: tuple[str, ...] = ()  # simulator families never drawn (suite c holds them out)
     # weights of the crack radiometries (lit-far, lit-near, bright, dark); None = the simulator's own
     radiometry: tuple[float, ...] | None = None
+    # probability that a training crop's normalised input is negated (its dB mirrored about the
+    # scene median: dark cracks show as bright ones, wall + shadow swaps order; labels unchanged);
+    # drawn from its own generator, so 0 leaves every other draw as it was
+    polarity_flip: float = 0.0
     despeckle: str = "none"  # the model's input filter, applied to every drawn tile with its looks
 
     def as_dict(self) -> dict:
@@ -213,9 +217,12 @@ class MixedSampler:
         self.names = names
         p = np.array([cfg.weights[n] for n in names], float)
         self.p = p / p.sum()
+        if not 0.0 <= cfg.polarity_flip <= 1.0:  # also rejects NaN
+            raise IceCrackError(f"polarity_flip must be a probability in [0, 1], got {cfg.polarity_flip}")
         self.cfg = cfg
         self.norm = norm or dict(ROBUST_NORMALISATION)
         self.rng = np.random.default_rng(seed)
+        self.flip_rng = np.random.default_rng([seed, zlib.crc32(b"polarity")])
         self.drawn: dict[str, int] = {n: 0 for n in names}
         self.families: dict[str, int] = {}
 
@@ -262,7 +269,11 @@ class MixedSampler:
                 )
                 xs.append(np.ascontiguousarray(xi))
                 ys.append(np.ascontiguousarray(yi))
-        return np.stack(xs[:n])[:, None], np.stack(ys[:n])[:, None]
+        x_out, y_out = np.stack(xs[:n])[:, None], np.stack(ys[:n])[:, None]
+        if cfg.polarity_flip > 0:
+            flip = self.flip_rng.random(len(x_out)) < cfg.polarity_flip
+            x_out[flip] = -x_out[flip]  # nodata stays 0
+        return x_out, y_out
 
 
 def fixed_tiles(sampler: MixedSampler, n: int, seed: int) -> list[TrainTile]:

@@ -13,6 +13,7 @@ import rasterio
 import torch
 
 from icecrack_assets.cli import main
+from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import load_bundle, save_bundle
 from icecrack_assets.ml.evaluation.fields import BACKGROUND, FIELD, STREAM, field_counts, field_metrics
 from icecrack_assets.ml.inference import predict_probability
@@ -140,6 +141,20 @@ def test_mixing_sampler_draws_sources_in_the_documented_proportions():
         MixedSampler({"simulator": _Fixed("simulator", 0.1)}, cfg)
 
 
+def test_polarity_flip_negates_about_that_share_of_crops_and_nothing_else():
+    cfg = MixConfig(weights={"simulator": 1.0}, tile=48, patch=32, crops_per_tile=2)
+    src = {"simulator": _Fixed("simulator", 0.1)}
+    plain = MixedSampler(src, cfg, seed=3).batch(400)
+    flipped = MixedSampler(src, dataclasses.replace(cfg, polarity_flip=0.3), seed=3).batch(400)
+    assert np.array_equal(plain[1], flipped[1])  # labels and the draws behind them unchanged
+    neg = np.all(flipped[0] == -plain[0], axis=(1, 2, 3))
+    same = np.all(flipped[0] == plain[0], axis=(1, 2, 3))
+    assert (neg | same).all() and 0.22 < neg.mean() < 0.38
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(IceCrackError, match="polarity_flip"):
+            MixedSampler(src, dataclasses.replace(cfg, polarity_flip=bad))
+
+
 def test_the_training_mix_passes_its_radiometry_weights_to_the_simulator(monkeypatch):
     from icecrack_assets.ml.multisource import MixConfig
     from icecrack_assets.ml.pretrain import PretrainConfig, _sources
@@ -221,7 +236,6 @@ def test_predict_threshold_and_component_size_override_the_bundle(tiny_raster, t
 
 
 def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_path):
-    from icecrack_assets.errors import IceCrackError
     from icecrack_assets.ml.pretrain import CHECKPOINT, PretrainConfig, pretrain
 
     mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.5)
