@@ -30,10 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--suite",
         nargs="+",
-        choices=["a", "b", "b-scratch", "c", "d"],
+        choices=["a", "b", "b-scratch", "c", "d", "groups"],
         default=["a", "b", "c", "d"],
         help="a: held-out simulated scenes; b: speckled Lai with the default model (b-scratch: trained "
-        "from scratch); c: out-of-style families; d: real Sentinel-1 crevasse fields",
+        "from scratch); c: out-of-style families; d: real Sentinel-1 crevasse fields; groups: the default model and "
+        "its base on suite c's held-out scenes (no training)",
     )
     p.add_argument(
         "--default-model",
@@ -41,6 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="BUNDLE",
         help="the model of suites b and d (default: the shipped default model)",
+    )
+    p.add_argument(
+        "--base-model",
+        type=Path,
+        default=None,
+        metavar="BUNDLE",
+        help="the default model's base (no real tiles): suite d's leave-one-tile-out runs start from "
+        "it (default: the shipped base when --default-model is not given)",
     )
     p.add_argument(
         "--fields", type=Path, default=DEFAULT_FIELDS, help="suite d's real S1 tiles (read in place)"
@@ -113,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         if args.lai_seeds < 1:
             raise IceCrackError(f"--lai-seeds must be at least 1, got {args.lai_seeds}")
         cfg.lai_seeds = args.lai_seeds
-    if {"b", "c", "d"} & set(args.suite):
+    if {"b", "c", "d", "groups"} & set(args.suite):
         from icecrack_assets.ml.evaluation.generalisation import GeneralisationConfig
         from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS
         from icecrack_assets.ml.shipped import base_model_path, default_model_path
@@ -122,8 +131,13 @@ def run(args: argparse.Namespace) -> int:
             raise IceCrackError(
                 f"{args.fields}: suite d's Sentinel-1 field tiles not found; pass --fields PATH"
             )
+        from icecrack_assets.ml.bundle import read_bundle_json
+
+        for given in (args.default_model, args.base_model):
+            if given is not None:
+                read_bundle_json(given)  # a one-line error now, not after an hour of suite runs
         cfg.default_model = args.default_model or default_model_path()
-        if cfg.default_model is None and {"b", "d"} & set(args.suite):
+        if cfg.default_model is None and {"b", "d", "groups"} & set(args.suite):
             raise IceCrackError("no default model in this install; pass --default-model BUNDLE")
         cfg.generalisation = GeneralisationConfig(
             work_dir=cfg.work_dir / "generalisation",
@@ -136,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             lai_seeds=cfg.lai_seeds or (1 if args.quick else 3),
             finetune_minutes=args.max_minutes or (1.0 if args.quick else 8.0),
-            base_model=base_model_path() if args.default_model is None else None,
+            base_model=args.base_model or (base_model_path() if args.default_model is None else None),
             field_steps=(
                 args.field_steps
                 if args.field_steps is not None

@@ -387,3 +387,51 @@ def test_training_uses_the_fused_optimiser_and_refuses_an_absent_gpu_before_writ
     with pytest.raises(IceCrackError, match="CUDA is not available"):
         pretrain(PretrainConfig(device="cuda", workers=0), tmp_path / "models", tmp_path / "ck")
     assert not (tmp_path / "ck").exists() and not (tmp_path / "models").exists()
+
+
+def test_suite_groups_scores_the_default_model_and_a_given_base_on_suite_c_scenes(
+    tiny_bundle, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path))
+    out = tmp_path / "e.md"
+    argv = [
+        "evaluate",
+        "--quick",
+        "--suite",
+        "groups",
+        "--base-model",
+        str(tiny_bundle.path),
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    res = json.loads(out.with_suffix(".json").read_text())["groups"]
+    shipped, tiny = res["default model"], res["its base (no real tiles)"]
+    assert shipped["bundle"] == str(default_model_path()) and tiny["bundle"] == str(tiny_bundle.path)
+    for r in (shipped, tiny):
+        f1s = [g["tol1"]["f1"] for g in r["groups"].values()]
+        assert len(f1s) == 5 and r["worst"] == min(f1s) and r["mean"] == pytest.approx(np.mean(f1s))
+    # the trained model finds simulated cracks; an untrained one at threshold 0.5 does not
+    assert shipped["mean"] > tiny["mean"] + 0.2
+    md = out.read_text()
+    assert (
+        "| default model (" in md
+        and md.count("| worst | mean |") == 1
+        and "|---|---|---|---|---|---|---|---|\n" in md
+    )
+
+
+def test_evaluate_refuses_a_missing_base_model_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path))
+    argv = [
+        "evaluate",
+        "--suite",
+        "groups",
+        "--base-model",
+        str(tmp_path / "nope"),
+        "--out",
+        str(tmp_path / "e.md"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nope" in err and "\n" not in err and not (tmp_path / "e.md").exists()

@@ -9,6 +9,10 @@ exclude the group too), and it is scored on held-out scenes of that group only (
 50 000, never drawn in training). A reference model trained on every family the same way is
 scored on the same scenes: the gap is the price of never having seen the style. The reference
 is also suite b's zero-shot model (simulator only, no Lai).
+
+"groups" scores whole models (the default model, its base) on suite c's held-out scenes without
+training anything: not out-of-style (they saw every family), but the same scenes and seeds, so
+candidate models are compared on data no training or choice of theirs used.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle, load_bundle
 from icecrack_assets.ml.inference import predict_probability
 from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
@@ -132,6 +137,34 @@ def suite_c(cfg: GeneralisationConfig, log: Callable[[str], None] = print) -> di
         "reference_bundle": str(ref.path),
         "seconds": time.time() - t0,
     }
+
+
+def groups_in_style(
+    bundles: dict[str, Path], cfg: GeneralisationConfig, log: Callable[[str], None] = print
+) -> dict:
+    """Each bundle at its own operating point on suite c's held-out scenes, per family group."""
+    scenes = {
+        group: heldout_scenes(fams, cfg.scenes_per_group, cfg.scene_size, HELDOUT_SEED0 + 1000 * i, "none")
+        for i, (group, fams) in enumerate(cfg.groups.items())
+    }
+    out: dict = {}
+    for name, path in bundles.items():
+        b = load_bundle(path, device="cpu")
+        if b.despeckle.get("filter", "none") != "none":
+            raise IceCrackError(
+                f"{path}: suite groups scores raw-input models; this one expects {b.despeckle}"
+            )
+        rows = {group: score_scenes(b, sc) for group, sc in scenes.items()}
+        f1s = [r["tol1"]["f1"] for r in rows.values()]
+        out[name] = {
+            "groups": rows,
+            "worst": min(f1s),
+            "mean": float(np.mean(f1s)),
+            "threshold": b.threshold,
+            "bundle": str(path),
+        }
+        log(f"suite groups [{name}]: worst F1 ±1 {min(f1s):.3f}, mean {np.mean(f1s):.3f}")
+    return out
 
 
 def suite_d(bundles: dict[str, Path], cfg: GeneralisationConfig, log: Callable[[str], None] = print) -> dict:
@@ -370,6 +403,11 @@ def run_generalisation(
         found = sorted((cfg.work_dir / f"c-{f}-all" / "models").glob("unet-*"))
         if f not in refs and found:
             refs[f] = found[-1]
+    if "groups" in suites:
+        scored = {} if default is None else {"default model": default}
+        if cfg.base_model is not None:
+            scored["its base (no real tiles)"] = cfg.base_model
+        res["groups"] = groups_in_style(scored, cfg, log)
     if "d" in suites:
         bundles = {}
         if default is not None:
@@ -432,6 +470,23 @@ def render_generalisation(res: dict) -> str:
                     f"| {g} | {h['tol1']['precision']:.3f} | {h['tol1']['recall']:.3f} | {h['tol1']['f1']:.3f} | "
                     f"{h['strict']['f1']:.3f} | {r['reference']['tol1']['f1']:.3f} |\n"
                 )
+    if "groups" in res:
+        names = list(FAMILY_GROUPS)
+        out.append(
+            "\n## Suite c's held-out scenes, whole models (in-style: they saw every family)\n\n"
+            "Each model at its own operating point; F1 ±1 per family group. Not out-of-style, so not "
+            "suite c's target; the same scenes compare candidate models on data none of them used.\n\n"
+            + "| model (threshold) | "
+            + " | ".join(names)
+            + " | worst | mean |\n"
+            + "|---" * (len(names) + 3)
+            + "|\n"
+        )
+        for name, g in res["groups"].items():
+            cells = " | ".join(
+                f"{g['groups'][n]['tol1']['f1']:.3f}" if n in g["groups"] else "–" for n in names
+            )
+            out.append(f"| {name} ({g['threshold']:.2f}) | {cells} | {g['worst']:.3f} | {g['mean']:.3f} |\n")
     if "d" in res:
         d = res["d"]
         out.append(
