@@ -414,11 +414,31 @@ def test_suite_groups_scores_the_default_model_and_a_given_base_on_suite_c_scene
     # the trained model finds simulated cracks; an untrained one at threshold 0.5 does not
     assert shipped["mean"] > tiny["mean"] + 0.2
     md = out.read_text()
-    assert (
-        "| default model (" in md
-        and md.count("| worst | mean |") == 1
-        and "|---|---|---|---|---|---|---|---|\n" in md
-    )
+    assert "| default model (" in md and md.count("| worst | mean | streams flagged |") == 1
+    assert "|---|---|---|---|---|---|---|---|---|\n" in md
+
+
+def test_groups_count_flagged_stream_pixels_outside_cracks_only(monkeypatch):
+    from types import SimpleNamespace
+
+    from icecrack_assets.ml.evaluation import generalisation as g
+    from icecrack_assets.simulator.random_background import BACKGROUND, STREAM
+
+    prob = np.zeros((32, 32), np.float32)
+    prob[10:14, :] = 0.9  # a flagged band: 4 rows
+    truth = np.zeros((32, 32), np.uint8)
+    truth[12, :] = 1  # a crack inside the band: not a stream false alarm
+    classes = np.full((32, 32), BACKGROUND, np.uint8)
+    classes[8:13, :] = STREAM  # rows 8-12: 10 and 11 flagged, 12 is the crack, 8-9 not flagged
+    monkeypatch.setattr(g, "predict_probability", lambda bundle, x: x)
+    bundle = SimpleNamespace(threshold=0.5, min_component=1)
+    scenes = [
+        g.HeldoutScene("dense-field", prob, truth, classes),
+        g.HeldoutScene("legacy", prob, truth, None),
+    ]
+    res = g.score_scenes(bundle, scenes)
+    assert res["streams"] == {"flagged": 2 * 32, "pixels": 4 * 32}
+    assert res["tol1"]["recall"] == 1.0
 
 
 def test_evaluate_refuses_a_missing_base_model_in_one_line(tmp_path, monkeypatch, capsys):

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from icecrack_assets.ml.inference import predict_probability
 from icecrack_assets.ml.metrics import crack_counts, metrics_from_counts, pool_counts
 from icecrack_assets.ml.multisource import MixConfig, despeckle_tile
 from icecrack_assets.ml.postprocess import crack_mask
+from icecrack_assets.simulator.random_background import STREAM
 
 if TYPE_CHECKING:  # pretrain imports torch training code; only its config type is needed here
     from icecrack_assets.ml.pretrain import PretrainConfig
@@ -65,8 +66,17 @@ class GeneralisationConfig:
     field_steps: int = 0  # suite d: steps of each leave-one-tile-out fine-tune of base_model (0 = none)
 
 
-def heldout_scenes(families: tuple[str, ...], n: int, size: int, seed0: int, despeckle: str = "none"):
-    """``n`` randomised-simulator scenes drawn only from ``families`` (sigma0 as the model sees it, truth)."""
+class HeldoutScene(NamedTuple):
+    family: str
+    x: np.ndarray  # sigma0 as the model sees it
+    truth: np.ndarray
+    classes: np.ndarray | None  # random_background class codes (None for the legacy renderer)
+
+
+def heldout_scenes(
+    families: tuple[str, ...], n: int, size: int, seed0: int, despeckle: str = "none"
+) -> list[HeldoutScene]:
+    """``n`` randomised-simulator scenes drawn only from ``families``."""
     from icecrack_assets.simulator import randomised
 
     out = []
@@ -75,20 +85,27 @@ def heldout_scenes(families: tuple[str, ...], n: int, size: int, seed0: int, des
         style = randomised.sample_style(rng, families=families)
         sc = randomised.render_scene(style, (size, size), seed0 + i)
         x = sc.sigma0 if despeckle == "none" else despeckle_tile(sc.sigma0, despeckle, float(sc.looks))
-        out.append((style.family, x, sc.truth))
+        out.append(HeldoutScene(style.family, x, sc.truth, sc.classes))
     return out
 
 
-def score_scenes(bundle: Bundle, scenes) -> dict:
-    """Pooled strict and 1-px scores of a bundle at its own operating point."""
-    counts = {"strict": [], "tol1": []}
-    for _, x, y in scenes:
-        pred = crack_mask(predict_probability(bundle, x), bundle.threshold, bundle.min_component).astype(
-            np.uint8
-        )
+def score_scenes(bundle: Bundle, scenes: list[HeldoutScene]) -> dict:
+    """Pooled strict and 1-px scores of a bundle at its own operating point, and the share of
+    simulated supraglacial-stream pixels (no crack there) it flags: thin meandering lines are the
+    hard negative the models confuse most with cracks (docs/model.md, "Streams and polarity")."""
+    counts: dict[str, list] = {"strict": [], "tol1": []}
+    stream = [0, 0]  # flagged, all
+    for sc in scenes:
+        pred = crack_mask(predict_probability(bundle, sc.x), bundle.threshold, bundle.min_component)
         for k, tol in (("strict", 0), ("tol1", 1)):
-            counts[k].append(crack_counts(pred, y, tol))
-    return {k: metrics_from_counts(pool_counts(v)) for k, v in counts.items()}
+            counts[k].append(crack_counts(pred.astype(np.uint8), sc.truth, tol))
+        if sc.classes is not None:
+            on = (sc.classes == STREAM) & (sc.truth == 0)
+            stream[0] += int(pred[on].sum())
+            stream[1] += int(on.sum())
+    out: dict = {k: metrics_from_counts(pool_counts(v)) for k, v in counts.items()}
+    out["streams"] = {"flagged": stream[0], "pixels": stream[1]}
+    return out
 
 
 def _short_model(cfg: GeneralisationConfig, name: str, exclude: tuple[str, ...], log) -> Path:
@@ -156,14 +173,19 @@ def groups_in_style(
             )
         rows = {group: score_scenes(b, sc) for group, sc in scenes.items()}
         f1s = [r["tol1"]["f1"] for r in rows.values()]
+        flagged, pixels = (sum(r["streams"][k] for r in rows.values()) for k in ("flagged", "pixels"))
         out[name] = {
             "groups": rows,
             "worst": min(f1s),
             "mean": float(np.mean(f1s)),
+            "streams_flagged": flagged / pixels if pixels else None,
             "threshold": b.threshold,
             "bundle": str(path),
         }
-        log(f"suite groups [{name}]: worst F1 ±1 {min(f1s):.3f}, mean {np.mean(f1s):.3f}")
+        log(
+            f"suite groups [{name}]: worst F1 ±1 {min(f1s):.3f}, mean {np.mean(f1s):.3f}, "
+            f"stream pixels flagged {out[name]['streams_flagged']}"
+        )
     return out
 
 
@@ -186,7 +208,7 @@ def suite_d(bundles: dict[str, Path], cfg: GeneralisationConfig, log: Callable[[
             f"{m['inside_over_background']:.2f}, inside/streams {m['inside_over_streams']:.2f}"
         )
     val = heldout_scenes(all_families(), 8, 384, 60_000)
-    thr, _ = tune_ridge([ridge_response(x) for _, x, _ in val], [y for _, _, y in val], 1)
+    thr, _ = tune_ridge([ridge_response(sc.x) for sc in val], [sc.truth for sc in val], 1)
     out["ridge"] = {**ridge_on_fields(thr, tiles), "threshold": thr}
     log(f"suite d [ridge]: fields hit {out['ridge']['fields_hit_count']}/{out['ridge']['fields']}")
     return out
@@ -475,18 +497,23 @@ def render_generalisation(res: dict) -> str:
         out.append(
             "\n## Suite c's held-out scenes, whole models (in-style: they saw every family)\n\n"
             "Each model at its own operating point; F1 ±1 per family group. Not out-of-style, so not "
-            "suite c's target; the same scenes compare candidate models on data none of them used.\n\n"
+            "suite c's target; the same scenes compare candidate models on data none of them used. "
+            "Streams flagged: share of the scenes' simulated supraglacial-stream pixels (no crack "
+            "there) the model flags, a hard negative.\n\n"
             + "| model (threshold) | "
             + " | ".join(names)
-            + " | worst | mean |\n"
-            + "|---" * (len(names) + 3)
+            + " | worst | mean | streams flagged |\n"
+            + "|---" * (len(names) + 4)
             + "|\n"
         )
         for name, g in res["groups"].items():
             cells = " | ".join(
                 f"{g['groups'][n]['tol1']['f1']:.3f}" if n in g["groups"] else "–" for n in names
             )
-            out.append(f"| {name} ({g['threshold']:.2f}) | {cells} | {g['worst']:.3f} | {g['mean']:.3f} |\n")
+            sf = "–" if g["streams_flagged"] is None else f"{g['streams_flagged']:.3f}"
+            out.append(
+                f"| {name} ({g['threshold']:.2f}) | {cells} | {g['worst']:.3f} | {g['mean']:.3f} | {sf} |\n"
+            )
     if "d" in res:
         d = res["d"]
         out.append(
