@@ -455,3 +455,39 @@ def test_evaluate_refuses_a_missing_base_model_in_one_line(tmp_path, monkeypatch
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "nope" in err and "\n" not in err and not (tmp_path / "e.md").exists()
+
+
+def test_radiometry_scenes_force_the_crack_radiometry_and_nothing_else():
+    from icecrack_assets.ml.evaluation.radiometry import radiometry_scenes
+
+    from scipy import ndimage
+
+    def contrast(r):  # mean dB of crack pixels minus that of the ice 2-4 px beside them
+        out = []
+        for x, y in radiometry_scenes(r, 2, 128):
+            db = 10 * np.log10(np.clip(x, 1e-6, None))
+            crack = (y == 1) & np.isfinite(x)
+            near = ndimage.binary_dilation(y == 1, iterations=4) & ~ndimage.binary_dilation(
+                y == 1, iterations=1
+            )
+            out.append(db[crack].mean() - db[near & (y == 0) & np.isfinite(x)].mean())
+        return float(np.mean(out))
+
+    assert contrast("dark") < -1.0 < 1.0 < contrast("bright")
+    a, b = radiometry_scenes("dark", 2, 64), radiometry_scenes("dark", 2, 64)
+    assert all(np.array_equal(p[0], q[0], equal_nan=True) for p, q in zip(a, b))  # seeded
+
+
+def test_suite_radiometry_reports_each_radiometry_and_a_best_f1_no_worse_than_its_own_point(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path))
+    out = tmp_path / "r.md"
+    assert main(["evaluate", "--quick", "--suite", "radiometry", "--out", str(out)]) == 0
+    res = json.loads(out.with_suffix(".json").read_text())["radiometry"]["default model"]
+    assert set(res["radiometries"]) == {"lit-far", "lit-near", "bright", "dark"}
+    # the shipped threshold is one of the levels searched and keeps every component
+    assert res["threshold"] in (0.8,) and load_bundle(default_model_path(), "cpu").min_component == 0
+    for r in res["radiometries"].values():
+        assert r["best_f1"] >= r["at_threshold"]["f1"] - 1e-9
+    assert "| default model (0.80) |" in out.read_text()

@@ -425,11 +425,15 @@ def run_generalisation(
         found = sorted((cfg.work_dir / f"c-{f}-all" / "models").glob("unet-*"))
         if f not in refs and found:
             refs[f] = found[-1]
+    scored = {} if default is None else {"default model": default}
+    if cfg.base_model is not None:
+        scored["its base (no real tiles)"] = cfg.base_model
     if "groups" in suites:
-        scored = {} if default is None else {"default model": default}
-        if cfg.base_model is not None:
-            scored["its base (no real tiles)"] = cfg.base_model
         res["groups"] = groups_in_style(scored, cfg, log)
+    if "radiometry" in suites:
+        from icecrack_assets.ml.evaluation.radiometry import radiometry_check
+
+        res["radiometry"] = radiometry_check(scored, cfg.scenes_per_group, cfg.scene_size, log)
     if "d" in suites:
         bundles = {}
         if default is not None:
@@ -514,6 +518,10 @@ def render_generalisation(res: dict) -> str:
             out.append(
                 f"| {name} ({g['threshold']:.2f}) | {cells} | {g['worst']:.3f} | {g['mean']:.3f} | {sf} |\n"
             )
+    if "radiometry" in res:
+        from icecrack_assets.ml.evaluation.radiometry import render_radiometry
+
+        out.append(render_radiometry(res["radiometry"]))
     if "d" in res:
         d = res["d"]
         out.append(

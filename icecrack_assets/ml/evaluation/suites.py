@@ -543,7 +543,10 @@ def run_evaluation(
                     _model_scores(b, [s[2] for s in scenes], [s[3] for s in scenes])
                 )
                 log(f"ablation [{f}]: F1 {res['ablation'][f]['strict']['f1']:.3f}")
-    if any(x in cfg.suites for x in ("b", "c", "d", "groups")) and cfg.generalisation is not None:
+    if (
+        any(x in cfg.suites for x in ("b", "c", "d", "groups", "radiometry"))
+        and cfg.generalisation is not None
+    ):
         from icecrack_assets.ml.evaluation.generalisation import run_generalisation
 
         res.update(run_generalisation(cfg.generalisation, cfg.suites, cfg.default_model, cfg.ablation, log))
