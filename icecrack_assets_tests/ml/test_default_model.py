@@ -458,9 +458,9 @@ def test_evaluate_refuses_a_missing_base_model_in_one_line(tmp_path, monkeypatch
 
 
 def test_radiometry_scenes_force_the_crack_radiometry_and_nothing_else():
-    from icecrack_assets.ml.evaluation.radiometry import radiometry_scenes
-
     from scipy import ndimage
+
+    from icecrack_assets.ml.evaluation.radiometry import radiometry_scenes
 
     def contrast(r):  # mean dB of crack pixels minus that of the ice 2-4 px beside them
         out = []
