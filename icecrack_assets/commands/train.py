@@ -108,7 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="M",
         help="stage 1b of --default-model: minutes of more stage-1 training from stage 1's kept "
         "snapshot, one value per warm restart (default: the shipped recipe's, "
-        "pretrain.CONTINUE_MINUTES; 0 skips it; with --init BUNDLE the default is 0, and with "
+        "pretrain.CONTINUE_ROUNDS, whose step caps and polarity flips apply only to them; 0 skips "
+        "it; with --init BUNDLE the default is 0, and with "
         "--init BUNDLE and no --fields only this continuation runs, from BUNDLE)",
     )
     g.add_argument(
@@ -157,19 +158,22 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
     log = lambda m: print(m, flush=True)  # noqa: E731
     from icecrack_assets.ml.pretrain import (
-        CONTINUE_MINUTES,
+        CONTINUE_ROUNDS,
         FIELD_FINETUNE_STEPS,
+        ContinueRound,
         field_finetune,
         stage1_continuation,
     )
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, resolve_init
 
-    # stage 1b is part of the recipe after a stage 1 trained here; a given --init is the base as is
-    default_more = () if args.init is not None else CONTINUE_MINUTES
-    rounds = tuple(default_more if args.continue_minutes is None else args.continue_minutes)
-    if any(m < 0 for m in rounds):
-        raise IceCrackError(f"--continue-minutes must be 0 or more, got {min(rounds):g}")
-    rounds = tuple(m for m in rounds if m > 0)
+    # stage 1b is part of the recipe after a stage 1 trained here; a given --init is the base as is.
+    # Given minutes are plain rounds (no step cap, no polarity flip); the recipe's are its own.
+    if args.continue_minutes is None:
+        rounds = () if args.init is not None else CONTINUE_ROUNDS
+    else:
+        if any(m < 0 for m in args.continue_minutes):
+            raise IceCrackError(f"--continue-minutes must be 0 or more, got {min(args.continue_minutes):g}")
+        rounds = tuple(ContinueRound(m) for m in args.continue_minutes if m > 0)
     if args.init is not None and args.fields is None and not rounds:
         raise IceCrackError(
             "--init with --default-model and no --fields continues stage 1: give --continue-minutes > 0"
@@ -194,9 +198,9 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     else:
         stage1 = pretrain(cfg, out, ck, name=before_stage2, log=log)
         print(f"stage 1: {stage1}")
-    for k, minutes in enumerate(rounds):
+    for k, spec in enumerate(rounds):
         last = k == len(rounds) - 1
-        cont = stage1_continuation(cfg, str(stage1), minutes, round_=k)
+        cont = stage1_continuation(cfg, str(stage1), spec, round_=k)
         where = Path(ck) / ("continue" if k == 0 else f"continue-{k + 1}")
         if last:
             stage1 = pretrain(cont, out, where, name=before_stage2, log=log)

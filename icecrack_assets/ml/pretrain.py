@@ -113,16 +113,35 @@ class _Stream(torch.utils.data.IterableDataset):
             yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
 
 
-CONTINUE_MINUTES: tuple[float, ...] = (60.0,)  # stage 1b of the shipped recipe: rounds of more
-# stage 1 from its kept snapshot, each a warm restart of the learning-rate schedule
+@dataclass(frozen=True)
+class ContinueRound:
+    """One round of stage 1b: its wall-clock budget, a step cap (the learning-rate schedule then
+    runs over the steps), and the share of crops shown with their polarity flipped
+    (``MixConfig.polarity_flip``)."""
+
+    minutes: float
+    max_steps: int | None = None
+    polarity_flip: float = 0.0
+
+
+# stage 1b of the shipped recipe: rounds of more stage 1 from its kept snapshot, each a warm
+# restart of the learning-rate schedule. Round 2 (from round 1, the base shipped until
+# 2026-12-02) flips 30 % of the crops' polarity: it lifted the held-out groups and dark cracks,
+# and after a 1000-step stage 2 the unseen real tiles too (docs/model.md, "Polarity flip shipped").
+# Its 6213 steps are those a 70-minute round reached on 2026-12-02 00:00 UTC.
+CONTINUE_ROUNDS: tuple[ContinueRound, ...] = (
+    ContinueRound(60.0),
+    ContinueRound(70.0, max_steps=6213, polarity_flip=0.3),
+)
+CONTINUE_MINUTES: tuple[float, ...] = tuple(r.minutes for r in CONTINUE_ROUNDS)
 CONTINUE_LR = 1e-3
 
 
 def stage1_continuation(
-    base: PretrainConfig, init: str, minutes: float = CONTINUE_MINUTES[0], round_: int = 0
+    base: PretrainConfig, init: str, round_spec: ContinueRound = CONTINUE_ROUNDS[0], round_: int = 0
 ) -> PretrainConfig:
     """Stage 1b (``--continue-minutes``): the same mix from ``init`` (stage 1's kept snapshot, or
-    the previous round) for ``minutes`` more, a fresh warm-up and cosine from half stage 1's
+    the previous round) for ``round_spec``'s budget, a fresh warm-up and cosine from half stage 1's
     learning rate (a warm restart), keeping the final weights. Round ``k`` draws its training
     stream with seed ``base.seed + k``, so a second round sees scenes the first did not. Stage 1's
     loss was still falling when its best-validation snapshot was taken; 60 more minutes raised the
@@ -130,7 +149,8 @@ def stage1_continuation(
     of 22 (docs/model.md, "Stage 1b")."""
     return replace(
         base,
-        minutes=minutes,
+        minutes=round_spec.minutes,
+        max_steps=round_spec.max_steps,
         lr=CONTINUE_LR,
         warmup=0.02,
         init=init,
@@ -138,11 +158,13 @@ def stage1_continuation(
         checkpoint_minutes=4.0,
         val_every_minutes=10.0,
         seed=base.seed + round_,
+        mix=replace(base.mix, polarity_flip=round_spec.polarity_flip),
     )
 
 
-FIELD_FINETUNE_STEPS = 500  # stage 2 of the shipped model, and each leave-one-tile-out run
-# (steps, not minutes: a wall-clock budget would train less on a busier machine; ~8 min on 2 cores)
+FIELD_FINETUNE_STEPS = 1000  # stage 2 of the shipped model, and each leave-one-tile-out run
+# (steps, not minutes: a wall-clock budget would train less on a busier machine; ~10 min on 2
+# cores). 500 until 2026-12-02: from the two-round base, 1000 found tile a1's faint fields again.
 
 
 def field_finetune(

@@ -358,14 +358,23 @@ def test_predict_passes_over_bundles_that_learnt_from_simulated_scenes_only(
 
 def test_stage1_continuation_trains_on_from_the_given_bundle_and_keeps_its_final_weights(tmp_path):
     from icecrack_assets.ml.bundle import read_bundle_json
-    from icecrack_assets.ml.pretrain import CONTINUE_LR, PretrainConfig, pretrain, stage1_continuation
+    from icecrack_assets.ml.pretrain import (
+        CONTINUE_LR,
+        ContinueRound,
+        PretrainConfig,
+        pretrain,
+        stage1_continuation,
+    )
 
     mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2)
     cfg = PretrainConfig(
         minutes=5.0, max_steps=2, batch_size=4, depth=1, width=4, val_tiles=2, workers=0, mix=mix
     )
     first = pretrain(cfg, tmp_path / "models", tmp_path / "ck", name="stage1", log=lambda m: None)
-    cont = dataclasses.replace(stage1_continuation(cfg, str(first), minutes=5.0), max_steps=2)
+    flipped = stage1_continuation(cfg, str(first), ContinueRound(5.0, max_steps=7, polarity_flip=0.3), 1)
+    assert (flipped.max_steps, flipped.mix.polarity_flip, flipped.seed) == (7, 0.3, cfg.seed + 1)
+    assert dataclasses.replace(flipped.mix, polarity_flip=0.0) == cfg.mix  # nothing else of the mix
+    cont = stage1_continuation(cfg, str(first), ContinueRound(5.0, max_steps=2))
     assert (cont.lr, cont.keep_best, cont.mix) == (CONTINUE_LR, False, cfg.mix)
     logs: list[str] = []
     out = pretrain(cont, tmp_path / "models", tmp_path / "ck" / "continue", log=logs.append)

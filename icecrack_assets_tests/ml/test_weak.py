@@ -227,12 +227,14 @@ def test_the_shipped_model_is_stage_two_of_the_shipped_base():
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        # the shipped recipe: stage 1 beside its checkpoints, 1b from it as the base, 2 from the base
+        # the shipped recipe: stage 1 beside its checkpoints, 1b's two rounds from it (the last is
+        # the base), 2 from the base
         (
             ["--fields", "F"],
             [
                 ("stage1", "ck", None),
-                ("default_model_base", "ck/continue", "stage1"),
+                ("stage1b-1", "ck/continue", "stage1"),
+                ("default_model_base", "ck/continue-2", "stage1b-1"),
                 ("default_model", "ck/fields", "default_model_base"),
             ],
         ),
@@ -242,7 +244,14 @@ def test_the_shipped_model_is_stage_two_of_the_shipped_base():
             [("default_model_base", "ck", None), ("default_model", "ck/fields", "default_model_base")],
         ),
         # without --fields the last stage run is the default model
-        ([], [("stage1", "ck", None), ("default_model", "ck/continue", "stage1")]),
+        (
+            [],
+            [
+                ("stage1", "ck", None),
+                ("stage1b-1", "ck/continue", "stage1"),
+                ("default_model", "ck/continue-2", "stage1b-1"),
+            ],
+        ),
         (["--continue-minutes", "0"], [("default_model", "ck", None)]),
         # --init without --fields: the continuation alone, from the given bundle
         (["--init", "GIVEN", "--continue-minutes", "5"], [("default_model", "ck/continue", "given")]),
@@ -308,6 +317,13 @@ def test_default_model_recipe_runs_its_stages_in_order(argv, expected, tmp_path,
         given = argv[argv.index("--continue-minutes") + 1 :] if "--continue-minutes" in argv else None
         want = pretrain_mod.CONTINUE_MINUTES if given is None else tuple(float(m) for m in given)
         assert tuple(r.minutes for r in rounds) == want  # the recipe's rounds unless told
+        # the recipe's step caps and polarity flips go with its own rounds only
+        specs = (
+            pretrain_mod.CONTINUE_ROUNDS if given is None else [pretrain_mod.ContinueRound(m) for m in want]
+        )
+        assert [(r.max_steps, r.mix.polarity_flip) for r in rounds] == [
+            (x.max_steps, x.polarity_flip) for x in specs
+        ]
         # each round a warm restart on its own training stream
         assert [r.seed for r in rounds] == [by_name["stage1"].seed + k for k in range(len(rounds))]
         assert all(r.lr == pretrain_mod.CONTINUE_LR for r in rounds)
