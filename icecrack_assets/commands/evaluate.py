@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="suite d: steps of each leave-one-tile-out fine-tune of the default model's base "
-        "(default: the shipped recipe's; 0 = skip; one run per tile, ~8 min each on 2 cores)",
+        "(default: the shipped recipe's; 0 = skip; one run per tile, ~10 min each on 2 cores)",
     )
     p.set_defaults(func=run)
 
