@@ -182,9 +182,10 @@ def groups_in_style(
             "threshold": b.threshold,
             "bundle": str(path),
         }
+        share = out[name]["streams_flagged"]
         log(
             f"suite groups [{name}]: worst F1 ±1 {min(f1s):.3f}, mean {np.mean(f1s):.3f}, "
-            f"stream pixels flagged {out[name]['streams_flagged']}"
+            f"stream pixels flagged {'none drawn' if share is None else f'{share:.3f}'}"
         )
     return out
 
