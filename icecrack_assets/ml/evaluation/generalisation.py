@@ -167,10 +167,6 @@ def groups_in_style(
     out: dict = {}
     for name, path in bundles.items():
         b = load_bundle(path, device="cpu")
-        if b.despeckle.get("filter", "none") != "none":
-            raise IceCrackError(
-                f"{path}: suite groups scores raw-input models; this one expects {b.despeckle}"
-            )
         rows = {group: score_scenes(b, sc) for group, sc in scenes.items()}
         f1s = [r["tol1"]["f1"] for r in rows.values()]
         flagged, pixels = (sum(r["streams"][k] for r in rows.values()) for k in ("flagged", "pixels"))
@@ -429,6 +425,15 @@ def run_generalisation(
     scored = {} if default is None else {"default model": default}
     if cfg.base_model is not None:
         scored["its base (no real tiles)"] = cfg.base_model
+    if {"groups", "radiometry"} & set(suites):
+        from icecrack_assets.ml.bundle import read_bundle_json
+
+        for path in scored.values():  # both draw raw sigma0 scenes, as the default models read them
+            wants = read_bundle_json(path).get("despeckle", {}).get("filter", "none")
+            if wants != "none":
+                raise IceCrackError(
+                    f"{path}: suites groups and radiometry score raw-input models; this one expects {wants}"
+                )
     if "groups" in suites:
         res["groups"] = groups_in_style(scored, cfg, log)
     if "radiometry" in suites:

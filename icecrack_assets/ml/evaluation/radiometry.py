@@ -18,7 +18,7 @@ import numpy as np
 
 from icecrack_assets.ml.bundle import load_bundle
 from icecrack_assets.ml.inference import predict_probability
-from icecrack_assets.ml.metrics import counts_by_level, metrics_from_counts, pool_counts
+from icecrack_assets.ml.metrics import TruthMasks, counts_by_level, metrics_from_counts, pool_counts
 from icecrack_assets.ml.postprocess import crack_mask
 
 RADIOMETRY_SEED0 = 70_000  # never drawn in training (seeds there are per worker from 0)
@@ -65,10 +65,11 @@ def radiometry_check(
         for r, sc in scenes.items():
             at_point, by_level = [], []
             for x, y in sc:
+                truth = TruthMasks.of(y, 1)  # dilated once for both scorings
                 prob = predict_probability(b, x)
                 pred = crack_mask(prob, b.threshold, b.min_component).astype(np.uint8)
-                at_point += counts_by_level(pred, y, [1], 1)
-                by_level.append(counts_by_level(np.nan_to_num(prob, nan=-np.inf), y, LEVELS, 1))
+                at_point += counts_by_level(pred, truth, [1])
+                by_level.append(counts_by_level(np.nan_to_num(prob, nan=-np.inf), truth, LEVELS))
             best = max(
                 (metrics_from_counts(pool_counts([c[k] for c in by_level]))["f1"], LEVELS[k])
                 for k in range(len(LEVELS))
