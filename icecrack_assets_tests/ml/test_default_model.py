@@ -240,7 +240,15 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
 
     mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.5)
     cfg = PretrainConfig(
-        minutes=5.0, max_steps=3, batch_size=4, depth=1, width=4, val_tiles=2, workers=0, mix=mix
+        minutes=5.0,
+        max_steps=3,
+        batch_size=4,
+        depth=1,
+        width=4,
+        val_tiles=2,
+        operating_tiles=2,
+        workers=0,
+        mix=mix,
     )
     logs: list[str] = []
     first = pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=logs.append)
@@ -249,11 +257,13 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
     meta = json.loads((first / "bundle.json").read_text())
     assert meta["pixel_size"] == {"nominal_m": 20.0, "min_m": 10.0, "max_m": 50.0}
     assert meta["normalisation"]["kind"] == "robust-db" and meta["lineage"]["steps"] == 3
-    # the threshold is the validation tiles' F1-optimal point (the rule is recorded), not break-even
+    # the threshold is the operating tiles' F1-optimal point (the rule is recorded), not break-even
     points = meta["metrics"]["operating_points"]
     assert meta["metrics"]["operating_point"] == "f1" == meta["lineage"]["pretrain_config"]["operating_point"]
+    assert set(points) == {"break-even", "f1"}
     assert meta["threshold"] == points["f1"]["threshold"]
     assert meta["postprocess"]["min_component"] == points["f1"]["min_component"]
+    assert meta["lineage"]["operating_tiles"].startswith("2 fixed tiles")
     # the same command again resumes (more steps allowed), it does not start over
     pretrain(dataclasses.replace(cfg, max_steps=5), tmp_path / "models", tmp_path / "ck", log=logs.append)
     assert any("resuming" in m and "step 3" in m for m in logs)
@@ -264,18 +274,23 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
         pretrain(dataclasses.replace(cfg, operating_point="f2"), tmp_path / "m2", tmp_path / "ck2")
 
 
-def test_the_shipped_models_use_their_validation_f1_point():
-    """Both shipped bundles sit at the F1-optimal point their own validation tiles gave."""
+def test_the_shipped_models_use_their_recorded_validation_point():
+    """Both shipped bundles sit at the point their recorded rule gave on their own validation
+    tiles; the default model at the recipe's rule."""
+    from icecrack_assets.ml.pretrain import PretrainConfig
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, DEFAULT_MODEL_DIR
 
     for d in (DEFAULT_MODEL_DIR, BASE_MODEL_DIR):
         meta = json.loads((d / "bundle.json").read_text())
-        f1 = meta["metrics"]["operating_points"]["f1"]
-        assert meta["metrics"]["operating_point"] == "f1"
+        rule = meta["metrics"]["operating_point"]
+        point = meta["metrics"]["operating_points"][rule]
         assert (meta["threshold"], meta["postprocess"]["min_component"]) == (
-            f1["threshold"],
-            f1["min_component"],
+            point["threshold"],
+            point["min_component"],
         )
+        if d == DEFAULT_MODEL_DIR:  # tuned as the recipe tunes it now
+            assert rule == PretrainConfig().operating_point
+            assert meta["lineage"]["operating_tiles"].startswith(f"{PretrainConfig().operating_tiles} fixed")
 
 
 def test_generalisation_tables_render_every_suite():
@@ -368,7 +383,15 @@ def test_stage1_continuation_trains_on_from_the_given_bundle_and_keeps_its_final
 
     mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2)
     cfg = PretrainConfig(
-        minutes=5.0, max_steps=2, batch_size=4, depth=1, width=4, val_tiles=2, workers=0, mix=mix
+        minutes=5.0,
+        max_steps=2,
+        batch_size=4,
+        depth=1,
+        width=4,
+        val_tiles=2,
+        operating_tiles=2,
+        workers=0,
+        mix=mix,
     )
     first = pretrain(cfg, tmp_path / "models", tmp_path / "ck", name="stage1", log=lambda m: None)
     flipped = stage1_continuation(cfg, str(first), ContinueRound(5.0, max_steps=7, polarity_flip=0.3), 1)
@@ -496,7 +519,9 @@ def test_suite_radiometry_reports_each_radiometry_and_a_best_f1_no_worse_than_it
     res = json.loads(out.with_suffix(".json").read_text())["radiometry"]["default model"]
     assert set(res["radiometries"]) == {"lit-far", "lit-near", "bright", "dark"}
     # the shipped threshold is one of the levels searched and keeps every component
-    assert res["threshold"] in (0.8,) and load_bundle(default_model_path(), "cpu").min_component == 0
+    from icecrack_assets.ml.evaluation.radiometry import LEVELS
+
+    assert res["threshold"] in LEVELS and load_bundle(default_model_path(), "cpu").min_component == 0
     for r in res["radiometries"].values():
         assert r["best_f1"] >= r["at_threshold"]["f1"] - 1e-9
-    assert "| default model (0.80) |" in out.read_text()
+    assert f"| default model ({res['threshold']:.2f}) |" in out.read_text()

@@ -54,6 +54,7 @@ def tiny_pretrain(**kw):
         width=4,
         stem=2,
         val_tiles=2,
+        operating_tiles=2,
         workers=0,
         mix=mix,
         weak=WeakConfig(batch=2, patch=32),
