@@ -297,6 +297,8 @@ def pretrain(
     from icecrack_assets.ml.train import check_operating_point
 
     check_operating_point(cfg.operating_point)  # fail before training, not after
+    if cfg.operating_tiles < 1:
+        raise IceCrackError(f"operating_tiles must be 1 or more, got {cfg.operating_tiles}")
     device = resolve_device(cfg.device)  # an unavailable device, too
     set_threads()
     checkpoint_dir = Path(checkpoint_dir)

@@ -272,6 +272,9 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
         pretrain(dataclasses.replace(cfg, width=8), tmp_path / "models", tmp_path / "ck", log=logs.append)
     with pytest.raises(IceCrackError, match="operating point"):
         pretrain(dataclasses.replace(cfg, operating_point="f2"), tmp_path / "m2", tmp_path / "ck2")
+    with pytest.raises(IceCrackError, match="operating_tiles must be 1 or more, got 0"):
+        pretrain(dataclasses.replace(cfg, operating_tiles=0), tmp_path / "m3", tmp_path / "ck3")
+    assert not (tmp_path / "m3").exists()  # refused before anything is written
 
 
 def test_the_shipped_models_use_their_recorded_validation_point():
