@@ -277,6 +277,33 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
     assert not (tmp_path / "m3").exists()  # refused before anything is written
 
 
+def test_the_operating_point_is_tuned_on_the_operating_tiles_not_the_periodic_ones(tmp_path, monkeypatch):
+    from icecrack_assets.ml import pretrain as pretrain_module
+
+    seen: list[int] = []
+    write = pretrain_module.write_default_bundle
+
+    def spy(model, cfg, val, *args, **kwargs):
+        seen.append(len(val))
+        return write(model, cfg, val, *args, **kwargs)
+
+    monkeypatch.setattr(pretrain_module, "write_default_bundle", spy)
+    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2)
+    cfg = pretrain_module.PretrainConfig(
+        minutes=5.0,
+        max_steps=1,
+        batch_size=4,
+        depth=1,
+        width=4,
+        val_tiles=2,
+        operating_tiles=3,
+        workers=0,
+        mix=mix,
+    )
+    pretrain_module.pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=lambda m: None)
+    assert seen == [3]
+
+
 def test_the_shipped_models_use_their_recorded_validation_point():
     """Both shipped bundles sit at the point their recorded rule gave on their own validation
     tiles; the default model at the recipe's rule."""
