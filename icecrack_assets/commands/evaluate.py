@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             max_steps=args.style_steps,
             scenes_per_group=2 if args.quick else 6,
             scene_size=192 if args.quick else 384,
-            operating_tiles=12 if args.quick else 144,
+            operating_tiles=12 if args.quick else None,
             seed=args.seed,
             lai_seeds=cfg.lai_seeds or (1 if args.quick else 3),
             finetune_minutes=args.max_minutes or (1.0 if args.quick else 8.0),

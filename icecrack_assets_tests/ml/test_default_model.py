@@ -235,21 +235,28 @@ def test_predict_threshold_and_component_size_override_the_bundle(tiny_raster, t
         assert len(err) == 1 and bad[0] in err[0] and not (tmp_path / "bad.tif").exists()
 
 
-def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_path):
-    from icecrack_assets.ml.pretrain import CHECKPOINT, PretrainConfig, pretrain
+def _tiny_pretrain(max_steps: int, operating_tiles: int = 2, mix_extra: dict | None = None):
+    """A pretraining configuration of seconds: a one-level U-Net on 64² simulator tiles."""
+    from icecrack_assets.ml.pretrain import PretrainConfig
 
-    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.5)
-    cfg = PretrainConfig(
+    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, **(mix_extra or {}))
+    return PretrainConfig(
         minutes=5.0,
-        max_steps=3,
+        max_steps=max_steps,
         batch_size=4,
         depth=1,
         width=4,
         val_tiles=2,
-        operating_tiles=2,
+        operating_tiles=operating_tiles,
         workers=0,
         mix=mix,
     )
+
+
+def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_path):
+    from icecrack_assets.ml.pretrain import CHECKPOINT, pretrain
+
+    cfg = _tiny_pretrain(max_steps=3, mix_extra={"resample_prob": 0.5})
     logs: list[str] = []
     first = pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=logs.append)
     ck = torch.load(tmp_path / "ck" / CHECKPOINT, weights_only=False)
@@ -288,18 +295,7 @@ def test_the_operating_point_is_tuned_on_the_operating_tiles_not_the_periodic_on
         return write(model, cfg, val, *args, **kwargs)
 
     monkeypatch.setattr(pretrain_module, "write_default_bundle", spy)
-    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2)
-    cfg = pretrain_module.PretrainConfig(
-        minutes=5.0,
-        max_steps=1,
-        batch_size=4,
-        depth=1,
-        width=4,
-        val_tiles=2,
-        operating_tiles=3,
-        workers=0,
-        mix=mix,
-    )
+    cfg = _tiny_pretrain(max_steps=1, operating_tiles=3)
     pretrain_module.pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=lambda m: None)
     assert seen == [3]
 
@@ -406,23 +402,11 @@ def test_stage1_continuation_trains_on_from_the_given_bundle_and_keeps_its_final
     from icecrack_assets.ml.pretrain import (
         CONTINUE_LR,
         ContinueRound,
-        PretrainConfig,
         pretrain,
         stage1_continuation,
     )
 
-    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2)
-    cfg = PretrainConfig(
-        minutes=5.0,
-        max_steps=2,
-        batch_size=4,
-        depth=1,
-        width=4,
-        val_tiles=2,
-        operating_tiles=2,
-        workers=0,
-        mix=mix,
-    )
+    cfg = _tiny_pretrain(max_steps=2)
     first = pretrain(cfg, tmp_path / "models", tmp_path / "ck", name="stage1", log=lambda m: None)
     flipped = stage1_continuation(cfg, str(first), ContinueRound(5.0, max_steps=7, polarity_flip=0.3), 1)
     assert (flipped.max_steps, flipped.mix.polarity_flip, flipped.seed) == (7, 0.3, cfg.seed + 1)

@@ -64,7 +64,9 @@ class GeneralisationConfig:
     finetune_minutes: float = 8.0  # suite b: budget of each fine-tuning run
     base_model: Path | None = None  # suite d: the default model's base, stages 1 + 1b (no real tile)
     field_steps: int = 0  # suite d: steps of each leave-one-tile-out fine-tune of base_model (0 = none)
-    operating_tiles: int = 144  # validation tiles each trained model's operating point is tuned on
+    # validation tiles each trained model's operating point is tuned on (None = the recipe's,
+    # PretrainConfig.operating_tiles; --quick takes fewer)
+    operating_tiles: int | None = None
 
 
 class HeldoutScene(NamedTuple):
@@ -109,6 +111,11 @@ def score_scenes(bundle: Bundle, scenes: list[HeldoutScene]) -> dict:
     return out
 
 
+def _operating_tiles(cfg: GeneralisationConfig) -> dict:
+    """PretrainConfig's ``operating_tiles`` when the suite sets its own, else nothing (the recipe's)."""
+    return {} if cfg.operating_tiles is None else {"operating_tiles": cfg.operating_tiles}
+
+
 def _short_model(cfg: GeneralisationConfig, name: str, exclude: tuple[str, ...], log) -> Path:
     from icecrack_assets.ml.pretrain import PretrainConfig, pretrain
 
@@ -117,7 +124,7 @@ def _short_model(cfg: GeneralisationConfig, name: str, exclude: tuple[str, ...],
         max_steps=cfg.max_steps,
         seed=cfg.seed,
         val_tiles=12,
-        operating_tiles=cfg.operating_tiles,
+        **_operating_tiles(cfg),
         val_every_minutes=max(1.0, cfg.minutes / 3),
         checkpoint_minutes=max(1.0, cfg.minutes / 3),
         despeckle=cfg.despeckle,
@@ -234,8 +241,7 @@ def fields_leave_one_out(
     for t in tiles:
         others = tuple(o.name for o in tiles if o.name != t.name)
         pc = field_finetune(
-            train
-            or PretrainConfig(lai_root=str(cfg.lai_root), seed=cfg.seed, operating_tiles=cfg.operating_tiles),
+            train or PretrainConfig(lai_root=str(cfg.lai_root), seed=cfg.seed, **_operating_tiles(cfg)),
             str(base),
             str(cfg.fields_root),
             others,
