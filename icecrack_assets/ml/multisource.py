@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,10 @@ class MixConfig:
     # scene median: dark cracks show as bright ones, wall + shadow swaps order; labels unchanged);
     # drawn from its own generator, so 0 leaves every other draw as it was
     polarity_flip: float = 0.0
+    # probability that a simulated scene also holds uncracked bright, rough zones (1-4 dB brighter;
+    # simulator/random_background.py), decided from the scene's own seed, so 0 leaves every other
+    # draw as it was
+    bright_zones: float = 0.0
     despeckle: str = "none"  # the model's input filter, applied to every drawn tile with its looks
 
     def as_dict(self) -> dict:
@@ -96,8 +100,10 @@ class SimulatorSource:
         families: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
         radiometry: Sequence[float] | None = None,
+        bright_zones: float = 0.0,
     ) -> None:
         self.families = tuple(families) if families else None
+        self.bright_zones = bright_zones
         self.exclude = tuple(exclude)
         self.radiometry = tuple(radiometry) if radiometry is not None else None
         self.module = _randomised()
@@ -108,9 +114,22 @@ class SimulatorSource:
             style = self.module.sample_style(
                 rng, families=self.families, exclude=self.exclude, radiometry_p=self.radiometry
             )
+            style = self._with_bright_zones(style, seed)
             sc = self.module.render_scene(style, (size, size), seed)
             return TrainTile(sc.sigma0, sc.truth, self.name, style.family, float(sc.looks))
         return _legacy_tile(rng, size, seed)
+
+    def _with_bright_zones(self, style, seed: int):
+        """``style`` with uncracked bright zones in a ``bright_zones`` share of scenes (legacy
+        scenes have no background style and stay as they are)."""
+        if self.bright_zones <= 0 or style.background is None:
+            return style
+        aux = np.random.default_rng([seed, zlib.crc32(b"bright-zone")])
+        if aux.random() >= self.bright_zones:
+            return style
+        return replace(
+            style, background=replace(style.background, bright_zone_db=float(aux.uniform(1.0, 4.0)))
+        )
 
 
 def _legacy_tile(rng: np.random.Generator, size: int, seed: int) -> TrainTile:
@@ -219,6 +238,8 @@ class MixedSampler:
         self.p = p / p.sum()
         if not 0.0 <= cfg.polarity_flip <= 1.0:  # also rejects NaN
             raise IceCrackError(f"polarity_flip must be a probability in [0, 1], got {cfg.polarity_flip}")
+        if not 0.0 <= cfg.bright_zones <= 1.0:
+            raise IceCrackError(f"bright_zones must be a probability in [0, 1], got {cfg.bright_zones}")
         self.cfg = cfg
         self.norm = norm or dict(ROBUST_NORMALISATION)
         self.rng = np.random.default_rng(seed)

@@ -97,7 +97,11 @@ class PretrainConfig:
 
 
 def _sources(cfg: PretrainConfig, split: str) -> dict:
-    out: dict = {"simulator": SimulatorSource(cfg.mix.families, cfg.mix.exclude, cfg.mix.radiometry)}
+    out: dict = {
+        "simulator": SimulatorSource(
+            cfg.mix.families, cfg.mix.exclude, cfg.mix.radiometry, cfg.mix.bright_zones
+        )
+    }
     if cfg.mix.weights.get("simulator", 0) <= 0:
         out.pop("simulator")
     if cfg.mix.weights.get("lai", 0) > 0:

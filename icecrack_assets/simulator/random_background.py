@@ -4,7 +4,11 @@ Surfaces: dry snow, wet snow, blue ice, percolation-zone firn, each with multi-s
 optional second surface behind a wandering boundary (a snow line). Hard negatives, drawn on top:
 sastrugi / ripples (periodic lineations), supraglacial streams (thin meandering lines, dark or bright)
 and lakes, a rift, an ice front with open water or mélange and its cliff, icebergs, rock with slope
-shading, layover and shadow, and point targets with their range / azimuth sidelobes.
+shading, layover and shadow, and point targets with their range / azimuth sidelobes. Optionally
+(``BackgroundStyle.bright_zone_db`` > 0, never drawn by the style sampler itself), uncracked bright
+zones: patches brighter and rougher than the ice around them, with no lineation. A real crevasse
+field at 20-40 m looks like a bright textured zone; these say that brightness and roughness alone
+are not a crack.
 
 A rift is *not* a crevasse here: where it is at least ``RIFT_MIN_PX`` wide (a full-thickness fracture
 filled with mélange or sea water) it is a hard negative (truth 0); its narrower tip, which looks like
@@ -23,7 +27,7 @@ from icecrack_assets.simulator.polyline import distance_to, meander
 from icecrack_assets.simulator.random_cracks import frame, interval_overlap, smooth_patches
 
 # class codes of RandomScene.classes (uint8)
-BACKGROUND, STREAM, LAKE, RIFT, CLIFF, WATER, MELANGE, ROCK, ICEBERG, POINT, RIFT_TIP = range(11)
+BACKGROUND, STREAM, LAKE, RIFT, CLIFF, WATER, MELANGE, ROCK, ICEBERG, POINT, RIFT_TIP, BRIGHT_ZONE = range(12)
 NODATA_CLASS = 255
 CLASS_NAMES = {
     BACKGROUND: "snow / ice surface",
@@ -37,6 +41,7 @@ CLASS_NAMES = {
     ICEBERG: "iceberg",
     POINT: "point target and sidelobes",
     RIFT_TIP: "narrow rift tip (unknown)",
+    BRIGHT_ZONE: "uncracked bright, rough zone",
     NODATA_CLASS: "nodata",
 }
 RIFT_MIN_PX = 8.0
@@ -102,6 +107,8 @@ def render_background(
         _rock(db, classes, look, rng, shape)
     if "points" in negs:
         _points(db, classes, look, rng, shape)
+    if bg.bright_zone_db > 0:  # last, so that every draw before it is unchanged
+        _bright_zones(db, classes, bg.bright_zone_db, rng, shape)
     return Background(db.astype(np.float32), classes, rift_tip)
 
 
@@ -279,6 +286,20 @@ def _rock(db, classes, look, rng, shape) -> None:
     rock = np.where(shadow, np.minimum(rock, rng.uniform(-25.0, -18.0)), rock)
     db[mask] = rock[mask]
     classes[mask] = ROCK
+
+
+def _bright_zones(db, classes, level_db: float, rng, shape) -> None:
+    """Uncracked patches ``level_db`` brighter than the surface with extra isotropic roughness
+    (0.5-2.5 dB at 1.5-10 px): the look of a crevasse field without its lineations. Only on the
+    plain surface; cracks are never drawn there (their class is not BACKGROUND)."""
+    n = float(max(shape))
+    soft = smooth_patches(rng, shape, rng.uniform(0.1, 0.4), rng.uniform(0.1, 0.35) * n)
+    rough = fractal_noise(rng, shape, (rng.uniform(4.0, 10.0), rng.uniform(1.5, 4.0)), 0.7)
+    add = soft * (level_db + rng.uniform(0.5, 2.5) * rough)
+    on = (soft > 0.5) & (classes == BACKGROUND)
+    plain = classes == BACKGROUND
+    db[plain] += add[plain]
+    classes[on] = BRIGHT_ZONE
 
 
 def _points(db, classes, look, rng, shape) -> None:

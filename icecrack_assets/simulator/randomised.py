@@ -94,6 +94,9 @@ class BackgroundStyle:
     second_surface: str | None  # a second surface behind a wandering boundary (snow line)
     boundary_px: float
     hard_negatives: tuple[str, ...]  # subset of random_background.HARD_NEGATIVES
+    # uncracked bright, rough zones this much brighter (dB; 0 = none). Not sampled here: the
+    # training mix sets it (MixConfig.bright_zones), so styles drawn without it stay as they were
+    bright_zone_db: float = 0.0
 
 
 @dataclass(frozen=True)

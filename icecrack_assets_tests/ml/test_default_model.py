@@ -155,6 +155,30 @@ def test_polarity_flip_negates_about_that_share_of_crops_and_nothing_else():
             MixedSampler(src, dataclasses.replace(cfg, polarity_flip=bad))
 
 
+def test_bright_zones_enter_that_share_of_simulated_scenes_and_change_no_other_draw():
+    from icecrack_assets.ml.multisource import SimulatorSource
+    from icecrack_assets.ml.pretrain import PretrainConfig, _sources
+    from icecrack_assets.simulator import random_background as rb
+
+    def draws(share: float) -> list:
+        src = SimulatorSource(exclude=("legacy",), bright_zones=share)
+        rng = np.random.default_rng(5)
+        return [src.draw(rng, 64) for _ in range(40)]
+
+    none, some = draws(0.0), draws(0.5)
+    with_zones = [(a, b) for a, b in zip(none, some, strict=True) if not np.array_equal(a.sigma0, b.sigma0)]
+    assert 8 <= len(with_zones) <= 32  # about half the scenes (the zone can miss a 64 px window)
+    for a, b in zip(none, some, strict=True):
+        assert a.family == b.family  # the styles and scene seeds drawn are the same
+        assert not (b.truth[a.truth != b.truth] == 1).any()  # a zone only takes cracks away
+    mix = MixConfig(weights={"simulator": 1.0}, bright_zones=0.4)
+    assert _sources(PretrainConfig(mix=mix), "train")["simulator"].bright_zones == 0.4
+    assert rb.CLASS_NAMES[rb.BRIGHT_ZONE]
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(IceCrackError, match="bright_zones"):
+            MixedSampler({"simulator": _Fixed("simulator", 0.1)}, dataclasses.replace(mix, bright_zones=bad))
+
+
 def test_the_training_mix_passes_its_radiometry_weights_to_the_simulator(monkeypatch):
     from icecrack_assets.ml.multisource import MixConfig
     from icecrack_assets.ml.pretrain import PretrainConfig, _sources

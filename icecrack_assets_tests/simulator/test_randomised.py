@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.simulator import random_background as rb
@@ -141,6 +142,27 @@ def test_hard_negatives_are_drawn_and_never_truth(negative: str) -> None:
             assert (sc.truth[present] != 1).all()
             assert (sc.truth[present & ~np.isnan(sc.sigma0)] == 0).all()
         assert (sc.zone[sc.truth == 1] > 0).all()
+
+
+def test_uncracked_bright_zones_are_brighter_never_cracked_and_change_nothing_else() -> None:
+    st = _style(31, families=["transverse", "dense-field", "crossing"], exclude=("legacy",))
+    plain = render_scene(st, (192, 192), 4)
+    bright = render_scene(
+        dataclasses.replace(st, background=dataclasses.replace(st.background, bright_zone_db=3.0)),
+        (192, 192),
+        4,
+    )
+    zone = bright.classes == rb.BRIGHT_ZONE
+    assert 0.02 < zone.mean() < 0.6 and not (plain.classes == rb.BRIGHT_ZONE).any()
+    assert (bright.truth[zone] != 1).all()  # a bright zone is never a crack ...
+    db_gain = 10 * np.log10(bright.clean[zone] / plain.clean[zone])
+    assert 1.0 < float(np.median(db_gain)) < 4.5  # ... but brighter than the surface was (soft edges)
+    assert float(np.std(db_gain)) > 0.3  # and rougher
+    away = (bright.classes == plain.classes) & np.isfinite(bright.sigma0)
+    away &= ~ndimage.binary_dilation(zone | (plain.truth == 1), iterations=20)  # soft edges
+    assert np.allclose(bright.clean[away], plain.clean[away], rtol=0.02)  # elsewhere as it was
+    assert dataclasses.replace(bright.style.background, bright_zone_db=0.0) == plain.style.background
+    assert SceneStyle.from_dict(json.loads(json.dumps(bright.style.as_dict()))) == bright.style
 
 
 def test_rift_tip_is_unknown_and_the_rift_is_not_crack() -> None:
