@@ -148,6 +148,9 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     cfg = PretrainConfig(
         minutes=args.minutes,
         seed=args.seed,
+        depth=args.depth,  # the shared defaults are the shipped models' U-Net (4 / 16 / 2)
+        width=args.width,
+        stem=args.stem,
         lai_root=str(lai.resolve()),
         despeckle=args.input_filter,
         weights_dtype="float16",

@@ -222,6 +222,20 @@ def weak_sampler(cfg: PretrainConfig, seed: int) -> WeakFieldSampler | None:
     return WeakFieldSampler(tiles, cfg.weak, seed=seed)
 
 
+def _check_init_architecture(cfg: PretrainConfig) -> None:
+    """One clear error, not a state-dict traceback, when ``cfg.init`` is another U-Net shape."""
+    from icecrack_assets.ml.bundle import read_bundle_json
+
+    arch = read_bundle_json(Path(str(cfg.init))).get("architecture", {})
+    want = {"depth": cfg.depth, "width": cfg.width, "stem": cfg.stem}
+    have = {k: arch.get(k) for k in want}
+    if have != want:
+        raise IceCrackError(
+            f"{cfg.init}: its U-Net is depth/width/stem {have['depth']}/{have['width']}/{have['stem']}, "
+            f"this run's is {want['depth']}/{want['width']}/{want['stem']}; start from a bundle of the same shape"
+        )
+
+
 def _model(cfg: PretrainConfig) -> UNet:
     return UNet(UNetConfig(depth=cfg.depth, width=cfg.width, stem=cfg.stem))
 
@@ -303,6 +317,8 @@ def pretrain(
     check_operating_point(cfg.operating_point)  # fail before training, not after
     if cfg.operating_tiles < 1:
         raise IceCrackError(f"operating_tiles must be 1 or more, got {cfg.operating_tiles}")
+    if cfg.init:
+        _check_init_architecture(cfg)
     device = resolve_device(cfg.device)  # an unavailable device, too
     set_threads()
     checkpoint_dir = Path(checkpoint_dir)

@@ -306,6 +306,11 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
     with pytest.raises(IceCrackError, match="operating_tiles must be 1 or more, got 0"):
         pretrain(dataclasses.replace(cfg, operating_tiles=0), tmp_path / "m3", tmp_path / "ck3")
     assert not (tmp_path / "m3").exists()  # refused before anything is written
+    with pytest.raises(IceCrackError, match="its U-Net is depth/width/stem") as err:
+        pretrain(
+            dataclasses.replace(cfg, init=str(first), width=cfg.width * 2), tmp_path / "m4", tmp_path / "ck4"
+        )
+    assert str(first) in str(err.value) and not (tmp_path / "ck4").exists()
 
 
 def test_the_operating_point_is_tuned_on_the_operating_tiles_not_the_periodic_ones(tmp_path, monkeypatch):

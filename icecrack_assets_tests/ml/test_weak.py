@@ -191,6 +191,8 @@ def test_leave_one_out_scores_each_tile_with_a_model_that_never_saw_it(tmp_path)
         (["--init", "base", "--continue-minutes", "0"], "give --continue-minutes > 0"),
         (["--continue-minutes", "-1"], "must be 0 or more"),
         (["--fields", "NOPE"], "no aN.tif / aN_mask.tif pairs"),
+        # --width reaches the default model's run, and a base of another shape is refused
+        (["--init", "base", "--continue-minutes", "1", "--width", "8"], "4/16/2, this run's is 4/8/2"),
     ],
 )
 def test_default_model_argument_errors_are_one_line(argv, expected, tmp_path, capsys, monkeypatch):
