@@ -123,15 +123,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _default_init(cfg) -> str | None:
     """``"default"`` when the shipped default model exists and has this architecture, else None."""
-    from icecrack_assets.ml.bundle import read_bundle_json
+    from icecrack_assets.ml.bundle import architecture_diff, read_bundle_json
     from icecrack_assets.ml.shipped import default_model_path
 
     shipped = default_model_path()
     if shipped is None:
         return None
-    arch = read_bundle_json(shipped)["architecture"]
     mine = {"depth": cfg.depth, "width": cfg.width, "stem": cfg.stem, "dropout": cfg.dropout}
-    if any(arch.get(k) != v for k, v in mine.items()):
+    if architecture_diff(read_bundle_json(shipped)["architecture"], mine):
         return None
     print(f"starting from the shipped default model {shipped} (--from-scratch to not)")
     return "default"

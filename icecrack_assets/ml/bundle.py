@@ -165,6 +165,12 @@ def read_bundle_json(path: Path) -> dict[str, Any]:
     return meta
 
 
+def architecture_diff(arch: dict[str, Any], want: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (bundle's, wanted)}`` for each key of ``want`` that a bundle's ``architecture``
+    does not match: weights only load into a U-Net of the same shape."""
+    return {k: (arch.get(k), v) for k, v in want.items() if arch.get(k) != v}
+
+
 def load_bundle(path: Path, device: str = "auto") -> Bundle:
     """Load a bundle directory; a missing, corrupt or tampered bundle is a one-line InputError."""
     path = Path(path)

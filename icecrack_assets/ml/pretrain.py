@@ -224,12 +224,12 @@ def weak_sampler(cfg: PretrainConfig, seed: int) -> WeakFieldSampler | None:
 
 def _check_init_architecture(cfg: PretrainConfig) -> None:
     """One clear error, not a state-dict traceback, when ``cfg.init`` is another U-Net shape."""
-    from icecrack_assets.ml.bundle import read_bundle_json
+    from icecrack_assets.ml.bundle import architecture_diff, read_bundle_json
 
     arch = read_bundle_json(Path(str(cfg.init))).get("architecture", {})
     want = {"depth": cfg.depth, "width": cfg.width, "stem": cfg.stem}
-    have = {k: arch.get(k) for k in want}
-    if have != want:
+    if architecture_diff(arch, want):
+        have = {k: arch.get(k) for k in want}
         raise IceCrackError(
             f"{cfg.init}: its U-Net is depth/width/stem {have['depth']}/{have['width']}/{have['stem']}, "
             f"this run's is {want['depth']}/{want['width']}/{want['stem']}; start from a bundle of the same shape"

@@ -30,7 +30,7 @@ import torch
 from icecrack_assets import __version__
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.augment import augment_batch, random_crops
-from icecrack_assets.ml.bundle import load_bundle, read_bundle_json, save_bundle
+from icecrack_assets.ml.bundle import architecture_diff, load_bundle, read_bundle_json, save_bundle
 from icecrack_assets.ml.device import adamw, resolve_device, set_threads
 from icecrack_assets.ml.losses import bce_dice_loss
 from icecrack_assets.ml.metrics import (
@@ -269,9 +269,9 @@ def _initial_weights(model: UNet, config: TrainConfig, norm: dict[str, Any]) -> 
     mine = UNetConfig(
         depth=config.depth, width=config.width, dropout=config.dropout, stem=config.stem
     ).as_dict()
-    theirs = {k: src.config.get(k) for k in mine}
-    if theirs != mine:
-        diff = ", ".join(f"{k} {theirs[k]} vs {mine[k]}" for k in mine if theirs[k] != mine[k])
+    differs = architecture_diff(src.config, mine)
+    if differs:
+        diff = ", ".join(f"{k} {theirs} vs {wanted}" for k, (theirs, wanted) in differs.items())
         raise IceCrackError(
             f"{config.init}: cannot fine-tune from this bundle, its architecture differs ({diff})"
         )

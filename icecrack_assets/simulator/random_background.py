@@ -296,8 +296,8 @@ def _bright_zones(db, classes, level_db: float, rng, shape) -> None:
     soft = smooth_patches(rng, shape, rng.uniform(0.1, 0.4), rng.uniform(0.1, 0.35) * n)
     rough = fractal_noise(rng, shape, (rng.uniform(4.0, 10.0), rng.uniform(1.5, 4.0)), 0.7)
     add = soft * (level_db + rng.uniform(0.5, 2.5) * rough)
-    on = (soft > 0.5) & (classes == BACKGROUND)
     plain = classes == BACKGROUND
+    on = (soft > 0.5) & plain
     db[plain] += add[plain]
     classes[on] = BRIGHT_ZONE
 
