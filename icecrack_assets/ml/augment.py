@@ -1,4 +1,5 @@
-"""Training augmentation: the eight flips/90-degree rotations and a residual-speckle re-draw.
+"""Training augmentation: the eight flips/90-degree rotations, a residual-speckle re-draw and
+random convolutions.
 
 Crevasses have no preferred orientation across regions, so the dihedral group is label-preserving.
 Patches are despeckled intensity; the speckle re-draw multiplies them by fresh unit-mean gamma
@@ -9,6 +10,7 @@ does not learn one particular noise realisation.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import correlate
 
 
 def dihedral(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,3 +60,30 @@ def random_crops(
     xs = np.stack([xi[..., r : r + ch, c : c + cw] for xi, r, c in zip(x, rows, cols)])
     ys = np.stack([yi[..., r : r + ch, c : c + cw] for yi, r, c in zip(y, rows, cols)])
     return xs, ys
+
+
+RANDOM_CONV_KERNELS = (3, 5)  # 7 px and wider blur dense 1-px fields out of sight
+
+
+def random_convolution(
+    x: np.ndarray,
+    valid: np.ndarray,
+    rng: np.random.Generator,
+    kernels: tuple[int, ...] = RANDOM_CONV_KERNELS,
+) -> np.ndarray:
+    """RandConv (Xu et al. 2021) on one normalised crop: a random ``k`` x ``k`` filter (He-scaled
+    normal weights) rescaled to the crop's own mean and spread over ``valid`` pixels, mixed with
+    the crop by a uniform weight. Shapes stay where they were while the local look (wall/shadow
+    order, edge profile, speckle texture) changes, so a model cannot lean on one renderer's
+    picture of a crack. Labels are unchanged; invalid pixels stay 0."""
+    k = int(rng.choice(kernels))
+    w = rng.normal(0.0, 1.0 / k, size=(k, k))
+    out: np.ndarray = correlate(x.astype(np.float64), w, mode="reflect")
+    if valid.any():
+        mu, sd = float(x[valid].mean()), float(x[valid].std())
+        omu, osd = float(out[valid].mean()), float(out[valid].std())
+        out = (out - omu) / max(osd, 1e-6) * sd + mu
+    alpha = float(rng.uniform(0.0, 1.0))
+    mixed: np.ndarray = (alpha * x + (1.0 - alpha) * out).astype(x.dtype)
+    mixed[~valid] = 0.0
+    return mixed

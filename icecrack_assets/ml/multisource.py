@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from icecrack_assets.errors import IceCrackError
-from icecrack_assets.ml.augment import dihedral
+from icecrack_assets.ml.augment import dihedral, random_convolution
 from icecrack_assets.ml.normalise import ROBUST_NORMALISATION, normalise, scene_stats
 
 IGNORE = 255
@@ -72,6 +72,10 @@ class MixConfig:
     # simulator/random_background.py), decided from the scene's own seed, so 0 leaves every other
     # draw as it was
     bright_zones: float = 0.0
+    # probability that a training crop's normalised input goes through a random convolution
+    # (augment.random_convolution, RandConv): from its own generator, so 0 leaves every other
+    # draw as it was
+    random_conv: float = 0.0
     despeckle: str = "none"  # the model's input filter, applied to every drawn tile with its looks
 
     def as_dict(self) -> dict:
@@ -236,14 +240,15 @@ class MixedSampler:
         self.names = names
         p = np.array([cfg.weights[n] for n in names], float)
         self.p = p / p.sum()
-        if not 0.0 <= cfg.polarity_flip <= 1.0:  # also rejects NaN
-            raise IceCrackError(f"polarity_flip must be a probability in [0, 1], got {cfg.polarity_flip}")
-        if not 0.0 <= cfg.bright_zones <= 1.0:
-            raise IceCrackError(f"bright_zones must be a probability in [0, 1], got {cfg.bright_zones}")
+        for knob in ("polarity_flip", "bright_zones", "random_conv"):
+            value = getattr(cfg, knob)
+            if not 0.0 <= value <= 1.0:  # also rejects NaN
+                raise IceCrackError(f"{knob} must be a probability in [0, 1], got {value}")
         self.cfg = cfg
         self.norm = norm or dict(ROBUST_NORMALISATION)
         self.rng = np.random.default_rng(seed)
         self.flip_rng = np.random.default_rng([seed, zlib.crc32(b"polarity")])
+        self.conv_rng = np.random.default_rng([seed, zlib.crc32(b"random-conv")])
         self.drawn: dict[str, int] = {n: 0 for n in names}
         self.families: dict[str, int] = {}
 
@@ -294,6 +299,9 @@ class MixedSampler:
         if cfg.polarity_flip > 0:
             flip = self.flip_rng.random(len(x_out)) < cfg.polarity_flip
             x_out[flip] = -x_out[flip]  # nodata stays 0
+        if cfg.random_conv > 0:
+            for i in np.flatnonzero(self.conv_rng.random(len(x_out)) < cfg.random_conv):
+                x_out[i, 0] = random_convolution(x_out[i, 0], x_out[i, 0] != 0.0, self.conv_rng)
         return x_out, y_out
 
 

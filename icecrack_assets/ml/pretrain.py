@@ -132,11 +132,12 @@ class _Stream(torch.utils.data.IterableDataset):
 class ContinueRound:
     """One round of stage 1b: its wall-clock budget, a step cap (the learning-rate schedule then
     runs over the steps), and the share of crops shown with their polarity flipped
-    (``MixConfig.polarity_flip``)."""
+    (``MixConfig.polarity_flip``) or passed through a random convolution (``random_conv``)."""
 
     minutes: float
     max_steps: int | None = None
     polarity_flip: float = 0.0
+    random_conv: float = 0.0
 
 
 # stage 1b of the shipped recipe: rounds of more stage 1 from its kept snapshot, each a warm
@@ -173,7 +174,7 @@ def stage1_continuation(
         checkpoint_minutes=4.0,
         val_every_minutes=10.0,
         seed=base.seed + round_,
-        mix=replace(base.mix, polarity_flip=round_spec.polarity_flip),
+        mix=replace(base.mix, polarity_flip=round_spec.polarity_flip, random_conv=round_spec.random_conv),
     )
 
 

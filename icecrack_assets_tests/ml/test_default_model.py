@@ -155,6 +155,39 @@ def test_polarity_flip_negates_about_that_share_of_crops_and_nothing_else():
             MixedSampler(src, dataclasses.replace(cfg, polarity_flip=bad))
 
 
+def test_random_conv_changes_about_that_share_of_crops_and_no_label_or_other_draw():
+    cfg = MixConfig(weights={"simulator": 1.0}, tile=48, patch=32, crops_per_tile=2)
+    src = {"simulator": _Fixed("simulator", 0.1)}
+    plain = MixedSampler(src, cfg, seed=3).batch(400)
+    conv = MixedSampler(src, dataclasses.replace(cfg, random_conv=0.3), seed=3).batch(400)
+    assert np.array_equal(plain[1], conv[1])  # labels and the draws behind them unchanged
+    changed = ~np.all(conv[0] == plain[0], axis=(1, 2, 3))
+    assert 0.22 < changed.mean() < 0.38 and np.isfinite(conv[0]).all()
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(IceCrackError, match="random_conv"):
+            MixedSampler(src, dataclasses.replace(cfg, random_conv=bad))
+
+
+def test_random_convolution_keeps_the_crops_level_spread_and_nodata():
+    from icecrack_assets.ml.augment import random_convolution
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.2, 0.3, (64, 64)).astype(np.float32)
+    x[:, 30:32] += 1.5  # a bright line
+    x[:8] = 0.0  # nodata rows
+    valid = x != 0.0
+    outs = [random_convolution(x, valid, np.random.default_rng(s)) for s in range(20)]
+    for out in outs:
+        assert out.dtype == x.dtype and out.shape == x.shape and (out[~valid] == 0).all()
+        # a convex mix of two maps with the crop's mean and spread: same mean, spread no larger
+        assert abs(out[valid].mean() - x[valid].mean()) < 1e-3
+        assert out[valid].std() <= x[valid].std() * 1.001
+    assert len({round(float(o[valid].std()), 4) for o in outs}) > 10  # random filters and mixes
+    # the line is still where it was in most draws: its columns stand out from their neighbours
+    stands_out = [abs(o[8:, 30:32].mean() - o[8:, 20:24].mean()) > 0.2 for o in outs]
+    assert sum(stands_out) >= 14
+
+
 def test_bright_zones_enter_that_share_of_simulated_scenes_and_change_no_other_draw():
     from icecrack_assets.ml.multisource import SimulatorSource
     from icecrack_assets.ml.pretrain import PretrainConfig, _sources
