@@ -71,13 +71,13 @@ def random_convolution(
     rng: np.random.Generator,
     kernels: tuple[int, ...] = RANDOM_CONV_KERNELS,
 ) -> np.ndarray:
-    """RandConv (Xu et al. 2021) on one normalised crop: a random ``k`` x ``k`` filter (He-scaled
-    normal weights) rescaled to the crop's own mean and spread over ``valid`` pixels, mixed with
-    the crop by a uniform weight. Shapes stay where they were while the local look (wall/shadow
-    order, edge profile, speckle texture) changes, so a model cannot lean on one renderer's
-    picture of a crack. Labels are unchanged; invalid pixels stay 0."""
+    """RandConv (Xu et al. 2021) on one normalised crop: a random ``k`` x ``k`` filter (normal
+    weights, whose scale does not matter) whose output is rescaled to the crop's own mean and
+    spread over ``valid`` pixels, then mixed with the crop by a uniform weight. Shapes stay where
+    they were while the local look (wall/shadow order, edge profile, speckle texture) changes, so
+    a model cannot lean on one renderer's picture of a crack. Labels are unchanged; invalid pixels stay 0."""
     k = int(rng.choice(kernels))
-    w = rng.normal(0.0, 1.0 / k, size=(k, k))
+    w = rng.normal(0.0, 1.0, size=(k, k))
     out: np.ndarray = correlate(x.astype(np.float64), w, mode="reflect")
     if valid.any():
         mu, sd = float(x[valid].mean()), float(x[valid].std())

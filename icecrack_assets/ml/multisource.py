@@ -301,6 +301,7 @@ class MixedSampler:
             x_out[flip] = -x_out[flip]  # nodata stays 0
         if cfg.random_conv > 0:
             for i in np.flatnonzero(self.conv_rng.random(len(x_out)) < cfg.random_conv):
+                # nodata is exactly 0 after normalisation (set above) and stays 0
                 x_out[i, 0] = random_convolution(x_out[i, 0], x_out[i, 0] != 0.0, self.conv_rng)
         return x_out, y_out
 
