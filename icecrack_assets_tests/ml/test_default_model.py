@@ -141,31 +141,31 @@ def test_mixing_sampler_draws_sources_in_the_documented_proportions():
         MixedSampler({"simulator": _Fixed("simulator", 0.1)}, cfg)
 
 
-def test_polarity_flip_negates_about_that_share_of_crops_and_nothing_else():
+def _crop_knob(knob: str, share: float) -> tuple:
+    """400 crops drawn without and with a per-crop knob of ``MixConfig`` (same seed), after
+    checking that the knob refuses values that are not probabilities."""
     cfg = MixConfig(weights={"simulator": 1.0}, tile=48, patch=32, crops_per_tile=2)
     src = {"simulator": _Fixed("simulator", 0.1)}
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(IceCrackError, match=knob):
+            MixedSampler(src, dataclasses.replace(cfg, **{knob: bad}))
     plain = MixedSampler(src, cfg, seed=3).batch(400)
-    flipped = MixedSampler(src, dataclasses.replace(cfg, polarity_flip=0.3), seed=3).batch(400)
+    return plain, MixedSampler(src, dataclasses.replace(cfg, **{knob: share}), seed=3).batch(400)
+
+
+def test_polarity_flip_negates_about_that_share_of_crops_and_nothing_else():
+    plain, flipped = _crop_knob("polarity_flip", 0.3)
     assert np.array_equal(plain[1], flipped[1])  # labels and the draws behind them unchanged
     neg = np.all(flipped[0] == -plain[0], axis=(1, 2, 3))
     same = np.all(flipped[0] == plain[0], axis=(1, 2, 3))
     assert (neg | same).all() and 0.22 < neg.mean() < 0.38
-    for bad in (-0.1, 1.5, float("nan")):
-        with pytest.raises(IceCrackError, match="polarity_flip"):
-            MixedSampler(src, dataclasses.replace(cfg, polarity_flip=bad))
 
 
 def test_random_conv_changes_about_that_share_of_crops_and_no_label_or_other_draw():
-    cfg = MixConfig(weights={"simulator": 1.0}, tile=48, patch=32, crops_per_tile=2)
-    src = {"simulator": _Fixed("simulator", 0.1)}
-    plain = MixedSampler(src, cfg, seed=3).batch(400)
-    conv = MixedSampler(src, dataclasses.replace(cfg, random_conv=0.3), seed=3).batch(400)
+    plain, conv = _crop_knob("random_conv", 0.3)
     assert np.array_equal(plain[1], conv[1])  # labels and the draws behind them unchanged
     changed = ~np.all(conv[0] == plain[0], axis=(1, 2, 3))
     assert 0.22 < changed.mean() < 0.38 and np.isfinite(conv[0]).all()
-    for bad in (-0.1, 1.5, float("nan")):
-        with pytest.raises(IceCrackError, match="random_conv"):
-            MixedSampler(src, dataclasses.replace(cfg, random_conv=bad))
 
 
 def test_random_convolution_keeps_the_crops_level_spread_and_nodata():
