@@ -463,6 +463,9 @@ def write_default_bundle(
         "resumes": state["resumes"],
         "families_drawn": state["families"],
         "simulator": "randomised" if SimulatorSource().module is not None else "legacy",
+        # what the simulator drew changes between versions (1.1: dunes at their physical scale);
+        # bundles from before this field was recorded were trained on 1.0
+        "simulator_version": getattr(SimulatorSource().module, "RANDOM_SIMULATOR_VERSION", None),
         "validation": f"{cfg.val_tiles} fixed tiles (simulator + Lai valid split), seed {10_000 + cfg.seed}",
         "operating_tiles": f"{cfg.operating_tiles} fixed tiles (the same split), seed {OPERATING_SEED0 + cfg.seed}",
         "progress": state["log"],

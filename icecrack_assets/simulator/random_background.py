@@ -2,13 +2,13 @@
 
 Surfaces: dry snow, wet snow, blue ice, percolation-zone firn, each with multi-scale texture, and an
 optional second surface behind a wandering boundary (a snow line). Hard negatives, drawn on top:
-sastrugi / ripples (periodic lineations), supraglacial streams (thin meandering lines, dark or bright)
-and lakes, a rift, an ice front with open water or mélange and its cliff, icebergs, rock with slope
-shading, layover and shadow, and point targets with their range / azimuth sidelobes. Optionally
-(``BackgroundStyle.bright_zone_db`` > 0, never drawn by the style sampler itself), uncracked bright
-zones: patches brighter and rougher than the ice around them, with no lineation. A real crevasse
-field at 20-40 m looks like a bright textured zone; these say that brightness and roughness alone
-are not a crack.
+snow dunes ("ripples": lineations 0.5-5 km apart; sastrugi are sub-pixel), supraglacial streams
+(thin meandering lines, dark or bright) and lakes, a rift, an ice front with open water or mélange
+and its cliff, icebergs, rock with slope shading, layover and shadow, and point targets with their
+range / azimuth sidelobes. Optionally (``BackgroundStyle.bright_zone_db`` > 0, never drawn by the
+style sampler itself), uncracked bright zones: patches brighter and rougher than the ice around
+them, with no lineation. A real crevasse field at 20-40 m looks like a bright textured zone; these
+say that brightness and roughness alone are not a crack.
 
 A rift is *not* a crevasse here: where it is at least ``RIFT_MIN_PX`` wide (a full-thickness fracture
 filled with mélange or sea water) it is a hard negative (truth 0); its narrower tip, which looks like
@@ -52,6 +52,7 @@ SURFACES = {  # level range (dB), texture range (dB)
     "blue-ice": ((-18.0, -9.0), (0.3, 1.0)),
     "percolation": ((-6.0, 1.0), (1.0, 3.0)),
 }
+DUNE_SPACING_M = (500.0, 5000.0)  # snow dunes to megadunes (the "ripples" hard negative)
 HARD_NEGATIVES = ("ripples", "streams", "lakes", "rift", "front", "icebergs", "rock", "points")
 
 
@@ -68,9 +69,15 @@ def _surface(name: str, level: float, tex_db: float, scales, decay, rng, shape) 
 
 
 def render_background(
-    bg, look: tuple[float, float], shape: tuple[int, int], rng: np.random.Generator, tip: bool
+    bg,
+    look: tuple[float, float],
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    tip: bool,
+    pixel_size: float,
 ):
-    """Clean dB, classes and (if ``tip``) a rift ending inside the window for the rift-tip family."""
+    """Clean dB, classes and (if ``tip``) a rift ending inside the window for the rift-tip family.
+    ``pixel_size`` (m) scales what has a physical size rather than a size in pixels (dunes)."""
     h, w = shape
     n = float(max(h, w))
     db = _surface(bg.surface, bg.level_db, bg.texture_db, bg.texture_scales_px, bg.texture_decay, rng, shape)
@@ -93,7 +100,7 @@ def render_background(
     classes = np.zeros(shape, np.uint8)
     negs = set(bg.hard_negatives)
     if "ripples" in negs:
-        _ripples(db, rng, shape)
+        _ripples(db, rng, shape, pixel_size)
     if "lakes" in negs:
         _lakes(db, classes, rng, shape)
     if "streams" in negs:
@@ -112,14 +119,20 @@ def render_background(
     return Background(db.astype(np.float32), classes, rift_tip)
 
 
-def _ripples(db, rng, shape) -> None:
-    """Sastrugi / wind ripples: periodic lineations 2.5-15 px apart, 0.3-2 dB, in patches."""
-    lam = rng.uniform(2.5, 15.0)
+def _ripples(db, rng, shape, pixel_size: float) -> None:
+    """Snow dunes and megadunes: smooth periodic lineations 0.5-5 km apart, 0.3-2 dB, in patches.
+
+    Why metres, not pixels: sastrugi and wind ripples (0.1-10 m) are far below a Sentinel-1 pixel
+    and only change the level; what a 10-50 m pixel resolves as periodic snow bedforms are dunes
+    and megadunes, hundreds of metres to kilometres apart. Lineations a few pixels apart (simulator
+    1.0 drew them 2.5-15 px apart at any spacing) are what a real crevasse field looks like, so
+    calling them "not crack" taught the model to miss real fields (docs/model.md, "Ripples at
+    their physical scale")."""
+    lam_m = math.exp(rng.uniform(math.log(DUNE_SPACING_M[0]), math.log(DUNE_SPACING_M[1])))
+    lam = lam_m / pixel_size
     u, _ = frame(shape, rng.uniform(0, 180), (0.0, 0.0))
     u = u + 0.5 * lam * smooth_noise(rng, shape, rng.uniform(4, 10) * lam)
     wave = np.sin(2 * np.pi * u / lam)
-    if rng.random() < 0.5:  # sharper crests
-        wave = np.sign(wave) * np.abs(wave) ** 0.5
     patch = smooth_patches(rng, shape, rng.uniform(0.2, 0.9), rng.uniform(0.1, 0.4) * max(shape))
     db += (rng.uniform(0.3, 2.0) * wave * patch).astype(np.float32)
 

@@ -27,7 +27,7 @@ from icecrack_assets.simulator import random_background as rb
 from icecrack_assets.simulator import random_sensor as rs
 from icecrack_assets.simulator.random_cracks import empty_layer, faint_threshold_db, family_sets, render_set
 
-RANDOM_SIMULATOR_VERSION = "1.0"
+RANDOM_SIMULATOR_VERSION = "1.1"  # 1.1: dunes ("ripples") 0.5-5 km apart, not 2.5-15 px
 TRUTH_UNKNOWN = 255
 
 CRACK_FAMILIES = (
@@ -379,7 +379,7 @@ def render_scene(style: SceneStyle, shape: tuple[int, int], seed: int) -> Random
     se = style.sensor
     look = se.look
     tip = any(c.family == "rift-tip" for c in style.cracks)
-    bg = rb.render_background(style.background, look, shape, r_bg, tip)
+    bg = rb.render_background(style.background, look, shape, r_bg, tip, se.pixel_size)
     allowed = bg.classes == rb.BACKGROUND
     layer = empty_layer(shape)
     faint = faint_threshold_db(se.enl)

@@ -312,6 +312,7 @@ def _tiny_pretrain(max_steps: int, operating_tiles: int = 2, mix_extra: dict | N
 
 def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_path):
     from icecrack_assets.ml.pretrain import CHECKPOINT, pretrain
+    from icecrack_assets.simulator.randomised import RANDOM_SIMULATOR_VERSION
 
     cfg = _tiny_pretrain(max_steps=3, mix_extra={"resample_prob": 0.5})
     logs: list[str] = []
@@ -321,6 +322,7 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
     meta = json.loads((first / "bundle.json").read_text())
     assert meta["pixel_size"] == {"nominal_m": 20.0, "min_m": 10.0, "max_m": 50.0}
     assert meta["normalisation"]["kind"] == "robust-db" and meta["lineage"]["steps"] == 3
+    assert meta["lineage"]["simulator_version"] == RANDOM_SIMULATOR_VERSION
     # the threshold is the operating tiles' F1-optimal point (the rule is recorded), not break-even
     points = meta["metrics"]["operating_points"]
     assert meta["metrics"]["operating_point"] == "f1" == meta["lineage"]["pretrain_config"]["operating_point"]

@@ -144,6 +144,28 @@ def test_hard_negatives_are_drawn_and_never_truth(negative: str) -> None:
         assert (sc.zone[sc.truth == 1] > 0).all()
 
 
+@pytest.mark.parametrize("pixel_size", [10.0, 20.0, 50.0])
+def test_dunes_are_hundreds_of_metres_apart_at_any_pixel_spacing(pixel_size: float) -> None:
+    """The "ripples" negative: lineations a few pixels apart are what a crevasse field looks like."""
+    bg = dataclasses.replace(
+        _style(3, families=["transverse"], exclude=("legacy",)).background,
+        hard_negatives=("ripples",),
+        second_surface=None,
+    )
+    shape = (256, 256)
+    f = np.hypot(np.fft.fftfreq(shape[0])[:, None], np.fft.fftfreq(shape[1])[None, :])  # cycles / px
+    for seed in range(4):
+        dunes, plain = (
+            rb.render_background(b, (1.0, 0.0), shape, np.random.default_rng(seed), False, pixel_size)
+            for b in (bg, dataclasses.replace(bg, hard_negatives=()))
+        )
+        d = dunes.db - plain.db  # the same draws before them: the difference is the dunes alone
+        assert np.abs(d).max() > 0.1
+        power = np.abs(np.fft.fft2(d - d.mean())) ** 2
+        # under 300 m: only the soft edges of the dune patches (simulator 1.0 put 99 % there at 10 m)
+        assert power[f > pixel_size / 300.0].sum() < 0.25 * power.sum()
+
+
 def test_uncracked_bright_zones_are_brighter_never_cracked_and_change_nothing_else() -> None:
     st = _style(31, families=["transverse", "dense-field", "crossing"], exclude=("legacy",))
     plain = render_scene(st, (192, 192), 4)
