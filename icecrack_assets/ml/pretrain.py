@@ -453,6 +453,7 @@ def write_default_bundle(
         **points[rule],
         "operating_points": points,
     }
+    simulator = SimulatorSource().module
     lineage = {
         "source": "default-model",
         "command": "icecrack train --default-model",
@@ -462,10 +463,10 @@ def write_default_bundle(
         "minutes": round(state["elapsed"] / 60, 1),
         "resumes": state["resumes"],
         "families_drawn": state["families"],
-        "simulator": "randomised" if SimulatorSource().module is not None else "legacy",
+        "simulator": "randomised" if simulator is not None else "legacy",
         # what the simulator drew changes between versions (1.1: dunes at their physical scale);
         # bundles from before this field was recorded were trained on 1.0
-        "simulator_version": getattr(SimulatorSource().module, "RANDOM_SIMULATOR_VERSION", None),
+        "simulator_version": getattr(simulator, "RANDOM_SIMULATOR_VERSION", None),
         "validation": f"{cfg.val_tiles} fixed tiles (simulator + Lai valid split), seed {10_000 + cfg.seed}",
         "operating_tiles": f"{cfg.operating_tiles} fixed tiles (the same split), seed {OPERATING_SEED0 + cfg.seed}",
         "progress": state["log"],
