@@ -383,6 +383,17 @@ def test_the_shipped_models_use_their_recorded_validation_point():
             assert meta["lineage"]["operating_tiles"].startswith(f"{PretrainConfig().operating_tiles} fixed")
 
 
+def test_the_shipped_models_were_trained_on_the_current_simulator():
+    """A simulator change that alters what is drawn (1.1: dunes at their physical scale) leaves the
+    shipped weights trained on the old picture; bump the version and re-train, or this says so."""
+    from icecrack_assets.ml.shipped import BASE_MODEL_DIR, DEFAULT_MODEL_DIR
+    from icecrack_assets.simulator.randomised import RANDOM_SIMULATOR_VERSION
+
+    for d in (DEFAULT_MODEL_DIR, BASE_MODEL_DIR):
+        lineage = json.loads((d / "bundle.json").read_text())["lineage"]
+        assert lineage.get("simulator_version") == RANDOM_SIMULATOR_VERSION, d.name
+
+
 def test_generalisation_tables_render_every_suite():
     from icecrack_assets.ml.evaluation.generalisation import render_generalisation
 
