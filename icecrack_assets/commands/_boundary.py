@@ -32,6 +32,8 @@ NUMBER_RULES: dict[str, guards.NumberRange | object] = {
     "--crop": guards.int_range(0, 8192, what="0 (whole patches) or a window of at most 8192 pixels"),
     "--max-minutes": guards.MINUTES,
     "--minutes": guards.MINUTES,
+    "--steps": guards.POSITIVE_INT,
+    "--field-steps": guards.NON_NEGATIVE_INT,
     "--pos-weight": guards.POSITIVE_FLOAT,
     "--iterations": guards.int_range(1, 100, what="between 1 and 100 iterations"),
     "--hw": guards.int_range(1, 1000, what="a half-width between 1 and 1000 pixels"),

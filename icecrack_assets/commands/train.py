@@ -78,7 +78,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train the default model (randomised simulator + speckled Lai); run again to resume",
     )
-    g.add_argument("--minutes", type=float, default=70.0, help="wall-clock budget of --default-model")
+    g.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps of --default-model's stage 1 (default: the recipe's, pretrain.STAGE1_STEPS)",
+    )
+    g.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="a wall-clock cap on --default-model's stage 1 (default none: its steps are the budget)",
+    )
     g.add_argument(
         "--checkpoint-dir",
         type=Path,
@@ -144,8 +155,12 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     lai = args.lai or DEFAULT_LAI
     if not lai.is_dir():
         raise IceCrackError(f"{lai}: Lai et al. 2020 folder not found; pass --lai PATH")
+    from icecrack_assets.ml.pretrain import NO_WALL_CLOCK_CAP, STAGE1_STEPS, STAGE1_VAL_EVERY_STEPS
+
     cfg = PretrainConfig(
-        minutes=args.minutes,
+        minutes=NO_WALL_CLOCK_CAP if args.minutes is None else args.minutes,
+        max_steps=STAGE1_STEPS if args.steps is None else args.steps,
+        val_every_steps=STAGE1_VAL_EVERY_STEPS,
         seed=args.seed,
         depth=args.depth,  # the shared defaults are the shipped models' U-Net (4 / 16 / 2)
         width=args.width,

@@ -348,6 +348,25 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
     assert str(first) in str(err.value) and not (tmp_path / "ck4").exists()
 
 
+def test_step_interval_validation_runs_at_those_steps_whatever_the_clock(tmp_path):
+    from icecrack_assets.ml.pretrain import pretrain
+
+    cfg = dataclasses.replace(_tiny_pretrain(max_steps=5), val_every_steps=2, val_every_minutes=0.0)
+    logs: list[str] = []
+    pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=logs.append)
+    # val_every_minutes 0 would validate after every step; the step interval overrides it
+    assert [m.split(" (")[0] for m in logs if m.startswith("step ")] == ["step 2", "step 4"]
+
+
+def test_the_recipe_budgets_are_steps_so_a_slower_machine_trains_as_much():
+    from icecrack_assets.ml import pretrain as p
+
+    assert p.STAGE1_STEPS > 0 and all(r.max_steps for r in p.CONTINUE_ROUNDS)
+    assert p.FIELD_FINETUNE_STEPS > 0
+    # no recipe stage stops on the clock before its steps on any plausible machine (a week)
+    assert all(r.minutes >= p.NO_WALL_CLOCK_CAP for r in p.CONTINUE_ROUNDS)
+
+
 def test_the_operating_point_is_tuned_on_the_operating_tiles_not_the_periodic_ones(tmp_path, monkeypatch):
     from icecrack_assets.ml import pretrain as pretrain_module
 
