@@ -80,23 +80,15 @@ def hann_weight(h: int, w: int) -> np.ndarray:
     return np.outer(one(h), one(w)).astype(np.float32)
 
 
-def _run(bundle: Bundle, batch: np.ndarray, tta: bool) -> np.ndarray:
-    """Probabilities for a batch [B,1,h,w]; ``tta`` averages the four flips."""
+def _run(bundle: Bundle, batch: np.ndarray) -> np.ndarray:
+    """Probabilities for a batch [B,1,h,w]. (Test-time flips are ``predict_with_spread``'s only: on
+    suite c's scenes 2-8 flips gave +0.01-0.02 F1 for 2-8x the cost, docs/model.md.)"""
     with torch.inference_mode():
         x = torch.from_numpy(batch).to(bundle.device)
         if bundle.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         net = bundle.runner(cast("tuple[int, int, int, int]", tuple(x.shape)))  # x is [B,1,h,w]
-        if not tta:
-            return torch.sigmoid(net(x)).float().cpu().numpy()
-        acc = torch.zeros_like(x)
-        for dims in ((), (-1,), (-2,), (-2, -1)):
-            xi = torch.flip(x, dims) if dims else x
-            yi = torch.sigmoid(
-                net(xi.contiguous(memory_format=torch.channels_last) if bundle.device.type == "cpu" else xi)
-            )
-            acc += torch.flip(yi, dims) if dims else yi
-        return (acc / 4).float().cpu().numpy()
+        return torch.sigmoid(net(x)).float().cpu().numpy()
 
 
 def _tile_probs(
@@ -106,14 +98,13 @@ def _tile_probs(
     th: int,
     tw: int,
     batch_size: int = 8,
-    tta: bool = False,
 ) -> list[np.ndarray]:
     """Probabilities of the tiles at local offsets ``pos`` of the normalised array ``x``, batched."""
     out: list[np.ndarray] = []
     for i in range(0, len(pos), batch_size):
         chunk = pos[i : i + batch_size]
         batch = np.stack([x[r : r + th, c : c + tw] for r, c in chunk])[:, None]
-        out += [p[0] for p in _run(bundle, np.ascontiguousarray(batch, dtype=np.float32), tta)]
+        out += [p[0] for p in _run(bundle, np.ascontiguousarray(batch, dtype=np.float32))]
     return out
 
 
@@ -125,14 +116,13 @@ def _blend(
     th: int,
     tw: int,
     batch_size: int = 8,
-    tta: bool = False,
 ) -> np.ndarray:
     """Blend tiles at local offsets ``rows`` x ``cols`` over the normalised array ``x``."""
     acc = np.zeros(x.shape, np.float64)
     wsum = np.zeros(x.shape, np.float64)
     weight = hann_weight(th, tw)
     pos = [(r, c) for r in rows for c in cols]
-    for (r, c), p in zip(pos, _tile_probs(bundle, x, pos, th, tw, batch_size, tta)):
+    for (r, c), p in zip(pos, _tile_probs(bundle, x, pos, th, tw, batch_size)):
         acc[r : r + th, c : c + tw] += p * weight
         wsum[r : r + th, c : c + tw] += weight
     return (acc / np.maximum(wsum, 1e-12)).astype(np.float32)
@@ -161,7 +151,7 @@ def _blend_window(
 
 
 def predict_probability(
-    bundle: Bundle, intensity: np.ndarray, tile: int = TILE, overlap: int = OVERLAP, tta: bool = False
+    bundle: Bundle, intensity: np.ndarray, tile: int = TILE, overlap: int = OVERLAP
 ) -> np.ndarray:
     """Crack probability of a despeckled intensity array (NaN nodata in, NaN nodata out)."""
     intensity = np.asarray(intensity, dtype=np.float32)
@@ -170,7 +160,7 @@ def predict_probability(
     h, w = intensity.shape
     (th, rows), (tw, cols) = (tile_grid(n, tile, overlap, bundle.model.multiple) for n in (h, w))
     x = normalise(intensity, bundle.normalisation)
-    prob = _blend(bundle, x, rows, cols, th, tw, tta=tta)
+    prob = _blend(bundle, x, rows, cols, th, tw)
     prob[~np.isfinite(intensity)] = np.nan
     return prob
 
