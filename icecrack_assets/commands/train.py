@@ -149,14 +149,23 @@ def _default_init(cfg) -> str | None:
 
 def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     from icecrack_assets.commands.evaluate import DEFAULT_LAI
-    from icecrack_assets.ml.pretrain import PretrainConfig, pretrain
-    from icecrack_assets.ml.shipped import DEFAULT_MODEL_DIR
+    from icecrack_assets.ml.pretrain import (
+        CONTINUE_ROUNDS,
+        FIELD_FINETUNE_STEPS,
+        NO_WALL_CLOCK_CAP,
+        STAGE1_STEPS,
+        STAGE1_VAL_EVERY_STEPS,
+        ContinueRound,
+        PretrainConfig,
+        field_finetune,
+        pretrain,
+        stage1_continuation,
+    )
+    from icecrack_assets.ml.shipped import BASE_MODEL_DIR, DEFAULT_MODEL_DIR, resolve_init
 
     lai = args.lai or DEFAULT_LAI
     if not lai.is_dir():
         raise IceCrackError(f"{lai}: Lai et al. 2020 folder not found; pass --lai PATH")
-    from icecrack_assets.ml.pretrain import NO_WALL_CLOCK_CAP, STAGE1_STEPS, STAGE1_VAL_EVERY_STEPS
-
     cfg = PretrainConfig(
         minutes=NO_WALL_CLOCK_CAP if args.minutes is None else args.minutes,
         max_steps=STAGE1_STEPS if args.steps is None else args.steps,
@@ -174,14 +183,6 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     name = None if args.out else DEFAULT_MODEL_DIR.name
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
     log = lambda m: print(m, flush=True)  # noqa: E731
-    from icecrack_assets.ml.pretrain import (
-        CONTINUE_ROUNDS,
-        FIELD_FINETUNE_STEPS,
-        ContinueRound,
-        field_finetune,
-        stage1_continuation,
-    )
-    from icecrack_assets.ml.shipped import BASE_MODEL_DIR, resolve_init
 
     # stage 1b is part of the recipe after a stage 1 trained here; a given --init is the base as is.
     # Given minutes are plain rounds (no step cap, no polarity flip); the recipe's are its own.
