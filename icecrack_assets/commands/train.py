@@ -152,13 +152,11 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     from icecrack_assets.ml.pretrain import (
         CONTINUE_ROUNDS,
         FIELD_FINETUNE_STEPS,
-        NO_WALL_CLOCK_CAP,
         STAGE1_STEPS,
-        STAGE1_VAL_EVERY_STEPS,
         ContinueRound,
-        PretrainConfig,
         field_finetune,
         pretrain,
+        stage1_config,
         stage1_continuation,
     )
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, DEFAULT_MODEL_DIR, resolve_init
@@ -166,17 +164,15 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     lai = args.lai or DEFAULT_LAI
     if not lai.is_dir():
         raise IceCrackError(f"{lai}: Lai et al. 2020 folder not found; pass --lai PATH")
-    cfg = PretrainConfig(
-        minutes=NO_WALL_CLOCK_CAP if args.minutes is None else args.minutes,
-        max_steps=STAGE1_STEPS if args.steps is None else args.steps,
-        val_every_steps=STAGE1_VAL_EVERY_STEPS,
+    cfg = stage1_config(
+        steps=STAGE1_STEPS if args.steps is None else args.steps,
+        minutes=args.minutes,
         seed=args.seed,
         depth=args.depth,  # the shared defaults are the shipped models' U-Net (4 / 16 / 2)
         width=args.width,
         stem=args.stem,
         lai_root=str(lai.resolve()),
         despeckle=args.input_filter,
-        weights_dtype="float16",
         device=args.device,
     )
     out = args.out or DEFAULT_MODEL_DIR.parent

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -137,6 +138,20 @@ class _Stream(torch.utils.data.IterableDataset):
         while True:
             x, y = s.batch(self.cfg.batch_size)
             yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
+
+
+def stage1_config(steps: int = STAGE1_STEPS, minutes: float | None = None, **settings: Any) -> PretrainConfig:
+    """Stage 1 of the default model: the mix from ``init`` or scratch for ``steps`` steps,
+    validated every ``STAGE1_VAL_EVERY_STEPS`` for its kept best snapshot, written at float16 like
+    the shipped bundles. ``minutes`` only caps the wall clock (the recipe sets none). The other
+    stages derive from it (``stage1_continuation``, ``field_finetune``), so the recipe lives here."""
+    return PretrainConfig(
+        minutes=NO_WALL_CLOCK_CAP if minutes is None else minutes,
+        max_steps=steps,
+        val_every_steps=STAGE1_VAL_EVERY_STEPS,
+        weights_dtype="float16",
+        **settings,
+    )
 
 
 @dataclass(frozen=True)

@@ -317,6 +317,7 @@ def test_default_model_recipe_runs_its_stages_in_order(argv, expected, tmp_path,
         s1 = by_name["stage1"]
         assert (s1.max_steps, s1.minutes) == (pretrain_mod.STAGE1_STEPS, pretrain_mod.NO_WALL_CLOCK_CAP)
         assert s1.val_every_steps == pretrain_mod.STAGE1_VAL_EVERY_STEPS and s1.keep_best
+        assert s1.weights_dtype == "float16"  # the shipped bundles' size
         # stage 1b: half the learning rate, a fresh schedule, the final weights
         cont = [cfg for n, ck, _, cfg in calls if ck == "ck/continue"][0]
         assert cont.lr == pretrain_mod.CONTINUE_LR < by_name["stage1"].lr and cont.keep_best is False
