@@ -252,6 +252,14 @@ class MixedSampler:
         self.drawn: dict[str, int] = {n: 0 for n in names}
         self.families: dict[str, int] = {}
 
+    def reseed(self, key: Sequence[int]) -> None:
+        """Restart every generator from ``key`` (a stream's seed and batch index): batch k then
+        depends on k alone, not on what was drawn before it, so a resumed run draws exactly the
+        batches the uninterrupted run would have, with any number of loader workers."""
+        self.rng = np.random.default_rng(list(key))
+        self.flip_rng = np.random.default_rng([*key, zlib.crc32(b"polarity")])
+        self.conv_rng = np.random.default_rng([*key, zlib.crc32(b"random-conv")])
+
     def choose(self, n: int) -> list[str]:
         """The sources of the next ``n`` tiles (the mixing, on its own, for tests and logs)."""
         return [self.names[i] for i in self.rng.choice(len(self.names), size=n, p=self.p)]

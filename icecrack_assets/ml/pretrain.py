@@ -2,11 +2,12 @@
 
 Unlike ``train.train_bundle`` (fixed sample files, epochs), batches here are drawn fresh from the
 ``MixedSampler`` (randomised simulator + speckled Lai train tiles), so the model never sees the
-same patch twice. The learning rate follows warm-up + cosine over the wall-clock budget.
+same patch twice. The learning rate follows warm-up + cosine over the step budget (the wall clock
+when a run has none).
 
-Every ``checkpoint_minutes`` the model, optimiser, sampler state and elapsed time are written
-atomically to ``checkpoint.pt``; the same command run again resumes from it (the budget counts the
-time already spent), so a killed or rebooted run loses at most one interval. Validation tiles are
+Every ``checkpoint_minutes`` the model, optimiser, step and elapsed time are written atomically to
+``checkpoint.pt``; the same command run again resumes from it, so a killed or rebooted run loses
+at most one interval. Batch k is drawn from (seed, k) alone, so the resumed run is the same run. Validation tiles are
 fixed (their own seed) and drawn from Lai's *valid* split, never train; the best validation F1
 snapshot is kept. At the end the threshold and minimum component are tuned on the validation
 tiles predicted whole, as maps are, and the bundle is written.
@@ -14,6 +15,7 @@ tiles predicted whole, as maps are, and the bundle is written.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import time
@@ -124,18 +126,25 @@ def _sources(cfg: PretrainConfig, split: str) -> dict:
 
 
 class _Stream(torch.utils.data.IterableDataset):
-    """Endless batches from a MixedSampler, seeded per worker and per resume."""
+    """Endless batches from a MixedSampler; batch ``k`` is drawn from ``(seed, k)`` alone.
 
-    def __init__(self, cfg: PretrainConfig, seed: int) -> None:
-        self.cfg, self.seed = cfg, seed
+    Worker ``w`` of ``n`` draws batches ``start + w``, ``start + w + n``, ... and the loader
+    returns them in order, so the stream is the same with any number of workers and a run resumed
+    at step ``start`` sees the batches the uninterrupted run would have. Each item carries the
+    batch's own family counts (the run adds them up)."""
+
+    def __init__(self, cfg: PretrainConfig, seed: int, start: int = 0) -> None:
+        self.cfg, self.seed, self.start = cfg, seed, start
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
-        wid = info.id if info else 0
+        wid, n = (info.id, info.num_workers) if info else (0, 1)
         torch.set_num_threads(1)
         mix = replace(self.cfg.mix, despeckle=self.cfg.despeckle)
-        s = MixedSampler(_sources(self.cfg, "train"), mix, seed=self.seed * 1000 + wid)
-        while True:
+        s = MixedSampler(_sources(self.cfg, "train"), mix, seed=self.seed)
+        for k in itertools.count(self.start + wid, n):
+            s.reseed([self.seed, k])
+            s.families = {}
             x, y = s.batch(self.cfg.batch_size)
             yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
 
@@ -389,7 +398,7 @@ def pretrain(
     val_mix = replace(cfg.mix, resample_prob=0.3, despeckle=cfg.despeckle)
     val_sampler = MixedSampler(_sources(cfg, "val"), val_mix, seed=cfg.seed)
     val = _val_inputs(fixed_tiles(val_sampler, cfg.val_tiles, 10_000 + cfg.seed), norm)
-    stream = _Stream(cfg, cfg.seed + 7919 * state["resumes"])
+    stream = _Stream(cfg, cfg.seed, start=state["step"])
     loader = torch.utils.data.DataLoader(
         stream,
         batch_size=None,
@@ -397,7 +406,8 @@ def pretrain(
         prefetch_factor=4 if cfg.workers else None,
         persistent_workers=False,
     )
-    weak = weak_sampler(cfg, cfg.seed + 104_729 * (state["resumes"] + 1))
+    weak_seed = cfg.seed + 104_729
+    weak = weak_sampler(cfg, weak_seed)
     weak_losses: list[float] = []
     budget = cfg.minutes * 60
     t_start = time.time() - state["elapsed"]
@@ -419,6 +429,7 @@ def pretrain(
         valid = yb != IGNORE
         loss = bce_dice_loss(model(xb), yb == 1, valid, pos_weight=cfg.pos_weight)
         if weak is not None:
+            weak.reseed([weak_seed, state["step"]])  # like the stream: step k's crops from k alone
             xw, cw = weak.batch()
             lw = weak_loss(model(torch.from_numpy(xw).to(device)), torch.from_numpy(cw).to(device), cfg.weak)
             weak_losses.append(float(lw.item()))
@@ -428,7 +439,8 @@ def pretrain(
         opt.step()
         losses.append(float(loss.item()))
         state["step"] += 1
-        state["families"] = fams
+        for fam, count in fams.items():
+            state["families"][fam] = state["families"].get(fam, 0) + count
         now = time.time()
         if _validation_due(cfg, state["step"], now - t_val):
             f1, thr = _val_f1(model, val)

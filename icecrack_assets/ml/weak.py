@@ -90,6 +90,10 @@ class WeakFieldSampler:
         self.zoom_weights = np.array([cfg.zooms.count(z) for z in self.zoom_of], float)
         self.zoom_weights /= self.zoom_weights.sum()
 
+    def reseed(self, key: Sequence[int]) -> None:
+        """Restart the generator from ``key`` (the run's weak seed and step), as ``MixedSampler.reseed``."""
+        self.rng = np.random.default_rng(list(key))
+
     def _crop(self) -> tuple[np.ndarray, np.ndarray]:
         cfg, rng = self.cfg, self.rng
         x, c, where = self.grids[int(rng.choice(len(self.grids), p=self.zoom_weights))]

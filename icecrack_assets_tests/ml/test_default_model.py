@@ -348,6 +348,53 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
     assert str(first) in str(err.value) and not (tmp_path / "ck4").exists()
 
 
+def test_a_run_killed_and_resumed_learns_exactly_what_the_uninterrupted_run_learns(tmp_path, monkeypatch):
+    from icecrack_assets.ml import pretrain as p
+
+    # every sampler draw is exercised: resampling, polarity flips, random convolutions
+    mix = {"resample_prob": 0.5, "polarity_flip": 0.5, "random_conv": 0.5}
+    cfg = dataclasses.replace(_tiny_pretrain(max_steps=6, mix_extra=mix), checkpoint_minutes=0.0)
+    whole = p.pretrain(cfg, tmp_path / "m1", tmp_path / "ck1", log=lambda m: None)
+    save = p._save_checkpoint
+
+    def killed_after_step_3(path, state):
+        save(path, state)
+        if state["state"]["step"] == 3:
+            raise KeyboardInterrupt  # the session ends here
+
+    monkeypatch.setattr(p, "_save_checkpoint", killed_after_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        p.pretrain(cfg, tmp_path / "m2", tmp_path / "ck2", log=lambda m: None)
+    monkeypatch.setattr(p, "_save_checkpoint", save)
+    logs: list[str] = []
+    resumed = p.pretrain(cfg, tmp_path / "m2", tmp_path / "ck2", log=logs.append)
+    assert any("resuming" in m and "step 3" in m for m in logs)
+    a, b = (torch.load(d / p.CHECKPOINT, weights_only=False) for d in (tmp_path / "ck1", tmp_path / "ck2"))
+    assert a["state"]["step"] == b["state"]["step"] == 6
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["state"]["families"] == b["state"]["families"]  # counted once each, across the resume
+    assert sum(a["state"]["families"].values()) == 6 * int(np.ceil(cfg.batch_size / cfg.mix.crops_per_tile))
+    m1, m2 = (json.loads((d / "bundle.json").read_text()) for d in (whole, resumed))
+    assert m1["threshold"] == m2["threshold"]
+
+
+def test_the_training_stream_is_the_same_with_any_number_of_workers_and_from_any_step():
+    from icecrack_assets.ml.pretrain import _Stream
+
+    cfg = _tiny_pretrain(max_steps=1, mix_extra={"polarity_flip": 0.5})
+
+    def first(n: int, workers: int, start: int = 0) -> list:
+        loader = torch.utils.data.DataLoader(
+            _Stream(cfg, 3, start=start), batch_size=None, num_workers=workers
+        )
+        return [x for (x, _, _), _ in zip(loader, range(n), strict=False)]
+
+    serial, parallel, later = first(5, 0), first(5, 2), first(2, 0, start=3)
+    assert all(torch.equal(a, b) for a, b in zip(serial, parallel, strict=True))
+    assert torch.equal(later[0], serial[3]) and torch.equal(later[1], serial[4])
+    assert not torch.equal(serial[0], serial[1])
+
+
 def test_step_interval_validation_runs_at_those_steps_whatever_the_clock(tmp_path):
     from icecrack_assets.ml.pretrain import pretrain
 
