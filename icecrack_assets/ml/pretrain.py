@@ -7,7 +7,7 @@ when a run has none).
 
 Every ``checkpoint_minutes`` the model, optimiser, step and elapsed time are written atomically to
 ``checkpoint.pt``; the same command run again resumes from it, so a killed or rebooted run loses
-at most one interval. Batch k is drawn from (seed, k) alone, so the resumed run is the same run. Validation tiles are
+at most one interval. Batch k is drawn from (seed, stage, k) alone, so the resumed run is the same run. Validation tiles are
 fixed (their own seed) and drawn from Lai's *valid* split, never train; the best validation F1
 snapshot is kept. At the end the threshold and minimum component are tuned on the validation
 tiles predicted whole, as maps are, and the bundle is written.
@@ -19,6 +19,7 @@ import itertools
 import os
 import pickle
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -108,6 +109,9 @@ class PretrainConfig:
     # to 0.90 with the seed, on 144 it did not (docs/model.md, "Operating point on 144 tiles")
     operating_tiles: int = 144
     device: str = "auto"  # CUDA when present, else CPU (ml/device.py); not part of what is learnt
+    # names the training stream with the seed: each stage of a chain draws batches of its own
+    # (with one seed, stage 1b and stage 2 would replay stage 1's first batches)
+    stage: str = "stage 1"
 
 
 def _sources(cfg: PretrainConfig, split: str) -> dict:
@@ -125,8 +129,13 @@ def _sources(cfg: PretrainConfig, split: str) -> dict:
     return out
 
 
+def stream_key(seed: int, stage: str) -> list[int]:
+    """The seed of a stage's training stream: its seed and its stage's name (batch k adds k)."""
+    return [seed, zlib.crc32(stage.encode())]
+
+
 class _Stream(torch.utils.data.IterableDataset):
-    """Endless batches from a MixedSampler; batch ``k`` is drawn from ``(seed, k)`` alone.
+    """Endless batches from a MixedSampler; batch ``k`` is drawn from ``(seed, stage, k)`` alone.
 
     Worker ``w`` of ``n`` draws batches ``start + w``, ``start + w + n``, ... and the loader
     returns them in order, so the stream is the same with any number of workers and a run resumed
@@ -134,16 +143,16 @@ class _Stream(torch.utils.data.IterableDataset):
     batch's own family counts (the run adds them up)."""
 
     def __init__(self, cfg: PretrainConfig, seed: int, start: int = 0) -> None:
-        self.cfg, self.seed, self.start = cfg, seed, start
+        self.cfg, self.key, self.start = cfg, stream_key(seed, cfg.stage), start
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         wid, n = (info.id, info.num_workers) if info else (0, 1)
         torch.set_num_threads(1)
         mix = replace(self.cfg.mix, despeckle=self.cfg.despeckle)
-        s = MixedSampler(_sources(self.cfg, "train"), mix, seed=self.seed)
+        s = MixedSampler(_sources(self.cfg, "train"), mix, seed=self.key[0])
         for k in itertools.count(self.start + wid, n):
-            s.reseed([self.seed, k])
+            s.reseed([*self.key, k])
             s.families = {}
             x, y = s.batch(self.cfg.batch_size)
             yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
@@ -211,6 +220,7 @@ def stage1_continuation(
         val_every_minutes=10.0,  # a log line only: a round keeps its final weights
         val_every_steps=None,
         seed=base.seed + round_,
+        stage=f"stage 1b, round {round_ + 1}",
         mix=replace(base.mix, polarity_flip=round_spec.polarity_flip, random_conv=round_spec.random_conv),
     )
 
@@ -243,6 +253,7 @@ def field_finetune(
         keep_best=False,
         val_every_minutes=min(base.val_every_minutes, 3.0),  # a log line only (final weights)
         val_every_steps=None,
+        stage="stage 2",
     )
 
 
@@ -406,8 +417,8 @@ def pretrain(
         prefetch_factor=4 if cfg.workers else None,
         persistent_workers=False,
     )
-    weak_seed = cfg.seed + 104_729
-    weak = weak_sampler(cfg, weak_seed)
+    weak_key = stream_key(cfg.seed + 104_729, cfg.stage)
+    weak = weak_sampler(cfg, weak_key[0])
     weak_losses: list[float] = []
     budget = cfg.minutes * 60
     t_start = time.time() - state["elapsed"]
@@ -429,7 +440,7 @@ def pretrain(
         valid = yb != IGNORE
         loss = bce_dice_loss(model(xb), yb == 1, valid, pos_weight=cfg.pos_weight)
         if weak is not None:
-            weak.reseed([weak_seed, state["step"]])  # like the stream: step k's crops from k alone
+            weak.reseed([*weak_key, state["step"]])  # like the stream: step k's crops from k alone
             xw, cw = weak.batch()
             lw = weak_loss(model(torch.from_numpy(xw).to(device)), torch.from_numpy(cw).to(device), cfg.weak)
             weak_losses.append(float(lw.item()))

@@ -393,6 +393,20 @@ def test_the_training_stream_is_the_same_with_any_number_of_workers_and_from_any
     assert all(torch.equal(a, b) for a, b in zip(serial, parallel, strict=True))
     assert torch.equal(later[0], serial[3]) and torch.equal(later[1], serial[4])
     assert not torch.equal(serial[0], serial[1])
+    # each stage of a chain draws its own batches: stage 2 with stage 1's seed replays none of them
+    other = dataclasses.replace(cfg, stage="stage 2")
+    loader = torch.utils.data.DataLoader(_Stream(other, 3), batch_size=None, num_workers=0)
+    assert not torch.equal(next(iter(loader))[0], serial[0])
+
+
+def test_every_stage_of_the_recipe_draws_a_stream_of_its_own():
+    from icecrack_assets.ml import pretrain as p
+
+    s1 = p.stage1_config()
+    rounds = [p.stage1_continuation(s1, "init", r, round_=k) for k, r in enumerate(p.CONTINUE_ROUNDS)]
+    s2 = p.field_finetune(rounds[-1], "init", "fields")
+    keys = [tuple(p.stream_key(c.seed, c.stage)) for c in (s1, *rounds, s2)]
+    assert len(set(keys)) == len(keys) == len(p.CONTINUE_ROUNDS) + 2
 
 
 def test_step_interval_validation_runs_at_those_steps_whatever_the_clock(tmp_path):
