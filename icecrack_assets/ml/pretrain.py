@@ -7,10 +7,10 @@ when a run has none).
 
 Every ``checkpoint_minutes`` the model, optimiser, step and elapsed time are written atomically to
 ``checkpoint.pt``; the same command run again resumes from it, so a killed or rebooted run loses
-at most one interval. Batch k is drawn from (seed, stage, k) alone, so the resumed run is the same run. Validation tiles are
-fixed (their own seed) and drawn from Lai's *valid* split, never train; the best validation F1
-snapshot is kept. At the end the threshold and minimum component are tuned on the validation
-tiles predicted whole, as maps are, and the bundle is written.
+at most one interval. Batch k is drawn from (seed, stage, k) alone, so the resumed run is the
+same run. Validation tiles are fixed (their own seed) and drawn from Lai's *valid* split, never
+train; the best validation F1 snapshot is kept. At the end the threshold and minimum component are
+tuned on the validation tiles predicted whole, as maps are, and the bundle is written.
 """
 
 from __future__ import annotations
@@ -142,8 +142,8 @@ class _Stream(torch.utils.data.IterableDataset):
     at step ``start`` sees the batches the uninterrupted run would have. Each item carries the
     batch's own family counts (the run adds them up)."""
 
-    def __init__(self, cfg: PretrainConfig, seed: int, start: int = 0) -> None:
-        self.cfg, self.key, self.start = cfg, stream_key(seed, cfg.stage), start
+    def __init__(self, cfg: PretrainConfig, start: int = 0) -> None:
+        self.cfg, self.key, self.start = cfg, stream_key(cfg.seed, cfg.stage), start
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -409,7 +409,7 @@ def pretrain(
     val_mix = replace(cfg.mix, resample_prob=0.3, despeckle=cfg.despeckle)
     val_sampler = MixedSampler(_sources(cfg, "val"), val_mix, seed=cfg.seed)
     val = _val_inputs(fixed_tiles(val_sampler, cfg.val_tiles, 10_000 + cfg.seed), norm)
-    stream = _Stream(cfg, cfg.seed, start=state["step"])
+    stream = _Stream(cfg, start=state["step"])
     loader = torch.utils.data.DataLoader(
         stream,
         batch_size=None,
