@@ -30,10 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--suite",
         nargs="+",
-        choices=["a", "b", "b-scratch", "c", "d", "groups", "radiometry"],
-        default=["a", "b", "c", "d"],
+        choices=["a", "b", "b-scratch", "c", "d", "e", "groups", "radiometry"],
+        default=["a", "b", "c", "d", "e"],
         help="a: held-out simulated scenes; b: speckled Lai with the default model (b-scratch: trained "
-        "from scratch); c: out-of-style families; d: real Sentinel-1 crevasse fields; groups: the default model and "
+        "from scratch); c: out-of-style families; d: real Sentinel-1 crevasse fields; e: crevasses of a second, "
+        "independent generator (the default model, its base and the ridge); groups: the default model and "
         "its base on suite c's held-out scenes; radiometry: the same two on cracks of each radiometry "
         "(both without training)",
     )
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         if args.lai_seeds < 1:
             raise IceCrackError(f"--lai-seeds must be at least 1, got {args.lai_seeds}")
         cfg.lai_seeds = args.lai_seeds
-    if {"b", "c", "d", "groups", "radiometry"} & set(args.suite):
+    if {"b", "c", "d", "e", "groups", "radiometry"} & set(args.suite):
         from icecrack_assets.ml.evaluation.generalisation import GeneralisationConfig
         from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS
         from icecrack_assets.ml.shipped import base_model_path, default_model_path
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             if given is not None:
                 read_bundle_json(given)  # a one-line error now, not after an hour of suite runs
         cfg.default_model = args.default_model or default_model_path()
-        if cfg.default_model is None and {"b", "d", "groups", "radiometry"} & set(args.suite):
+        if cfg.default_model is None and {"b", "d", "e", "groups", "radiometry"} & set(args.suite):
             raise IceCrackError("no default model in this install; pass --default-model BUNDLE")
         cfg.generalisation = GeneralisationConfig(
             work_dir=cfg.work_dir / "generalisation",
@@ -149,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
             scenes_per_group=2 if args.quick else 6,
             scene_size=192 if args.quick else 384,
             operating_tiles=12 if args.quick else None,
+            independent_scenes=2 if args.quick else 8,
+            independent_size=256 if args.quick else 512,
             seed=args.seed,
             lai_seeds=cfg.lai_seeds or (1 if args.quick else 3),
             finetune_minutes=args.max_minutes or (1.0 if args.quick else 8.0),

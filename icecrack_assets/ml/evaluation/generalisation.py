@@ -64,6 +64,9 @@ class GeneralisationConfig:
     finetune_minutes: float = 8.0  # suite b: budget of each fine-tuning run
     base_model: Path | None = None  # suite d: the default model's base, stages 1 + 1b (no real tile)
     field_steps: int = 0  # suite d: steps of each leave-one-tile-out fine-tune of base_model (0 = none)
+    # suite e: scenes of the independent generator and their side (px)
+    independent_scenes: int = 8
+    independent_size: int = 512
     # validation tiles each trained model's operating point is tuned on (None = the recipe's,
     # PretrainConfig.operating_tiles; --quick takes fewer)
     operating_tiles: int | None = None
@@ -449,6 +452,17 @@ def run_generalisation(
         from icecrack_assets.ml.evaluation.radiometry import radiometry_check
 
         res["radiometry"] = radiometry_check(scored, cfg.scenes_per_group, cfg.scene_size, log)
+    if "e" in suites:  # any input filter: the scenes go through predict_scene as files
+        from icecrack_assets.ml.evaluation.independent import independent_check
+
+        res["e"] = independent_check(
+            scored,
+            cfg.work_dir / "independent",
+            n=cfg.independent_scenes,
+            size=cfg.independent_size,
+            ridge_scenes=max(1, cfg.independent_scenes // 2),
+            log=log,
+        )
     if "d" in suites:
         bundles = {}
         if default is not None:
@@ -533,6 +547,10 @@ def render_generalisation(res: dict) -> str:
             out.append(
                 f"| {name} ({g['threshold']:.2f}) | {cells} | {g['worst']:.3f} | {g['mean']:.3f} | {sf} |\n"
             )
+    if "e" in res:
+        from icecrack_assets.ml.evaluation.independent import render_independent
+
+        out.append(render_independent(res["e"]))
     if "radiometry" in res:
         from icecrack_assets.ml.evaluation.radiometry import render_radiometry
 

@@ -544,7 +544,7 @@ def run_evaluation(
                 )
                 log(f"ablation [{f}]: F1 {res['ablation'][f]['strict']['f1']:.3f}")
     if (
-        any(x in cfg.suites for x in ("b", "c", "d", "groups", "radiometry"))
+        any(x in cfg.suites for x in ("b", "c", "d", "e", "groups", "radiometry"))
         and cfg.generalisation is not None
     ):
         from icecrack_assets.ml.evaluation.generalisation import run_generalisation
