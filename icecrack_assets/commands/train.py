@@ -71,6 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "base (stage 1b, no real tiles); with --default-model --fields, the base to fine-tune",
     )
     p.add_argument("--from-scratch", action="store_true", help="do not start from the shipped default model")
+    p.add_argument(
+        "--freeze-encoder",
+        action="store_true",
+        help="fine-tuning: train only the decoder and head, keep the start model's encoder (faster; "
+        "what the demo does)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     g = p.add_argument_group("the shipped default model (multi-source, resumable; see docs/model.md)")
     g.add_argument(
@@ -254,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
         crop=args.crop,
         operating_point=args.operating_point,
         init=str(args.init) if args.init else None,
+        freeze_encoder=args.freeze_encoder,
     )
     if args.init is None and not args.from_scratch and not args.quick:
         cfg.init = _default_init(cfg)

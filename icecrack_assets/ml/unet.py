@@ -75,6 +75,10 @@ class UNet(nn.Module):
         self.unshuffle = nn.PixelUnshuffle(s) if s > 1 else nn.Identity()
         self.shuffle = nn.PixelShuffle(s) if s > 1 else nn.Identity()
 
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The down blocks' and the bottleneck's weights: what a frozen-encoder fine-tune keeps."""
+        return [*self.down.parameters(), *self.bottleneck.parameters()]
+
     @property
     def multiple(self) -> int:
         m: int = 2**self.config.depth * self.config.stem

@@ -270,3 +270,34 @@ def test_training_window_defaults_to_windows_for_fine_tunes_only():
     assert training_window(TrainConfig(init="default")) == FINE_TUNE_CROP
     assert training_window(TrainConfig(init="default", crop=0)) == 0
     assert training_window(TrainConfig(crop=48)) == 48
+
+
+def test_a_frozen_encoder_fine_tune_trains_only_the_decoder(trained, tmp_path):
+    """freeze_encoder keeps the start bundle's down blocks and bottleneck bit for bit and trains the rest."""
+    res, _, root = trained
+    start = load_bundle(res.bundle_dir).model.state_dict()
+    cfg = TrainConfig(
+        epochs=2,
+        depth=2,
+        width=8,
+        batch_size=8,
+        max_minutes=2.0,
+        device="cpu",
+        lr=5e-3,
+        init=str(res.bundle_dir),
+        freeze_encoder=True,
+    )
+    r = train_bundle([root / "samples"], tmp_path / "frozen", cfg, {"filter": "none"}, {}, lambda m: None)
+    tuned = load_bundle(r.bundle_dir).model.state_dict()
+    weights = [k for k in start if k.endswith(("weight", "bias")) and "running" not in k]
+    encoder = [k for k in weights if k.startswith(("down.", "bottleneck."))]
+    decoder = [k for k in weights if k.startswith(("up.", "dec.", "head."))]
+    assert encoder and decoder
+    assert all(np.array_equal(tuned[k], start[k]) for k in encoder)
+    assert sum(not np.array_equal(tuned[k], start[k]) for k in decoder) == len(decoder)
+    lineage = json.loads((r.bundle_dir / "bundle.json").read_text())["lineage"]
+    assert lineage["train_config"]["freeze_encoder"] is True
+    with pytest.raises(IceCrackError, match="freeze_encoder needs init"):
+        train_bundle(
+            [root / "samples"], tmp_path / "x", replace(cfg, init=None), {"filter": "none"}, {}, print
+        )
