@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             scenes_per_group=2 if args.quick else 6,
             scene_size=192 if args.quick else 384,
             operating_tiles=12 if args.quick else None,
-            independent_scenes=2 if args.quick else 8,
+            independent_scenes=2 if args.quick else 24,
             independent_size=256 if args.quick else 512,
             seed=args.seed,
             lai_seeds=cfg.lai_seeds or (1 if args.quick else 3),

@@ -10,7 +10,8 @@ the model sees it first at scoring time.
 A scene (40 m pixels, 4.4 or 10.7 looks, like IW and EW GRD products seen coarsely):
 - ice: a dB level with broad undulation, a smooth texture and an incidence-angle ramp in range;
 - crevasse fields: elliptical zones 0.5-2.5 dB brighter than the ice around them, crossed by
-  sets of long, straight, parallel crevasses 4-24 px apart, and a few isolated long crevasses.
+  sets of long, straight, parallel crevasses 4-24 px apart (never touching: at least 2 px of ice
+  between neighbours), and a few isolated long crevasses.
   Most sets are a wall facing the radar (bright, far-range side) beside its shadow (dark,
   near-range side), 1-2.5 px each; a quarter are seen only dark (an open crevasse, no lit wall)
   and some only bright. 2.5-9 dB, weaker where the crevasse runs along the look direction,
@@ -151,14 +152,18 @@ def _field(
     nx, ny = -uy, ux
     reach = max(a, b)
     wall_db, shadow_db = _radiometry(rng)
+    # neighbours never touch: a crevasse's footprint (wall + shadow, or its one band) leaves at
+    # least 2 px of ice to the next, and in dense sets the trace drifts less than half a spacing
+    widest = (spacing - 2.0) / (2 if wall_db > 0 and shadow_db > 0 else 1)
     for off in np.arange(-reach, reach, spacing):
         if rng.random() < 0.15:  # a gap in the set
             continue
         along = rng.uniform(-reach, -0.2 * reach)
         length = rng.uniform(0.6, 1.8) * reach
-        jitter = rng.normal(0, math.radians(2))
-        px = cx + nx * (off + rng.normal(0, 1.0)) + ux * along
-        py = cy + ny * (off + rng.normal(0, 1.0)) + uy * along
+        jitter = rng.normal(0, min(math.radians(2), math.atan(spacing / 4 / length)))
+        lateral = min(1.0, spacing / 8)
+        px = cx + nx * (off + rng.normal(0, lateral)) + ux * along
+        py = cy + ny * (off + rng.normal(0, lateral)) + uy * along
         line = np.zeros_like(truth)
         tmp = np.zeros_like(db)
         _crevasse(
@@ -167,7 +172,7 @@ def _field(
             (px, py),
             angle + jitter,
             length,
-            rng.uniform(1.0, 2.5),
+            min(rng.uniform(1.0, 2.5), widest),
             wall_db * rng.uniform(0.8, 1.2),
             shadow_db * rng.uniform(0.8, 1.2),
         )
@@ -347,7 +352,7 @@ class Tally:
 def independent_check(
     bundles: dict[str, Path],
     work: Path,
-    n: int = 8,
+    n: int = 24,
     size: int = 512,
     ridge_scenes: int = 4,
     log: Callable[[str], None] = print,
