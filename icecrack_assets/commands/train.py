@@ -167,6 +167,10 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     )
     from icecrack_assets.ml.shipped import BASE_MODEL_DIR, DEFAULT_MODEL_DIR, resolve_init
 
+    if args.freeze_encoder:
+        raise IceCrackError(
+            "--freeze-encoder fine-tunes on sample directories; the default model's recipe trains every layer"
+        )
     lai = args.lai or DEFAULT_LAI
     if not lai.is_dir():
         raise IceCrackError(f"{lai}: Lai et al. 2020 folder not found; pass --lai PATH")

@@ -86,7 +86,7 @@ class TrainConfig:
     freeze_norm: bool = False
     # fine-tuning only: train the decoder and head, keep ``init``'s encoder weights (down blocks and
     # bottleneck; their BatchNorm statistics still follow the new scenes unless ``freeze_norm``).
-    # Backward then stops at the decoder. The demo's fine-tune (docs/model.md, "A frozen encoder"):
+    # Backward then stops at the decoder. The demo's fine-tune (docs/model.md, "Suite e and a frozen encoder"):
     # test F1 ±1 0.907 in 99 s at 20 epochs, against 0.907 in 185 s at 30 epochs with every layer
     freeze_encoder: bool = False
     # each step trains on one random window of this size (px) per patch, 0 = whole patches, None =

@@ -272,7 +272,7 @@ def test_training_window_defaults_to_windows_for_fine_tunes_only():
     assert training_window(TrainConfig(crop=48)) == 48
 
 
-def test_a_frozen_encoder_fine_tune_trains_only_the_decoder(trained, tmp_path):
+def test_a_frozen_encoder_fine_tune_trains_only_the_decoder(trained, tmp_path, capsys):
     """freeze_encoder keeps the start bundle's down blocks and bottleneck bit for bit and trains the rest."""
     res, _, root = trained
     start = load_bundle(res.bundle_dir).model.state_dict()
@@ -301,3 +301,7 @@ def test_a_frozen_encoder_fine_tune_trains_only_the_decoder(trained, tmp_path):
         train_bundle(
             [root / "samples"], tmp_path / "x", replace(cfg, init=None), {"filter": "none"}, {}, print
         )
+    # the default model's recipe trains every layer: asking it to freeze is an error, not ignored
+    assert main(["train", "--default-model", "--freeze-encoder", "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--freeze-encoder" in err and "\n" not in err and not (tmp_path / "d").exists()

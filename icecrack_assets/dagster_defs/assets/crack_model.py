@@ -54,8 +54,8 @@ class ModelConfig(dg.Config):
     )
     freeze_encoder: bool = Field(
         _DEFAULT.freeze_encoder,
-        description="with init: train only the decoder and head, keep init's encoder (about half the "
-        "time per step on 2 cores; the demo turns it on)",
+        description="with init: train only the decoder and head, keep init's encoder (a quarter less "
+        "time per step on 2 cores, and the demo's test F1 in 20 epochs instead of 30; the demo turns it on)",
     )
 
     def train_config(self, device: str) -> TrainConfig:
