@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from icecrack_assets.ml.bundle import Bundle, load_bundle, read_bundle_json
 from icecrack_assets.ml.metrics import TruthMasks, counts_by_level, metrics_from_counts, pool_counts
 
 SEED0 = 90_000  # test scenes; never drawn by training (its seeds are small per-worker counters)
@@ -133,6 +134,27 @@ def _kind_code(wall_db: float, shadow_db: float) -> int:
     return 1 if wall_db > 0 and shadow_db > 0 else (2 if wall_db == 0 else 3)
 
 
+def _add_crevasse(
+    db: np.ndarray,
+    truth: np.ndarray,
+    kind: np.ndarray,
+    keep: np.ndarray,
+    p0: tuple[float, float],
+    angle: float,
+    length: float,
+    width: float,
+    wall_db: float,
+    shadow_db: float,
+) -> None:
+    """:func:`_crevasse` where ``keep`` holds (a field's inside, the ice), its pixels labelled
+    with their radiometry in ``kind``."""
+    tmp, line = np.zeros_like(db), np.zeros_like(truth)
+    _crevasse(tmp, line, p0, angle, length, width, wall_db, shadow_db)
+    db += tmp * keep
+    truth |= line & keep
+    kind[line & keep] = _kind_code(wall_db, shadow_db)
+
+
 def _field(
     rng: np.random.Generator, db: np.ndarray, truth: np.ndarray, kind: np.ndarray, ice: np.ndarray
 ) -> None:
@@ -155,6 +177,7 @@ def _field(
     # neighbours never touch: a crevasse's footprint (wall + shadow, or its one band) leaves at
     # least 2 px of ice to the next, and in dense sets the trace drifts less than half a spacing
     widest = (spacing - 2.0) / (2 if wall_db > 0 and shadow_db > 0 else 1)
+    keep = (inside > 0.3) & ice  # crevasses stop at the field's edge and at the ice front
     for off in np.arange(-reach, reach, spacing):
         if rng.random() < 0.15:  # a gap in the set
             continue
@@ -164,22 +187,9 @@ def _field(
         lateral = min(1.0, spacing / 8)
         px = cx + nx * (off + rng.normal(0, lateral)) + ux * along
         py = cy + ny * (off + rng.normal(0, lateral)) + uy * along
-        line = np.zeros_like(truth)
-        tmp = np.zeros_like(db)
-        _crevasse(
-            tmp,
-            line,
-            (px, py),
-            angle + jitter,
-            length,
-            min(rng.uniform(1.0, 2.5), widest),
-            wall_db * rng.uniform(0.8, 1.2),
-            shadow_db * rng.uniform(0.8, 1.2),
-        )
-        keep = (inside > 0.3) & ice  # crevasses stop at the field's edge and at the ice front
-        db += tmp * keep
-        truth |= line & keep
-        kind[line & keep] = _kind_code(wall_db, shadow_db)
+        width = min(rng.uniform(1.0, 2.5), widest)
+        wall, shadow = wall_db * rng.uniform(0.8, 1.2), shadow_db * rng.uniform(0.8, 1.2)
+        _add_crevasse(db, truth, kind, keep, (px, py), angle + jitter, length, width, wall, shadow)
 
 
 def _stream(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -218,20 +228,9 @@ def draw_scene(seed: int, size: int = 512) -> IndependentScene:
         _field(rng, db, truth, kind, ice)
     for _ in range(int(rng.integers(0, 4))):  # isolated long crevasses
         radiometry = _radiometry(rng)
-        one = np.zeros(shape, bool)
-        tmp = np.zeros(shape)
-        _crevasse(
-            tmp,
-            one,
-            (rng.uniform(0, size), rng.uniform(0, size)),
-            rng.uniform(0, 2 * math.pi),
-            rng.uniform(150, 450),
-            rng.uniform(1.0, 2.5),
-            *radiometry,
-        )
-        db += tmp * ice
-        truth |= one & ice
-        kind[one & ice] = _kind_code(*radiometry)
+        p0 = (rng.uniform(0, size), rng.uniform(0, size))
+        angle, length, width = rng.uniform(0, 2 * math.pi), rng.uniform(150, 450), rng.uniform(1.0, 2.5)
+        _add_crevasse(db, truth, kind, ice, p0, angle, length, width, *radiometry)
     stream = np.zeros(shape, bool)
     if rng.random() < 0.75:
         cov = _stream(rng, shape) * ice
@@ -259,42 +258,24 @@ def draw_scene(seed: int, size: int = 512) -> IndependentScene:
 # ------------------------------------------------------------------------------------ scoring
 def write_scene(scene: IndependentScene, path: Path) -> Path:
     """The scene as a GeoTIFF a user would hand to ``icecrack predict`` (40 m, a LOOKS tag)."""
-    import rasterio
     from affine import Affine
 
-    h, w = scene.sigma0.shape
-    profile = {
-        "driver": "GTiff",
-        "height": h,
-        "width": w,
-        "count": 1,
-        "dtype": "float32",
-        "crs": CRS,
-        "transform": Affine(PIXEL_M, 0, -200_000.0, 0, -PIXEL_M, -2_100_000.0),
-        "nodata": float("nan"),
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-    }
+    from icecrack_assets.raster import float_profile, write_raster_atomic
+
+    transform = Affine(PIXEL_M, 0, -200_000.0, 0, -PIXEL_M, -2_100_000.0)
+    profile = float_profile({"crs": CRS, "transform": transform})
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", **profile) as ds:
-        ds.write(scene.sigma0, 1)
-        ds.update_tags(LOOKS=str(scene.looks))
-    return path
+    return write_raster_atomic(path, scene.sigma0, profile, tags={"LOOKS": str(scene.looks)})
 
 
-def _predict(bundle_path: Path, scene: IndependentScene, work: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(probability, mask) of ``predict_scene`` on the scene written as a GeoTIFF."""
-    import rasterio
-
-    from icecrack_assets.ml.bundle import load_bundle
+def _predict(bundle: Bundle, src: Path, work: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, mask) of ``predict_scene`` on one written scene, as ``icecrack predict`` makes them."""
     from icecrack_assets.ml.scaled import predict_scene
+    from icecrack_assets.raster import read_single_band
 
-    src = write_scene(scene, work / f"scene-{scene.seed}.tif")
-    mask_path, prob_path = work / f"mask-{scene.seed}.tif", work / f"prob-{scene.seed}.tif"
-    predict_scene(load_bundle(bundle_path, device="cpu"), src, mask_path, prob_path)
-    with rasterio.open(prob_path) as p, rasterio.open(mask_path) as m:
-        return p.read(1), m.read(1)
+    mask_path, prob_path = work / f"mask-{src.stem}.tif", work / f"prob-{src.stem}.tif"
+    predict_scene(bundle, src, mask_path, prob_path)
+    return read_single_band(prob_path)[0], read_single_band(mask_path)[0]
 
 
 @dataclass
@@ -358,15 +339,17 @@ def independent_check(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Suite e: each bundle and the tuned Sato ridge on ``n`` scenes of this generator."""
-    from icecrack_assets.ml.bundle import read_bundle_json
+
     from icecrack_assets.ml.evaluation.ridge import ridge_response, tune_ridge
 
     scenes = [draw_scene(SEED0 + i, size) for i in range(n)]
+    files = [write_scene(s, work / "scenes" / f"scene-{s.seed}.tif") for s in scenes]  # once for all models
     out: dict[str, Any] = {"scenes": n, "size": size, "pixel_m": PIXEL_M, "looks": list(LOOKS), "models": {}}
     for name, path in bundles.items():
         tally = Tally()
-        for s in scenes:
-            prob, mask = _predict(path, s, work / "predictions" / name.replace(" ", "-"))
+        bundle = load_bundle(path, device="cpu")
+        for s, f in zip(scenes, files):
+            prob, mask = _predict(bundle, f, work / "predictions" / name.replace(" ", "-"))
             tally.add(s, mask, prob)
         row = tally.summary()
         row.update(threshold=float(read_bundle_json(path).get("threshold", float("nan"))), bundle=str(path))
@@ -405,22 +388,17 @@ def render_independent(res: dict[str, Any]) -> str:
         + "|---" * (5 + len(res["looks"]))
         + "|\n"
     ]
-    for name, m in res["models"].items():
+
+    def row(label: str, m: dict[str, Any]) -> str:
         p = m["pooled"]["at_threshold"]
+        best = f"{m['pooled']['best_f1']:.3f}" if "best_f1" in m["pooled"] else "–"
         cells = " | ".join(f"{m['by_looks'][str(v)]['at_threshold']['f1']:.3f}" for v in res["looks"])
-        out.append(
-            f"| {name} ({m['threshold']:.2f}) | {p['precision']:.3f} / {p['recall']:.3f} / {p['f1']:.3f} | "
-            f"{m['pooled']['best_f1']:.3f} | {cells} | "
-            + " / ".join(f"{v:.2f}" for v in m["recall_by_radiometry"].values())
-            + f" | {m['streams_flagged']:.3f} |\n"
+        recall = " / ".join(f"{v:.2f}" for v in m["recall_by_radiometry"].values())
+        return (
+            f"| {label} | {p['precision']:.3f} / {p['recall']:.3f} / {p['f1']:.3f} | {best} | {cells} | "
+            f"{recall} | {m['streams_flagged']:.3f} |\n"
         )
-    r = res["ridge"]
-    a = r["pooled"]["at_threshold"]
-    cells = " | ".join(f"{r['by_looks'][str(v)]['at_threshold']['f1']:.3f}" for v in res["looks"])
-    out.append(
-        f"| Sato ridge (threshold tuned on this generator's validation scenes) | {a['precision']:.3f} / "
-        f"{a['recall']:.3f} / {a['f1']:.3f} | – | {cells} | "
-        + " / ".join(f"{v:.2f}" for v in r["recall_by_radiometry"].values())
-        + f" | {r['streams_flagged']:.3f} |\n"
-    )
+
+    out += [row(f"{name} ({m['threshold']:.2f})", m) for name, m in res["models"].items()]
+    out.append(row("Sato ridge (threshold tuned on this generator's validation scenes)", res["ridge"]))
     return "".join(out)
