@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from icecrack_assets.errors import InputError
-from icecrack_assets.raster import atomic_path, iter_blocks, read_single_band, write_raster_atomic
+from icecrack_assets.raster import (
+    atomic_path,
+    cog_options,
+    iter_blocks,
+    read_single_band,
+    write_raster_atomic,
+)
 
 
 def test_atomic_path_leaves_previous_file_when_writer_fails(tmp_path):
@@ -26,6 +32,18 @@ def test_write_and_read_back_keeps_grid_and_nodata(tiny_raster, tmp_path, cog):
     back, prof = read_single_band(out)
     assert np.isnan(back[0, 0]) and np.array_equal(back[1:], arr[1:])
     assert prof["crs"] == profile["crs"] and prof["transform"] == profile["transform"]
+
+
+@pytest.mark.parametrize("dtype,predictor", [("float32", "3"), ("uint8", "2")])
+def test_cogs_carry_the_shared_compression_and_the_dtypes_predictor(tiny_raster, tmp_path, dtype, predictor):
+    import rasterio
+
+    _, profile = read_single_band(tiny_raster(np.ones((40, 50), np.float32)))
+    out = write_raster_atomic(tmp_path / "o.tif", np.ones((40, 50), dtype), profile, cog=True)
+    with rasterio.open(out) as ds:
+        structure = ds.tags(ns="IMAGE_STRUCTURE")
+    assert structure["LAYOUT"] == "COG" and structure["COMPRESSION"] == "DEFLATE"
+    assert structure["PREDICTOR"] == predictor == str(cog_options(dtype)["PREDICTOR"])
 
 
 def test_bad_inputs_name_the_file_and_the_problem(tmp_path, tiny_raster):

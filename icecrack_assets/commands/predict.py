@@ -50,8 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="drop crack components smaller than this many pixels (default: the bundle's)",
     )
-    p.add_argument("--tile", type=int, default=512)
-    p.add_argument("--overlap", type=int, default=32)
+    p.add_argument("--tile", type=int, default=None, help="tile size in px (default: inference.TILE, 512)")
+    p.add_argument(
+        "--overlap", type=int, default=None, help="tile overlap in px (default: inference.OVERLAP, 32)"
+    )
     p.add_argument("--block", type=int, default=2048, help="pixels per processing window (bounds memory)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -60,14 +62,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from icecrack_assets.ml.bundle import load_bundle
     from icecrack_assets.ml.device import set_threads
+    from icecrack_assets.ml.inference import OVERLAP, TILE
     from icecrack_assets.ml.scaled import predict_scene
     from icecrack_assets.ml.shipped import resolve_model
     from icecrack_assets.raster import open_single_band
 
-    if args.tile < 16 or not (0 <= args.overlap < args.tile):
-        raise InputError(
-            "--tile/--overlap", f"need tile >= 16 and 0 <= overlap < tile, got {args.tile}/{args.overlap}"
-        )
+    tile = TILE if args.tile is None else args.tile
+    overlap = OVERLAP if args.overlap is None else args.overlap
+    if tile < 16 or not (0 <= overlap < tile):
+        raise InputError("--tile/--overlap", f"need tile >= 16 and 0 <= overlap < tile, got {tile}/{overlap}")
     for out in (args.output, args.probabilities):
         if out is not None and out.resolve() == args.input.resolve():
             raise InputError(out, "output would overwrite the input")
@@ -94,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
         despeckled=args.despeckled,
         pixel_size=args.pixel_size,
         block=args.block,
-        tile=args.tile,
-        overlap=args.overlap,
+        tile=tile,
+        overlap=overlap,
         looks=args.looks,
     )
     print(

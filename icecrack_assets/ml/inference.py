@@ -27,10 +27,11 @@ from rasterio.windows import Window
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import Bundle
 from icecrack_assets.ml.normalise import normalise, scene_stats
-from icecrack_assets.ml.postprocess import crack_mask
+from icecrack_assets.ml.postprocess import crack_mask, stored_probability
 from icecrack_assets.raster import (
     MASK_NODATA,
     atomic_path,
+    cog_options,
     float_profile,
     iter_blocks,
     open_single_band,
@@ -306,7 +307,8 @@ def predict_file(
             )
         h, w = ds.height, ds.width
         (th, rows_all), (tw, cols_all) = (tile_grid(n, tile, overlap, bundle.model.multiple) for n in (h, w))
-        prob_prof = {**float_profile(ds.profile), "zlevel": 1}  # a temporary: the COG recompresses it
+        # a temporary the COG recompresses: ZSTD level 1 writes 5x faster than DEFLATE level 1
+        prob_prof = {**float_profile(ds.profile), "compress": "zstd", "zstd_level": 1, "predictor": 1}
         mask_prof = float_profile(ds.profile, dtype="uint8", nodata=MASK_NODATA)
         block = max(block, tile)
         blocks = list(iter_blocks(h, w, block, 0))
@@ -355,19 +357,13 @@ def predict_file(
                     n_crack += int((m == 1).sum())
                     mds.write(m, 1, window=b.write)
                     if pds is not None:
-                        pds.write(p, 1, window=b.write)
+                        pds.write(stored_probability(p), 1, window=b.write)
                     if progress:
                         progress(f"block {i + 1}/{len(blocks)}")
             if dst_prob:
                 with atomic_path(dst_prob) as tmp_cog:
                     rasterio.shutil.copy(  # GDAL compresses the COG's blocks on every core
-                        tmp_prob,
-                        tmp_cog,
-                        driver="COG",
-                        BLOCKSIZE=256,
-                        COMPRESS="DEFLATE",
-                        PREDICTOR=3,
-                        NUM_THREADS="ALL_CPUS",
+                        tmp_prob, tmp_cog, driver="COG", NUM_THREADS="ALL_CPUS", **cog_options("float32")
                     )
     seconds = time.time() - t0
     return PredictResult(

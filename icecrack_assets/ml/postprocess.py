@@ -11,6 +11,16 @@ import numpy as np
 from scipy import ndimage
 
 EIGHT = np.ones((3, 3), bool)
+# probability maps are stored in steps of 1/4096: full float32 mantissas are noise that DEFLATE
+# cannot pack (a 4-Mpix map's COG was larger than the raw array); masks come from the unrounded
+# values, so only a reader re-thresholding the stored map within 1/8192 of a threshold differs
+PROBABILITY_STEP = 2.0**-12
+
+
+def stored_probability(prob: np.ndarray) -> np.ndarray:
+    """``prob`` rounded to ``PROBABILITY_STEP`` as float32 for writing (NaN stays NaN)."""
+    stored: np.ndarray = (np.round(prob / PROBABILITY_STEP) * PROBABILITY_STEP).astype(np.float32)
+    return stored
 
 
 def remove_small_components(mask: np.ndarray, min_size: int, keep_edge: bool = False) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from affine import Affine
 
 from icecrack_assets.ml.density import density_orientation
-from icecrack_assets.ml.postprocess import crack_mask
+from icecrack_assets.ml.postprocess import crack_mask, stored_probability
 from icecrack_assets.ml.preview import write_preview
 from icecrack_assets.ml.vectors import centrelines, polygons
 from icecrack_assets.raster import MASK_NODATA, atomic_path, float_profile, write_raster_atomic
@@ -108,7 +108,11 @@ def write_crack_products(
     tags = {"threshold": f"{threshold:.4f}", "min_component": str(int(min_component)), "product": "icecrack"}
     paths = {
         "probability": write_raster_atomic(
-            out_dir / f"{stem}_probability.tif", prob, float_profile(profile), tags=tags, cog=True
+            out_dir / f"{stem}_probability.tif",
+            stored_probability(prob),
+            float_profile(profile),
+            tags=tags,
+            cog=True,
         ),
         "mask": write_raster_atomic(
             out_dir / f"{stem}_mask.tif",

@@ -26,6 +26,7 @@ from icecrack_assets.ml.normalise import (
     normalise_patches,
     patch_stats,
 )
+from icecrack_assets.ml.postprocess import PROBABILITY_STEP, stored_probability
 from icecrack_assets.ml.unet import UNet, UNetConfig
 
 
@@ -120,7 +121,9 @@ def test_predict_file_windowed_equals_in_memory(tiny_bundle, tiny_raster, tmp_pa
         prob = ds.read(1)
         assert ds.crs.to_epsg() == 3031
         assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
-    np.testing.assert_allclose(prob, ref, atol=1e-5)
+    # stored in steps of 1/4096 (PROBABILITY_STEP), so within half a step of the in-memory map
+    np.testing.assert_allclose(prob, ref, atol=PROBABILITY_STEP / 2 + 1e-7)
+    np.testing.assert_array_equal(prob, stored_probability(prob))  # already on the grid
     with rasterio.open(tmp_path / "mask.tif") as ds:
         mask = ds.read(1)
         assert ds.dtypes[0] == "uint8" and ds.nodata == 255
@@ -284,3 +287,17 @@ def test_float16_bundles_keep_values_float16_cannot_hold(tmp_path):
     assert all(v.dtype == torch.float16 for k, v in stored.items() if k.endswith(".weight"))
     loaded = load_bundle(d, "cpu").model.state_dict()
     assert all(bool(torch.isfinite(v).all()) for v in loaded.values() if v.is_floating_point())
+
+
+def test_stored_probability_rounds_to_the_step_and_keeps_nodata():
+    rng = np.random.default_rng(0)
+    prob = rng.random((64, 64)).astype(np.float32)
+    prob[3, 5] = np.nan
+    stored = stored_probability(prob)
+    assert stored.dtype == np.float32 and np.isnan(stored[3, 5])
+    ok = np.isfinite(prob)
+    assert np.abs(stored[ok] - prob[ok]).max() <= PROBABILITY_STEP / 2
+    steps = stored[ok] / PROBABILITY_STEP
+    np.testing.assert_array_equal(steps, np.round(steps))  # every value is a whole number of steps
+    assert stored[ok].min() >= 0 and stored[ok].max() <= 1
+    assert len(np.unique(stored[ok])) > 1000  # rounded, not collapsed
