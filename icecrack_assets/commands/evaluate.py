@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             operating_tiles=12 if args.quick else None,
             independent_scenes=2 if args.quick else 24,
             independent_size=256 if args.quick else 512,
+            independent_sweep=1 if args.quick else 12,
             seed=args.seed,
             lai_seeds=cfg.lai_seeds or (1 if args.quick else 3),
             finetune_minutes=args.max_minutes or (1.0 if args.quick else 8.0),

@@ -33,6 +33,17 @@ def test_scenes_are_fixed_by_their_seed():
     assert {a.looks, c.looks} == {4.4, 10.7}
 
 
+def test_a_looks_override_changes_only_the_speckle():
+    a, one, many = draw_scene(SEED0, 128), draw_scene(SEED0, 128, 1.0), draw_scene(SEED0, 128, 20.0)
+    assert (one.looks, many.looks) == (1.0, 20.0)
+    for s in (one, many):
+        assert np.array_equal(s.truth, a.truth) and np.array_equal(s.kind, a.kind)
+        assert np.array_equal(s.stream, a.stream) and not np.array_equal(s.sigma0, a.sigma0)
+    # the speckle's spread follows the looks: intensity CV ~ 1/sqrt(L) over the scene's texture
+    ratio = [np.log(s.sigma0).std() for s in (one, a, many)]
+    assert ratio[0] > ratio[1] > ratio[2]
+
+
 def test_each_radiometry_is_drawn_as_it_says(scenes):
     """Walls face the radar (+x), so wall + shadow cracks brighten from near to far range; dark-only
     cracks are darker than the ice beside them, bright-only ones brighter."""
@@ -128,3 +139,8 @@ def test_suite_e_scores_the_shipped_models_and_the_ridge(tmp_path, monkeypatch):
         assert 0.0 <= p["at_threshold"]["f1"] <= p["best_f1"] + 1e-9 <= 1.0 + 1e-9
         assert set(m["recall_by_radiometry"]) == set(RADIOMETRY)
     assert "Sato ridge" in out.read_text() and "## Suite e" in out.read_text()
+    assert set(res["sweep"]) == {"1", "2", "20"}  # the looks sweep, each method at each looks
+    for row in res["sweep"].values():
+        assert set(row["models"]) == set(res["models"]) and "ridge" in row
+        assert 0.0 <= row["models"]["default model"]["pooled"]["at_threshold"]["f1"] <= 1.0
+    assert "| 1 look | 2 looks | 20 looks |" in out.read_text()

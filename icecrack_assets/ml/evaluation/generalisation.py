@@ -67,6 +67,7 @@ class GeneralisationConfig:
     # suite e: scenes of the independent generator and their side (px)
     independent_scenes: int = 24  # 8 gave F1 0.82-0.91 across seed sets; 24 steadies it
     independent_size: int = 512
+    independent_sweep: int = 12  # suite e's first scenes again at 1, 2 and 20 looks (0 = none)
     # validation tiles each trained model's operating point is tuned on (None = the recipe's,
     # PretrainConfig.operating_tiles; --quick takes fewer)
     operating_tiles: int | None = None
@@ -461,6 +462,7 @@ def run_generalisation(
             n=cfg.independent_scenes,
             size=cfg.independent_size,
             ridge_scenes=max(1, cfg.independent_scenes // 2),
+            sweep_scenes=cfg.independent_sweep,
             log=log,
         )
     if "d" in suites:

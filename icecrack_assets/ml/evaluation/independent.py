@@ -47,6 +47,10 @@ SEED0 = 90_000  # test scenes; never drawn by training (its seeds are small per-
 RIDGE_SEED0 = 91_000  # the ridge's validation scenes
 PIXEL_M = 40.0
 LOOKS = (4.4, 10.7)
+# the same test scenes re-speckled at other looks: single-look, few-look and heavily multilooked
+# products, outside the method's IW/EW pair; the scene content is fixed by the seed, only the
+# speckle changes, so the sweep isolates what looks alone do to the model
+SWEEP_LOOKS = (1.0, 2.0, 20.0)
 LEVELS = tuple(round(0.05 * k, 2) for k in range(1, 20))
 CRS = "EPSG:3413"
 
@@ -208,11 +212,12 @@ def _stream(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     return _coverage(dist, rng.uniform(0.5, 1.0))
 
 
-def draw_scene(seed: int, size: int = 512) -> IndependentScene:
-    """One scene of this generator; the seed fixes everything, including its looks."""
+def draw_scene(seed: int, size: int = 512, looks: float | None = None) -> IndependentScene:
+    """One scene of this generator; the seed fixes everything, and its looks unless ``looks`` is given
+    (then only the speckle differs: it is drawn last)."""
     rng = np.random.default_rng([seed, 7])
     shape = (size, size)
-    looks = LOOKS[seed % len(LOOKS)]
+    looks = LOOKS[seed % len(LOOKS)] if looks is None else looks
     db = rng.uniform(-14, -6) + 0.8 * _smooth_noise(rng, shape, rng.uniform(20, 60))
     db += 0.4 * _smooth_noise(rng, shape, rng.uniform(2, 6))  # fine texture (firn, sastrugi)
     db += np.linspace(1.5, -1.5, size)[None, :] * rng.uniform(0.3, 1.0)  # incidence-angle ramp
@@ -336,15 +341,41 @@ def independent_check(
     n: int = 24,
     size: int = 512,
     ridge_scenes: int = 4,
+    sweep_scenes: int = 0,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Suite e: each bundle and the tuned Sato ridge on ``n`` scenes of this generator."""
+    """Suite e: each bundle and the tuned Sato ridge on ``n`` scenes of this generator; with
+    ``sweep_scenes``, the first that many again at each of ``SWEEP_LOOKS``."""
+    out = _scored({"models": {}}, bundles, [draw_scene(SEED0 + i, size) for i in range(n)], work, log)
+    val = [draw_scene(RIDGE_SEED0 + i, size) for i in range(ridge_scenes)]
+    out.update(scenes=n, size=size, pixel_m=PIXEL_M, looks=list(LOOKS), ridge=_ridge(out["_scenes"], val))
+    log(f"suite e [Sato ridge]: F1 ±1 {out['ridge']['pooled']['at_threshold']['f1']:.3f}")
+    out["sweep"] = {}
+    for looks in SWEEP_LOOKS if sweep_scenes > 0 else ():
+        scenes = [draw_scene(SEED0 + i, size, looks) for i in range(sweep_scenes)]
+        row = _scored({"models": {}}, bundles, scenes, work / f"looks-{looks:g}", lambda _: None)
+        # the ridge gets its own threshold at these looks, as it would from a user tuning it there
+        val = [draw_scene(RIDGE_SEED0 + i, size, looks) for i in range(ridge_scenes)]
+        row["ridge"] = _ridge(row.pop("_scenes"), val)
+        row["scenes"] = sweep_scenes
+        out["sweep"][f"{looks:g}"] = row
+        f1 = {k: f"{m['pooled']['at_threshold']['f1']:.3f}" for k, m in row["models"].items()}
+        log(
+            f"suite e at {looks:g} looks: F1 ±1 {f1}, ridge {row['ridge']['pooled']['at_threshold']['f1']:.3f}"
+        )
+    out.pop("_scenes")
+    return out
 
-    from icecrack_assets.ml.evaluation.ridge import ridge_response, tune_ridge
 
-    scenes = [draw_scene(SEED0 + i, size) for i in range(n)]
-    files = [write_scene(s, work / "scenes" / f"scene-{s.seed}.tif") for s in scenes]  # once for all models
-    out: dict[str, Any] = {"scenes": n, "size": size, "pixel_m": PIXEL_M, "looks": list(LOOKS), "models": {}}
+def _scored(
+    out: dict[str, Any],
+    bundles: dict[str, Path],
+    scenes: list[IndependentScene],
+    work: Path,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Each bundle's tally on ``scenes`` (written once, predicted as ``icecrack predict`` does)."""
+    files = [write_scene(s, work / "scenes" / f"scene-{s.seed}.tif") for s in scenes]
     for name, path in bundles.items():
         tally = Tally()
         bundle = load_bundle(path, device="cpu")
@@ -359,14 +390,19 @@ def independent_check(
             f"suite e [{name}]: P / R / F1 ±1 {p['at_threshold']['precision']:.3f} / "
             f"{p['at_threshold']['recall']:.3f} / {p['at_threshold']['f1']:.3f}, best F1 {p['best_f1']:.3f}"
         )
-    val = [draw_scene(RIDGE_SEED0 + i, size) for i in range(ridge_scenes)]
+    out["_scenes"] = scenes
+    return out
+
+
+def _ridge(scenes: list[IndependentScene], val: list[IndependentScene]) -> dict[str, Any]:
+    """The Sato ridge's tally on ``scenes`` with its threshold tuned for F1 ±1 on ``val``."""
+    from icecrack_assets.ml.evaluation.ridge import ridge_response, tune_ridge
+
     thr, _ = tune_ridge([ridge_response(s.sigma0) for s in val], [s.truth for s in val], tolerance=1)
     ridge = Tally()
     for s in scenes:
         ridge.add(s, (np.nan_to_num(ridge_response(s.sigma0), nan=-np.inf) >= thr).astype(np.uint8))
-    out["ridge"] = {"threshold": float(thr), **ridge.summary()}
-    log(f"suite e [Sato ridge]: F1 ±1 {out['ridge']['pooled']['at_threshold']['f1']:.3f}")
-    return out
+    return {"threshold": float(thr), **ridge.summary()}
 
 
 def render_independent(res: dict[str, Any]) -> str:
@@ -401,4 +437,32 @@ def render_independent(res: dict[str, Any]) -> str:
 
     out += [row(f"{name} ({m['threshold']:.2f})", m) for name, m in res["models"].items()]
     out.append(row("Sato ridge (threshold tuned on this generator's validation scenes)", res["ridge"]))
+    if res.get("sweep"):
+        out.append(_render_sweep(res["sweep"]))
+    return "".join(out)
+
+
+def _render_sweep(sweep: dict[str, Any]) -> str:
+    """The looks sweep: F1 ±1 and recall per radiometry of each method at each number of looks."""
+    levels = list(sweep)
+    first = sweep[levels[0]]
+    out = [
+        "\n**At other looks.** The first test scenes again, re-speckled at "
+        + ", ".join(levels)
+        + f" looks ({first['scenes']} scenes each): only the speckle differs. F1 ±1 at each "
+        "model's own threshold (recall ±1: " + " / ".join(RADIOMETRY) + "); the ridge re-tuned at "
+        "each looks on validation scenes.\n\n| method | "
+        + " | ".join(f"{v} look{'' if v == '1' else 's'}" for v in levels)
+        + " |\n"
+        + "|---" * (1 + len(levels))
+        + "|\n"
+    ]
+
+    def cell(m: dict[str, Any]) -> str:
+        recall = " / ".join(f"{v:.2f}" for v in m["recall_by_radiometry"].values())
+        return f"{m['pooled']['at_threshold']['f1']:.3f} ({recall})"
+
+    for name in first["models"]:
+        out.append(f"| {name} | " + " | ".join(cell(sweep[v]["models"][name]) for v in levels) + " |\n")
+    out.append("| Sato ridge | " + " | ".join(cell(sweep[v]["ridge"]) for v in levels) + " |\n")
     return "".join(out)
