@@ -346,35 +346,31 @@ def independent_check(
 ) -> dict[str, Any]:
     """Suite e: each bundle and the tuned Sato ridge on ``n`` scenes of this generator; with
     ``sweep_scenes``, the first that many again at each of ``SWEEP_LOOKS``."""
-    out = _scored({"models": {}}, bundles, [draw_scene(SEED0 + i, size) for i in range(n)], work, log)
+    scenes = [draw_scene(SEED0 + i, size) for i in range(n)]
     val = [draw_scene(RIDGE_SEED0 + i, size) for i in range(ridge_scenes)]
-    out.update(scenes=n, size=size, pixel_m=PIXEL_M, looks=list(LOOKS), ridge=_ridge(out["_scenes"], val))
+    out: dict[str, Any] = {"scenes": n, "size": size, "pixel_m": PIXEL_M, "looks": list(LOOKS)}
+    out.update(models=_scored(bundles, scenes, work, log), ridge=_ridge(scenes, val), sweep={})
     log(f"suite e [Sato ridge]: F1 ±1 {out['ridge']['pooled']['at_threshold']['f1']:.3f}")
-    out["sweep"] = {}
     for looks in SWEEP_LOOKS if sweep_scenes > 0 else ():
         scenes = [draw_scene(SEED0 + i, size, looks) for i in range(sweep_scenes)]
-        row = _scored({"models": {}}, bundles, scenes, work / f"looks-{looks:g}", lambda _: None)
         # the ridge gets its own threshold at these looks, as it would from a user tuning it there
         val = [draw_scene(RIDGE_SEED0 + i, size, looks) for i in range(ridge_scenes)]
-        row["ridge"] = _ridge(row.pop("_scenes"), val)
-        row["scenes"] = sweep_scenes
-        out["sweep"][f"{looks:g}"] = row
-        f1 = {k: f"{m['pooled']['at_threshold']['f1']:.3f}" for k, m in row["models"].items()}
-        log(
-            f"suite e at {looks:g} looks: F1 ±1 {f1}, ridge {row['ridge']['pooled']['at_threshold']['f1']:.3f}"
-        )
-    out.pop("_scenes")
+        models = _scored(bundles, scenes, work / f"looks-{looks:g}", lambda _: None)
+        ridge = _ridge(scenes, val)
+        out["sweep"][f"{looks:g}"] = {"scenes": sweep_scenes, "models": models, "ridge": ridge}
+        f1 = {k: f"{m['pooled']['at_threshold']['f1']:.3f}" for k, m in models.items()}
+        log(f"suite e at {looks:g} looks: F1 ±1 {f1}, ridge {ridge['pooled']['at_threshold']['f1']:.3f}")
     return out
 
 
 def _scored(
-    out: dict[str, Any],
     bundles: dict[str, Path],
     scenes: list[IndependentScene],
     work: Path,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Each bundle's tally on ``scenes`` (written once, predicted as ``icecrack predict`` does)."""
+    out: dict[str, Any] = {}
     files = [write_scene(s, work / "scenes" / f"scene-{s.seed}.tif") for s in scenes]
     for name, path in bundles.items():
         tally = Tally()
@@ -384,13 +380,12 @@ def _scored(
             tally.add(s, mask, prob)
         row = tally.summary()
         row.update(threshold=float(read_bundle_json(path).get("threshold", float("nan"))), bundle=str(path))
-        out["models"][name] = row
+        out[name] = row
         p = row["pooled"]
         log(
             f"suite e [{name}]: P / R / F1 ±1 {p['at_threshold']['precision']:.3f} / "
             f"{p['at_threshold']['recall']:.3f} / {p['at_threshold']['f1']:.3f}, best F1 {p['best_f1']:.3f}"
         )
-    out["_scenes"] = scenes
     return out
 
 
