@@ -14,6 +14,7 @@ import shutil
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import rasterio
 import rasterio.enums
 import rasterio.shutil
 from rasterio._err import CPLE_BaseError  # GDAL errors raised outside rasterio's wrappers
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from icecrack_assets.errors import InputError, OutputError
@@ -215,7 +216,9 @@ def open_single_band(path: str | Path) -> rasterio.io.DatasetReader:
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty")
     try:
-        ds = rasterio.open(path)
+        with warnings.catch_warnings():  # a raster without georeferencing gets the one-line error below
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(path, f"not a readable raster ({str(exc).splitlines()[0][:120]})") from None
     if ds.count != 1:
@@ -225,7 +228,14 @@ def open_single_band(path: str | Path) -> rasterio.io.DatasetReader:
         ds.close()
         raise InputError(path, f"is complex ({ds.dtypes[0]}); expected detected intensity")
     if ds.crs is None:
+        gcps = bool(ds.gcps[0])
         ds.close()
+        if gcps:  # e.g. a calibrated GRD exported in radar geometry (Nansat, gdal_translate of a SAFE)
+            raise InputError(
+                path,
+                "is georeferenced by GCPs only; warp it onto a map grid first, e.g. rio warp IN.tif "
+                "OUT.tif --dst-crs EPSG:3413 --src-nodata 0 --dst-nodata nan (EPSG:3031 in the Antarctic)",
+            )
         raise InputError(path, "has no CRS; expected a georeferenced raster")
     return ds
 

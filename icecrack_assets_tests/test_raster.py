@@ -72,3 +72,46 @@ def test_blocks_tile_the_image_exactly_once(h, w, block, halo):
         assert b.read.row_off + b.inner[0].start == r
         assert b.read.row_off >= 0 and b.read.row_off + b.read.height <= h
     assert (cover == 1).all()
+
+
+def _gcp_only_raster(path):
+    """A float raster placed only by GCPs (no CRS on the grid), as Nansat or gdal_translate write them."""
+    import rasterio
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+
+    with rasterio.open(path, "w", driver="GTiff", width=60, height=50, count=1, dtype="float32") as ds:
+        ds.write(np.full((50, 60), 0.1, np.float32), 1)
+        corners = [(0, 0), (0, 60), (50, 0), (50, 60)]
+        ds.gcps = (
+            [GroundControlPoint(r, c, -49.0 + c * 0.001, 69.2 - r * 0.0004) for r, c in corners],
+            CRS.from_epsg(4326),
+        )
+    return path
+
+
+def test_gcp_only_and_ungeoreferenced_rasters_get_one_line_errors_that_say_what_to_do(tmp_path, recwarn):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rasterio
+
+    gcp = _gcp_only_raster(tmp_path / "gcp.tif")
+    with pytest.raises(InputError, match="gcp.tif: is georeferenced by GCPs only; warp it") as err:
+        read_single_band(gcp)
+    assert "\n" not in str(err.value)
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(plain, "w", driver="GTiff", width=8, height=8, count=1, dtype="float32") as ds:
+        ds.write(np.ones((8, 8), np.float32), 1)
+    recwarn.clear()
+    with pytest.raises(InputError, match="plain.tif: has no CRS"):
+        read_single_band(plain)
+    assert not [w for w in recwarn if "Georeferenced" in type(w.message).__name__]  # no warning noise
+    # the advice works: rio (installed with rasterio) warps it onto a map grid that reads
+    rio = Path(sys.executable).parent / "rio"
+    out = tmp_path / "warped.tif"
+    cmd = [str(rio), "warp", str(gcp), str(out), "--dst-crs", "EPSG:3413"]
+    subprocess.run(cmd + ["--src-nodata", "0", "--dst-nodata", "nan"], check=True, capture_output=True)
+    arr, prof = read_single_band(out)
+    assert prof["crs"].to_epsg() == 3413 and np.nanmax(arr) == pytest.approx(0.1)
