@@ -271,6 +271,19 @@ class PredictResult:
         return asdict(self)
 
 
+def probability_scratch_profile(profile: Any) -> dict[str, Any]:
+    """The profile of a probability map written window by window before ``publish_probability``:
+    ZSTD level 1, which writes 5x faster than DEFLATE level 1 (the COG recompresses it anyway)."""
+    return {**float_profile(profile), "compress": "zstd", "zstd_level": 1, "predictor": 1}
+
+
+def publish_probability(scratch: Path, dst: Path) -> None:
+    """Copy a scratch probability map (values already ``stored_probability``) to ``dst`` as a COG,
+    atomically; GDAL compresses its blocks on every core."""
+    with atomic_path(dst) as tmp_cog:
+        rasterio.shutil.copy(scratch, tmp_cog, driver="COG", NUM_THREADS="ALL_CPUS", **cog_options("float32"))
+
+
 def predict_file(
     bundle: Bundle,
     src: Path,
@@ -307,8 +320,7 @@ def predict_file(
             )
         h, w = ds.height, ds.width
         (th, rows_all), (tw, cols_all) = (tile_grid(n, tile, overlap, bundle.model.multiple) for n in (h, w))
-        # a temporary the COG recompresses: ZSTD level 1 writes 5x faster than DEFLATE level 1
-        prob_prof = {**float_profile(ds.profile), "compress": "zstd", "zstd_level": 1, "predictor": 1}
+        prob_prof = probability_scratch_profile(ds.profile)
         mask_prof = float_profile(ds.profile, dtype="uint8", nodata=MASK_NODATA)
         block = max(block, tile)
         blocks = list(iter_blocks(h, w, block, 0))
@@ -361,10 +373,7 @@ def predict_file(
                     if progress:
                         progress(f"block {i + 1}/{len(blocks)}")
             if dst_prob:
-                with atomic_path(dst_prob) as tmp_cog:
-                    rasterio.shutil.copy(  # GDAL compresses the COG's blocks on every core
-                        tmp_prob, tmp_cog, driver="COG", NUM_THREADS="ALL_CPUS", **cog_options("float32")
-                    )
+                publish_probability(tmp_prob, dst_prob)
     seconds = time.time() - t0
     return PredictResult(
         mask=str(dst_mask),

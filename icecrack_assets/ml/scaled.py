@@ -36,9 +36,11 @@ from icecrack_assets.ml.bundle import Bundle, read_bundle_json
 from icecrack_assets.ml.inference import (
     PredictResult,
     predict_file,
+    probability_scratch_profile,
+    publish_probability,
     scene_looks,
 )
-from icecrack_assets.ml.postprocess import crack_mask
+from icecrack_assets.ml.postprocess import crack_mask, stored_probability
 from icecrack_assets.raster import (
     MASK_NODATA,
     atomic_path,
@@ -171,13 +173,14 @@ def _resample_to(src: Path, dst: Path, factor: float) -> None:
 def _back_to_grid(
     bundle: Bundle, src: Path, prob_small: Path, dst_mask: Path, dst_prob: Path | None, factor: float
 ) -> tuple[int, int]:
-    """Resample the model-grid probability onto the input grid (bilinear) and threshold it there."""
+    """Resample the model-grid probability onto the input grid (bilinear) and threshold it there;
+    the probability map is published as ``predict_file`` publishes its own (steps of 1/4096, COG)."""
     min_comp = int(round(bundle.min_component / factor**2))
     n_valid = n_crack = 0
     with rasterio.open(src) as ds, rasterio.open(prob_small) as ps:
         h, w = ds.height, ds.width
         mask_prof = float_profile(ds.profile, dtype="uint8", nodata=MASK_NODATA)
-        prob_prof = float_profile(ds.profile)
+        prob_prof = probability_scratch_profile(ds.profile)
         blocks = list(iter_blocks(h, w, 2048, 0))
         with (
             WarpedVRT(
@@ -191,9 +194,10 @@ def _back_to_grid(
                 resampling=Resampling.bilinear,
             ) as vrt,
             atomic_path(dst_mask) as tmp_mask,
+            tempfile.TemporaryDirectory(prefix=".icecrack-prob.", dir=dst_mask.parent) as scratch,
             contextlib.ExitStack() as stack,
         ):
-            tmp_prob = stack.enter_context(atomic_path(dst_prob)) if dst_prob else None
+            tmp_prob = Path(scratch) / "prob.tif" if dst_prob else None
             with rasterio.open(tmp_mask, "w", **mask_prof) as mds:
                 pds = stack.enter_context(rasterio.open(tmp_prob, "w", **prob_prof)) if tmp_prob else None
                 for b in blocks:
@@ -206,5 +210,8 @@ def _back_to_grid(
                     n_crack += int((m == 1).sum())
                     mds.write(m, 1, window=b.write)
                     if pds is not None:
-                        pds.write(p, 1, window=b.write)
+                        pds.write(stored_probability(p), 1, window=b.write)
+            if dst_prob and tmp_prob:
+                stack.close()  # the scratch map is complete before the COG copy reads it
+                publish_probability(tmp_prob, dst_prob)
     return n_valid, n_crack

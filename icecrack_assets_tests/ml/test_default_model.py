@@ -92,7 +92,13 @@ def test_predict_writes_on_the_input_grid(tiny_bundle, tiny_raster, tmp_path, pi
         assert m.transform == p.transform == a.transform and m.crs == a.crs
         mask = m.read(1)
         assert (mask[:5, :7] == 255).all() and set(np.unique(mask)) <= {0, 1, 255}
-        assert np.isnan(p.read(1)[:5, :7]).all()
+        prob = p.read(1)
+        assert np.isnan(prob[:5, :7]).all()
+        # resampled back or not, the probability is published alike: a COG in steps of 1/4096
+        assert p.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        steps = prob[np.isfinite(prob)] / PROBABILITY_STEP
+        assert np.array_equal(steps, np.round(steps))
+    assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []  # no scratch left
 
 
 def test_windowed_prediction_equals_whole_scene_with_scene_statistics(tiny_bundle, tiny_raster, tmp_path):
