@@ -195,10 +195,16 @@ def pixel_census(
     return census
 
 
-def _pixels(path: Path, open_fn: Callable[[Path], Any] | None) -> int:
+def _open_for_census(path: Path) -> Any:
+    """Any single-band raster, however it is placed (GCPs too): the census judges pixels only; each
+    command then asks of the georeferencing what it needs."""
     from icecrack_assets.raster import open_single_band
 
-    with (open_fn or open_single_band)(path) as ds:
+    return open_single_band(path, allow_gcps=True)
+
+
+def _pixels(path: Path, open_fn: Callable[[Path], Any] | None) -> int:
+    with (open_fn or _open_for_census)(path) as ds:
         return int(ds.height * ds.width)
 
 
@@ -206,10 +212,8 @@ def _census(path: Path, open_fn: Callable[[Path], Any] | None, sample: bool) -> 
     import rasterio
     from rasterio.windows import Window
 
-    from icecrack_assets.raster import open_single_band
-
     total = finite = positive = negative = 0
-    with rasterio.Env(GDAL_CACHEMAX=64), (open_fn or open_single_band)(path) as ds:
+    with rasterio.Env(GDAL_CACHEMAX=64), (open_fn or _open_for_census)(path) as ds:
         rows = max(1, STRIP_PIXELS // max(ds.width, 1))
         starts = list(range(0, ds.height, rows))
         stride = (

@@ -206,8 +206,12 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     remove_stale_temps(target)
 
 
-def open_single_band(path: str | Path) -> rasterio.io.DatasetReader:
-    """Open a single-band, real-valued, georeferenced raster or raise a one-line InputError."""
+def open_single_band(path: str | Path, allow_gcps: bool = False) -> rasterio.io.DatasetReader:
+    """Open a single-band, real-valued, georeferenced raster or raise a one-line InputError.
+
+    ``allow_gcps`` also accepts a raster placed only by GCPs (radar geometry): prediction works on
+    any grid and copies the GCPs to its outputs (``gcp_georeferencing``); whatever needs a map
+    grid (resampling, region grids, labels) keeps refusing it."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, "file does not exist")
@@ -229,6 +233,8 @@ def open_single_band(path: str | Path) -> rasterio.io.DatasetReader:
         raise InputError(path, f"is complex ({ds.dtypes[0]}); expected detected intensity")
     if ds.crs is None:
         gcps = bool(ds.gcps[0])
+        if gcps and allow_gcps:
+            return ds
         ds.close()
         if gcps:  # e.g. a calibrated GRD exported in radar geometry (Nansat, gdal_translate of a SAFE)
             raise InputError(
@@ -262,6 +268,14 @@ def read_window_nan(
         arr[arr == nodata] = np.nan
     arr[~np.isfinite(arr)] = np.nan
     return arr
+
+
+def gcp_georeferencing(ds: rasterio.io.DatasetReader) -> dict[str, Any]:
+    """Profile keys that give an output on ``ds``'s grid its GCPs, when GCPs are all that place
+    ``ds`` (else nothing: ``float_profile`` carries the CRS and transform)."""
+    if ds.crs is not None or not ds.gcps[0]:
+        return {}
+    return {"gcps": ds.gcps[0], "crs": ds.gcps[1], "transform": None}  # no identity geotransform
 
 
 def read_single_band(path: str | Path) -> tuple[np.ndarray, Profile]:

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     for out in (args.output, args.probabilities):
         if out is not None and out.resolve() == args.input.resolve():
             raise InputError(out, "output would overwrite the input")
-    open_single_band(args.input).close()  # validate before loading the model
+    open_single_band(args.input, allow_gcps=True).close()  # validate before loading the model
     set_threads()
     if args.pixel_size is not None and not (args.pixel_size > 0 and math.isfinite(args.pixel_size)):
         raise InputError("--pixel-size", f"must be a positive number of metres, got {args.pixel_size}")

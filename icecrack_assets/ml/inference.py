@@ -33,6 +33,7 @@ from icecrack_assets.raster import (
     atomic_path,
     cog_options,
     float_profile,
+    gcp_georeferencing,
     iter_blocks,
     open_single_band,
     read_window_nan,
@@ -309,7 +310,7 @@ def predict_file(
     t0 = time.time()
     thr = float(bundle.threshold)
     n_valid = n_crack = 0
-    with open_single_band(src) as ds:
+    with open_single_band(src, allow_gcps=True) as ds:
         if bundle.normalisation.get("kind") == "robust-db" and "median_db" not in bundle.normalisation:
             bundle = bind_stats(bundle, file_stats(bundle, ds, looks, despeckled))  # once per scene
         if despeckled:
@@ -320,8 +321,8 @@ def predict_file(
             )
         h, w = ds.height, ds.width
         (th, rows_all), (tw, cols_all) = (tile_grid(n, tile, overlap, bundle.model.multiple) for n in (h, w))
-        prob_prof = probability_scratch_profile(ds.profile)
-        mask_prof = float_profile(ds.profile, dtype="uint8", nodata=MASK_NODATA)
+        prob_prof = {**probability_scratch_profile(ds.profile), **gcp_georeferencing(ds)}
+        mask_prof = {**float_profile(ds.profile, dtype="uint8", nodata=MASK_NODATA), **gcp_georeferencing(ds)}
         block = max(block, tile)
         blocks = list(iter_blocks(h, w, block, 0))
         dst_mask.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
-from icecrack_assets.errors import IceCrackError
+from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.ml.bundle import Bundle, read_bundle_json
 from icecrack_assets.ml.inference import (
     PredictResult,
@@ -45,6 +45,7 @@ from icecrack_assets.raster import (
     MASK_NODATA,
     atomic_path,
     float_profile,
+    gcp_georeferencing,
     iter_blocks,
     open_single_band,
     read_window_nan,
@@ -93,9 +94,15 @@ def predict_scene(
     """``predict_file`` with scene statistics bound and the input resampled to the model's spacing."""
     src, dst_mask = Path(src), Path(dst_mask)
     t0 = time.time()
-    with open_single_band(src) as ds:
+    with open_single_band(src, allow_gcps=True) as ds:
         spacing = pixel_size if pixel_size is not None else raster_spacing(ds)
         target = target_spacing(spacing, bundle_spacing(bundle))
+        if target is not None and gcp_georeferencing(ds):
+            raise InputError(
+                src,
+                f"at {spacing:g} m it needs resampling to the model's {target:g} m, and it is placed "
+                "only by GCPs; warp it onto a map grid at that spacing first (rio warp --res)",
+            )
         # on the input's own grid predict_file binds the scene statistics itself (once per scene)
         file_looks = looks if looks is not None else scene_looks(ds)
     if target is None:

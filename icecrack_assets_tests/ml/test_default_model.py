@@ -13,7 +13,7 @@ import rasterio
 import torch
 
 from icecrack_assets.cli import main
-from icecrack_assets.errors import IceCrackError
+from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.ml.bundle import load_bundle, save_bundle
 from icecrack_assets.ml.evaluation.fields import BACKGROUND, FIELD, STREAM, field_counts, field_metrics
 from icecrack_assets.ml.inference import predict_probability
@@ -99,6 +99,62 @@ def test_predict_writes_on_the_input_grid(tiny_bundle, tiny_raster, tmp_path, pi
         steps = prob[np.isfinite(prob)] / PROBABILITY_STEP
         assert np.array_equal(steps, np.round(steps))
     assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []  # no scratch left
+
+
+def _gcp_only(path, arr):
+    """``arr`` placed only by GCPs (radar geometry, as Nansat or gdal_translate of a SAFE write it)."""
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+
+    h, w = arr.shape
+    with rasterio.open(
+        path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32", nodata=np.nan
+    ) as ds:
+        ds.write(arr, 1)
+        corners = [(0, 0), (0, w), (h, 0), (h, w)]
+        ds.gcps = (
+            [GroundControlPoint(r, c, -49 + c * 1e-3, 69.2 - r * 4e-4) for r, c in corners],
+            CRS.from_epsg(4326),
+        )
+    return path
+
+
+def _points(ds) -> list[tuple[float, float, float, float]]:
+    return [(g.row, g.col, g.x, g.y) for g in ds.gcps[0]]
+
+
+def test_predict_maps_a_gcp_only_raster_in_its_own_geometry_and_keeps_its_gcps(
+    tiny_bundle, tmp_path, recwarn
+):
+    src = _gcp_only(tmp_path / "radar.tif", _speckled())
+    recwarn.clear()  # writing the source warns (rasterio opens it before its GCPs are set); predict must not
+    res = predict_scene(tiny_bundle, src, tmp_path / "m.tif", tmp_path / "p.tif")
+    assert res.predicted_at_m is None  # no map grid, no spacing: predicted as it is
+    with rasterio.open(src) as a:
+        for out in ("m.tif", "p.tif"):
+            with rasterio.open(tmp_path / out) as o:
+                assert o.shape == a.shape and o.crs is None and o.gcps[1] == a.gcps[1]
+                assert _points(o) == _points(a)
+    with rasterio.open(tmp_path / "m.tif") as m:
+        mask = m.read(1)
+    assert (mask[:5, :7] == 255).all() and set(np.unique(mask)) <= {0, 1, 255}
+    assert not [w for w in recwarn if "Georeferenced" in type(w.message).__name__]
+    # resampling needs a map grid: refused in one line, nothing written
+    with pytest.raises(InputError, match="radar.tif: at 5 m it needs resampling.*placed only by GCPs"):
+        predict_scene(tiny_bundle, src, tmp_path / "m5.tif", pixel_size=5.0)
+    assert not (tmp_path / "m5.tif").exists()
+
+
+def test_predict_cli_maps_a_real_gcp_only_ew_crop(shared_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "root"))
+    src = shared_data / "s1-ew-grdm-seaice-nersc" / "S1A_EW_GRDM_1SDH_20161005T142446.tif"
+    out = tmp_path / "mask.tif"
+    assert main(["predict", str(src), str(out)]) == 0
+    assert "crack pixels" in capsys.readouterr().out
+    with rasterio.open(src) as a, rasterio.open(out) as m:
+        assert (
+            m.shape == a.shape and len(_points(a)) > 0 and _points(m) == _points(a) and m.gcps[1] == a.gcps[1]
+        )
 
 
 def test_windowed_prediction_equals_whole_scene_with_scene_statistics(tiny_bundle, tiny_raster, tmp_path):
