@@ -22,7 +22,14 @@ import numpy as np
 import rasterio
 
 from icecrack_assets.errors import IceCrackError, InputError
-from icecrack_assets.raster import atomic_path, float_profile, iter_blocks, open_single_band, read_window_nan
+from icecrack_assets.raster import (
+    atomic_path,
+    float_profile,
+    gcp_georeferencing,
+    iter_blocks,
+    open_single_band,
+    read_window_nan,
+)
 from icecrack_assets.sar.despeckle import filters
 from icecrack_assets.sar.despeckle.looks import enl_at, h_from_scene, h_white, homogeneous_blocks
 from icecrack_assets.sar.despeckle.ppb import Stage, halo_for, ppb, schedule
@@ -321,7 +328,7 @@ def despeckle_file(
     # GDAL's block cache defaults to 5 % of RAM and fills up over a big scene (1.3 GB peak RSS on
     # a 16k² scene); blocks are read once, so a small cache costs nothing and bounds memory.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        with open_single_band(src) as ds:
+        with open_single_band(src, allow_gcps=True) as ds:  # a filter needs no map grid
             H, W = ds.height, ds.width
             sample_window = _central_window(ds)
             sample = read_window_nan(ds, sample_window, src)
@@ -336,7 +343,7 @@ def despeckle_file(
                         2 * st.hd + 1: h_white(settings.looks, 2 * st.hd + 1, settings.ppb_params().alpha)
                         for st in settings.schedule()
                     }
-            profile = float_profile(ds.profile)
+            profile = {**float_profile(ds.profile), **gcp_georeferencing(ds)}
             blocks = list(iter_blocks(H, W, block, halo))
             ratio_sum, n_valid, checked = 0.0, 0, False
             with atomic_path(dst) as tmp:
