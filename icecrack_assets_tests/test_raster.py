@@ -9,6 +9,7 @@ from icecrack_assets.raster import (
     read_single_band,
     write_raster_atomic,
 )
+from icecrack_assets_tests.helpers.rasters import write_gcp_only_raster
 
 
 def test_atomic_path_leaves_previous_file_when_writer_fails(tmp_path):
@@ -74,22 +75,6 @@ def test_blocks_tile_the_image_exactly_once(h, w, block, halo):
     assert (cover == 1).all()
 
 
-def _gcp_only_raster(path):
-    """A float raster placed only by GCPs (no CRS on the grid), as Nansat or gdal_translate write them."""
-    import rasterio
-    from rasterio.control import GroundControlPoint
-    from rasterio.crs import CRS
-
-    with rasterio.open(path, "w", driver="GTiff", width=60, height=50, count=1, dtype="float32") as ds:
-        ds.write(np.full((50, 60), 0.1, np.float32), 1)
-        corners = [(0, 0), (0, 60), (50, 0), (50, 60)]
-        ds.gcps = (
-            [GroundControlPoint(r, c, -49.0 + c * 0.001, 69.2 - r * 0.0004) for r, c in corners],
-            CRS.from_epsg(4326),
-        )
-    return path
-
-
 def test_gcp_only_and_ungeoreferenced_rasters_get_one_line_errors_that_say_what_to_do(tmp_path, recwarn):
     import subprocess
     import sys
@@ -97,7 +82,7 @@ def test_gcp_only_and_ungeoreferenced_rasters_get_one_line_errors_that_say_what_
 
     import rasterio
 
-    gcp = _gcp_only_raster(tmp_path / "gcp.tif")
+    gcp = write_gcp_only_raster(tmp_path / "gcp.tif", np.full((50, 60), 0.1, np.float32))
     with pytest.raises(InputError, match="gcp.tif: is georeferenced by GCPs only; warp it") as err:
         read_single_band(gcp)
     assert "\n" not in str(err.value)

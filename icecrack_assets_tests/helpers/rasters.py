@@ -37,3 +37,29 @@ def write_tiny_raster(
         if tags:
             ds.update_tags(**tags)
     return path
+
+
+def write_gcp_only_raster(path: Path, array: np.ndarray, lon0: float = -49.0, lat0: float = 69.2) -> Path:
+    """``array`` placed only by four corner GCPs in EPSG:4326, no CRS or transform on the grid: how
+    Nansat or ``gdal_translate`` of a SAFE write a calibrated GRD in radar geometry."""
+    import warnings
+
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+    from rasterio.errors import NotGeoreferencedWarning
+
+    h, w = np.asarray(array).shape
+    profile = dict(driver="GTiff", width=w, height=h, count=1, dtype="float32", nodata=np.nan)
+    with warnings.catch_warnings():  # rasterio warns while the grid has no GCPs yet
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", **profile) as ds:
+            ds.write(np.asarray(array, np.float32), 1)
+            corners = [(0, 0), (0, w), (h, 0), (h, w)]
+            points = [GroundControlPoint(r, c, lon0 + c * 1e-3, lat0 - r * 4e-4) for r, c in corners]
+            ds.gcps = (points, CRS.from_epsg(4326))
+    return path
+
+
+def gcp_points(ds: rasterio.io.DatasetReader) -> list[tuple[float, float, float, float]]:
+    """``ds``'s GCPs as comparable tuples (GroundControlPoint has no equality)."""
+    return [(g.row, g.col, g.x, g.y) for g in ds.gcps[0]]

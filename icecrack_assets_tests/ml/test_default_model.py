@@ -23,6 +23,7 @@ from icecrack_assets.ml.postprocess import PROBABILITY_STEP
 from icecrack_assets.ml.scaled import predict_scene, target_spacing
 from icecrack_assets.ml.shipped import default_model_path
 from icecrack_assets.ml.unet import UNet, UNetConfig
+from icecrack_assets_tests.helpers.rasters import gcp_points, write_gcp_only_raster
 
 SPACING = {"nominal_m": 20.0, "min_m": 20.0, "max_m": 40.0}
 
@@ -101,40 +102,17 @@ def test_predict_writes_on_the_input_grid(tiny_bundle, tiny_raster, tmp_path, pi
     assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []  # no scratch left
 
 
-def _gcp_only(path, arr):
-    """``arr`` placed only by GCPs (radar geometry, as Nansat or gdal_translate of a SAFE write it)."""
-    from rasterio.control import GroundControlPoint
-    from rasterio.crs import CRS
-
-    h, w = arr.shape
-    with rasterio.open(
-        path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32", nodata=np.nan
-    ) as ds:
-        ds.write(arr, 1)
-        corners = [(0, 0), (0, w), (h, 0), (h, w)]
-        ds.gcps = (
-            [GroundControlPoint(r, c, -49 + c * 1e-3, 69.2 - r * 4e-4) for r, c in corners],
-            CRS.from_epsg(4326),
-        )
-    return path
-
-
-def _points(ds) -> list[tuple[float, float, float, float]]:
-    return [(g.row, g.col, g.x, g.y) for g in ds.gcps[0]]
-
-
 def test_predict_maps_a_gcp_only_raster_in_its_own_geometry_and_keeps_its_gcps(
     tiny_bundle, tmp_path, recwarn
 ):
-    src = _gcp_only(tmp_path / "radar.tif", _speckled())
-    recwarn.clear()  # writing the source warns (rasterio opens it before its GCPs are set); predict must not
+    src = write_gcp_only_raster(tmp_path / "radar.tif", _speckled())
     res = predict_scene(tiny_bundle, src, tmp_path / "m.tif", tmp_path / "p.tif")
     assert res.predicted_at_m is None  # no map grid, no spacing: predicted as it is
     with rasterio.open(src) as a:
         for out in ("m.tif", "p.tif"):
             with rasterio.open(tmp_path / out) as o:
                 assert o.shape == a.shape and o.crs is None and o.gcps[1] == a.gcps[1]
-                assert _points(o) == _points(a)
+                assert gcp_points(o) == gcp_points(a)
     with rasterio.open(tmp_path / "m.tif") as m:
         mask = m.read(1)
     assert (mask[:5, :7] == 255).all() and set(np.unique(mask)) <= {0, 1, 255}
@@ -153,7 +131,10 @@ def test_predict_cli_maps_a_real_gcp_only_ew_crop(shared_data, tmp_path, capsys,
     assert "crack pixels" in capsys.readouterr().out
     with rasterio.open(src) as a, rasterio.open(out) as m:
         assert (
-            m.shape == a.shape and len(_points(a)) > 0 and _points(m) == _points(a) and m.gcps[1] == a.gcps[1]
+            m.shape == a.shape
+            and len(gcp_points(a)) > 0
+            and gcp_points(m) == gcp_points(a)
+            and m.gcps[1] == a.gcps[1]
         )
 
 

@@ -14,6 +14,7 @@ from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.sar.despeckle import filters
 from icecrack_assets.sar.despeckle.files import FILTERS, DespeckleSettings, despeckle, despeckle_file
 from icecrack_assets.sar.despeckle.ppb import ppb
+from icecrack_assets_tests.helpers.rasters import gcp_points, write_gcp_only_raster
 
 
 def _speckled(h: int, w: int, L: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -243,22 +244,12 @@ def test_cli_despeckle_roundtrip_and_errors(tiny_raster, tmp_path, capsys) -> No
 
 def test_a_raster_placed_only_by_gcps_is_filtered_and_keeps_its_gcps(tmp_path, recwarn):
     """Despeckling is per pixel: a calibrated GRD in radar geometry needs no warp first."""
-    from rasterio.control import GroundControlPoint
-    from rasterio.crs import CRS
-
     rng = np.random.default_rng(0)
-    src = tmp_path / "radar.tif"
-    with rasterio.open(src, "w", driver="GTiff", width=64, height=48, count=1, dtype="float32") as ds:
-        ds.write(0.1 * rng.gamma(4.4, 1 / 4.4, (48, 64)).astype(np.float32), 1)
-        corners = [(0, 0), (0, 64), (48, 0), (48, 64)]
-        ds.gcps = (
-            [GroundControlPoint(r, c, 60 + c * 1e-3, -70 - r * 4e-4) for r, c in corners],
-            CRS.from_epsg(4326),
-        )
-    recwarn.clear()
+    speckled = 0.1 * rng.gamma(4.4, 1 / 4.4, (48, 64))
+    src = write_gcp_only_raster(tmp_path / "radar.tif", speckled, lon0=60.0, lat0=-70.0)
     stats = despeckle_file(src, tmp_path / "out.tif", DespeckleSettings(filter="lee", looks=4.4), block=32)
     assert stats.enl_output > stats.enl_input
     with rasterio.open(src) as a, rasterio.open(tmp_path / "out.tif") as o:
         assert o.shape == a.shape and o.crs is None and o.gcps[1] == a.gcps[1]
-        assert [(g.row, g.col, g.x, g.y) for g in o.gcps[0]] == [(g.row, g.col, g.x, g.y) for g in a.gcps[0]]
+        assert gcp_points(o) == gcp_points(a)
     assert not [w for w in recwarn if "Georeferenced" in type(w.message).__name__]
