@@ -185,8 +185,10 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
         despeckle=args.input_filter,
         device=args.device,
     )
+    # the package's names in --out too: the base and the model are told apart, and a re-run gives
+    # each stage the same init path (a timestamped name made stage 2's checkpoint refuse to resume)
     out = args.out or DEFAULT_MODEL_DIR.parent
-    name = None if args.out else DEFAULT_MODEL_DIR.name
+    name = DEFAULT_MODEL_DIR.name
     ck = args.checkpoint_dir or data_root / "work" / "default-model"
     log = lambda m: print(m, flush=True)  # noqa: E731
 
@@ -210,7 +212,7 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
     # --fields; the last stage run is the default model, the one before stage 2 its base
     # (before_stage2 names it); earlier stages get fixed names beside the checkpoints, so a re-run
     # resumes each from the same init
-    base_name = None if args.out else BASE_MODEL_DIR.name
+    base_name = BASE_MODEL_DIR.name
     before_stage2 = name if args.fields is None else base_name
     kept = Path(ck) / "stage1-models"
     if args.init is not None:

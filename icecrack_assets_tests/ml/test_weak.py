@@ -278,6 +278,15 @@ def test_the_shipped_model_is_stage_two_of_the_shipped_base():
         ),
         # --init with --fields: stage 2 alone
         (["--init", "GIVEN", "--fields", "F"], [("default_model", "ck/fields", "given")]),
+        # --out keeps the names: stage 2's init is the same path on a re-run, so its checkpoint resumes
+        (
+            ["--out", "OUT", "--fields", "F", "--continue-minutes", "5"],
+            [
+                ("stage1", "ck", None),
+                ("default_model_base", "ck/continue", "stage1"),
+                ("default_model", "ck/fields", "default_model_base"),
+            ],
+        ),
     ],
 )
 def test_default_model_recipe_runs_its_stages_in_order(argv, expected, tmp_path, monkeypatch):
@@ -307,7 +316,7 @@ def test_default_model_recipe_runs_its_stages_in_order(argv, expected, tmp_path,
     lai.mkdir()
     parser = argparse.ArgumentParser()
     train_cmd.register(parser.add_subparsers())
-    argv = [{"F": str(fields), "GIVEN": str(given)}.get(a, a) for a in argv]
+    argv = [{"F": str(fields), "GIVEN": str(given), "OUT": str(tmp_path / "out")}.get(a, a) for a in argv]
     common = ["train", "--default-model", "--lai", str(lai), "--checkpoint-dir", str(tmp_path / "ck")]
     args = parser.parse_args([*common, *argv])
     assert train_cmd.run_default_model(args, tmp_path) == 0
