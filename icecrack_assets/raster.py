@@ -210,7 +210,7 @@ def open_single_band(path: str | Path, allow_gcps: bool = False) -> rasterio.io.
     """Open a single-band, real-valued, georeferenced raster or raise a one-line InputError.
 
     ``allow_gcps`` also accepts a raster placed only by GCPs (radar geometry): prediction works on
-    any grid and copies the GCPs to its outputs (``gcp_georeferencing``); whatever needs a map
+    any grid and copies the GCPs to its outputs (``output_profile``); whatever needs a map
     grid (resampling, region grids, labels) keeps refusing it."""
     path = Path(path)
     if not path.exists():
@@ -232,7 +232,7 @@ def open_single_band(path: str | Path, allow_gcps: bool = False) -> rasterio.io.
         ds.close()
         raise InputError(path, f"is complex ({ds.dtypes[0]}); expected detected intensity")
     if ds.crs is None:
-        gcps = bool(ds.gcps[0])
+        gcps = placed_by_gcps_only(ds)
         if gcps and allow_gcps:
             return ds
         ds.close()
@@ -270,12 +270,20 @@ def read_window_nan(
     return arr
 
 
-def gcp_georeferencing(ds: rasterio.io.DatasetReader) -> dict[str, Any]:
-    """Profile keys that give an output on ``ds``'s grid its GCPs, when GCPs are all that place
-    ``ds`` (else nothing: ``float_profile`` carries the CRS and transform)."""
-    if ds.crs is not None or not ds.gcps[0]:
-        return {}
-    return {"gcps": ds.gcps[0], "crs": ds.gcps[1], "transform": None}  # no identity geotransform
+def placed_by_gcps_only(ds: rasterio.io.DatasetReader) -> bool:
+    """GCPs and no CRS on the grid: radar geometry, as Nansat or ``gdal_translate`` of a SAFE write it."""
+    return ds.crs is None and bool(ds.gcps[0])
+
+
+def output_profile(
+    ds: rasterio.io.DatasetReader, dtype: str = "float32", nodata: float | None = np.nan
+) -> Profile:
+    """``float_profile`` of an output on ``ds``'s grid; one placed only by GCPs gets its GCPs (and
+    no identity geotransform), so the output overlays its input either way."""
+    out = float_profile(ds.profile, dtype=dtype, nodata=nodata)
+    if placed_by_gcps_only(ds):
+        out.update(gcps=ds.gcps[0], crs=ds.gcps[1], transform=None)
+    return out
 
 
 def read_single_band(path: str | Path) -> tuple[np.ndarray, Profile]:

@@ -32,10 +32,9 @@ from icecrack_assets.raster import (
     MASK_NODATA,
     atomic_path,
     cog_options,
-    float_profile,
-    gcp_georeferencing,
     iter_blocks,
     open_single_band,
+    output_profile,
     read_window_nan,
 )
 
@@ -272,10 +271,11 @@ class PredictResult:
         return asdict(self)
 
 
-def probability_scratch_profile(profile: Any) -> dict[str, Any]:
-    """The profile of a probability map written window by window before ``publish_probability``:
-    ZSTD level 1, which writes 5x faster than DEFLATE level 1 (the COG recompresses it anyway)."""
-    return {**float_profile(profile), "compress": "zstd", "zstd_level": 1, "predictor": 1}
+def probability_scratch_profile(ds: rasterio.io.DatasetReader) -> dict[str, Any]:
+    """The profile of a probability map on ``ds``'s grid, written window by window before
+    ``publish_probability``: ZSTD level 1, which writes 5x faster than DEFLATE level 1 (the COG
+    recompresses it anyway)."""
+    return {**output_profile(ds), "compress": "zstd", "zstd_level": 1, "predictor": 1}
 
 
 def publish_probability(scratch: Path, dst: Path) -> None:
@@ -321,8 +321,8 @@ def predict_file(
             )
         h, w = ds.height, ds.width
         (th, rows_all), (tw, cols_all) = (tile_grid(n, tile, overlap, bundle.model.multiple) for n in (h, w))
-        prob_prof = {**probability_scratch_profile(ds.profile), **gcp_georeferencing(ds)}
-        mask_prof = {**float_profile(ds.profile, dtype="uint8", nodata=MASK_NODATA), **gcp_georeferencing(ds)}
+        prob_prof = probability_scratch_profile(ds)
+        mask_prof = output_profile(ds, dtype="uint8", nodata=MASK_NODATA)
         block = max(block, tile)
         blocks = list(iter_blocks(h, w, block, 0))
         dst_mask.parent.mkdir(parents=True, exist_ok=True)

@@ -45,9 +45,9 @@ from icecrack_assets.raster import (
     MASK_NODATA,
     atomic_path,
     float_profile,
-    gcp_georeferencing,
     iter_blocks,
     open_single_band,
+    placed_by_gcps_only,
     read_window_nan,
 )
 
@@ -97,7 +97,7 @@ def predict_scene(
     with open_single_band(src, allow_gcps=True) as ds:
         spacing = pixel_size if pixel_size is not None else raster_spacing(ds)
         target = target_spacing(spacing, bundle_spacing(bundle))
-        if target is not None and gcp_georeferencing(ds):
+        if target is not None and placed_by_gcps_only(ds):
             raise InputError(
                 src,
                 f"at {spacing:g} m it needs resampling to the model's {target:g} m, and it is placed "
@@ -187,7 +187,7 @@ def _back_to_grid(
     with rasterio.open(src) as ds, rasterio.open(prob_small) as ps:
         h, w = ds.height, ds.width
         mask_prof = float_profile(ds.profile, dtype="uint8", nodata=MASK_NODATA)
-        prob_prof = probability_scratch_profile(ds.profile)
+        prob_prof = probability_scratch_profile(ds)
         blocks = list(iter_blocks(h, w, 2048, 0))
         with (
             WarpedVRT(

@@ -24,10 +24,9 @@ import rasterio
 from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.raster import (
     atomic_path,
-    float_profile,
-    gcp_georeferencing,
     iter_blocks,
     open_single_band,
+    output_profile,
     read_window_nan,
 )
 from icecrack_assets.sar.despeckle import filters
@@ -343,7 +342,7 @@ def despeckle_file(
                         2 * st.hd + 1: h_white(settings.looks, 2 * st.hd + 1, settings.ppb_params().alpha)
                         for st in settings.schedule()
                     }
-            profile = {**float_profile(ds.profile), **gcp_georeferencing(ds)}
+            profile = output_profile(ds)
             blocks = list(iter_blocks(H, W, block, halo))
             ratio_sum, n_valid, checked = 0.0, 0, False
             with atomic_path(dst) as tmp:
