@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--looks",
         type=float,
         default=None,
-        help="equivalent number of looks of the input (default: its LOOKS tag, else the bundle's)",
+        help="equivalent number of looks of the input (default: its LOOKS tag, else the bundle's); "
+        "under 2 a raw-sigma0 model smooths the input lightly first",
     )
     p.add_argument(
         "--pixel-size",

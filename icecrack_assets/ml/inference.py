@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 STATS_SIDE = 1024  # scene statistics use at most this many rows and columns (regular subsample)
 TILE, OVERLAP = 512, 32  # large tiles, small overlap: ~13 % recomputation instead of 78 % at 256/64
+# input declaring fewer looks than this is smoothed first when the bundle reads raw sigma0: at 1
+# look the shipped model's F1 on simulated scenes rose 0.23 -> 0.31, at 1.5 by 0.02, at 2 not at all
+FEW_LOOKS = 2.0
+FEW_LOOKS_SIGMA = 0.5  # px; a Gaussian moves no edge (a 2x2 boxcar shifts by half a pixel)
 
 
 def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
@@ -205,8 +209,20 @@ def settings_from_dict(settings: dict[str, Any], looks: float | None = None) -> 
 def despeckler_for(
     settings: dict[str, Any], looks: float | None
 ) -> tuple[Callable[[np.ndarray], np.ndarray] | None, int]:
-    """A function applying the bundle's despeckling and its halo, or (None, 0) for ``none``."""
+    """A function applying the bundle's despeckling and its halo, or (None, 0) for ``none``.
+
+    A bundle that reads raw sigma0 (``none``) gets a light Gaussian instead when the input
+    declares fewer than ``FEW_LOOKS`` looks: chosen on the simulator with the looks forced, it
+    lifts single-look F1 and leaves 2 looks and more alone (docs/model.md, "Single-look input")."""
     if not settings or settings.get("filter", "none") == "none":
+        if looks is not None and looks < FEW_LOOKS:
+            from icecrack_assets.sar.despeckle.filters import gaussian, gaussian_radius
+
+            def smooth(arr: np.ndarray) -> np.ndarray:
+                out: np.ndarray = gaussian(arr, FEW_LOOKS_SIGMA, valid=np.isfinite(arr))
+                return out
+
+            return smooth, gaussian_radius(FEW_LOOKS_SIGMA)
         return None, 0
     from icecrack_assets.sar.despeckle.files import despeckle
 
@@ -263,7 +279,7 @@ class PredictResult:
     crack_fraction: float
     seconds: float
     mpix_per_s: float
-    despeckled_here: bool  # the bundle's despeckling was applied to the input here
+    despeckled_here: bool  # a filter ran on the input here: the bundle's, or the few-looks Gaussian
     pixel_size_m: float | None = None  # the input's pixel spacing (scene-level prediction)
     predicted_at_m: float | None = None  # the spacing the model saw (differs when resampled)
 

@@ -214,6 +214,49 @@ def test_predict_applies_the_bundles_despeckling_with_the_scene_looks(trained, t
     assert not (tmp_path / "m2.tif").exists()
 
 
+def test_single_look_input_is_smoothed_for_a_bundle_that_reads_raw_sigma0(trained, tiny_raster, tmp_path):
+    from icecrack_assets.ml.bundle import save_bundle
+    from icecrack_assets.ml.inference import FEW_LOOKS_SIGMA, predict_file
+    from icecrack_assets.sar.despeckle.filters import gaussian
+
+    res, _, _ = trained
+    base = load_bundle(res.bundle_dir)
+    d = save_bundle(
+        tmp_path / "models", base.model, base.normalisation, {"filter": "none"}, base.threshold, {}, {}
+    )
+    bundle = load_bundle(d)
+    sp, _, _ = synthetic_scene((130, 150), seed=7)
+    sp[40:44, 10:60] = np.nan  # nodata inside: the smoothing must not spread it or read it
+    windowed = {"block": 64, "tile": 48, "overlap": 16}
+
+    def stored(tags: dict[str, str] | None, looks: float | None = None) -> tuple[np.ndarray, bool]:
+        name = f"in-{tags}-{looks}".replace(" ", "")
+        src = tiny_raster(sp, name=f"{name}.tif", epsg=3031, nodata=float("nan"), tags=tags)
+        r = predict_file(
+            bundle, src, tmp_path / f"m-{name}.tif", tmp_path / f"p-{name}.tif", looks=looks, **windowed
+        )
+        with rasterio.open(r.probability) as ds:
+            return ds.read(1), r.despeckled_here
+
+    def expect(arr: np.ndarray) -> np.ndarray:
+        return predict_probability(bundle, arr, tile=48, overlap=16)
+
+    tol = PROBABILITY_STEP / 2 + 1e-7
+    single, smoothed_here = stored({"LOOKS": "1"})
+    assert smoothed_here
+    # window by window with a halo, it is the Gaussian of the whole scene, then the model
+    np.testing.assert_allclose(
+        single, expect(gaussian(sp, FEW_LOOKS_SIGMA, valid=np.isfinite(sp))), atol=tol, equal_nan=True
+    )
+    assert np.isnan(single[40:44, 10:60]).all()
+    flag_given, _ = stored(None, looks=1.0)  # --looks 1 on an untagged file does the same
+    np.testing.assert_array_equal(flag_given, single)
+    for tags in ({"LOOKS": "4.4"}, None):  # a GRD product, or looks not known: the input as it is
+        raw, smoothed_here = stored(tags)
+        assert not smoothed_here
+        np.testing.assert_allclose(raw, expect(sp), atol=tol, equal_nan=True)
+
+
 def test_anchoring_and_frozen_normalisation_keep_a_fine_tune_near_its_start(trained, tmp_path):
     """L2-SP pulls the weights towards the starting bundle's; freeze_norm keeps its BatchNorm statistics."""
     import torch

@@ -97,6 +97,28 @@ def test_explicit_valid_mask_overrides_values() -> None:
     assert np.isnan(out[:, :4]).all() and np.isfinite(out[:, 4:]).all()
 
 
+def test_gaussian_is_a_light_nodata_aware_smoothing_that_moves_no_edge() -> None:
+    from scipy import ndimage
+
+    img, clean = _speckled(48, 56)
+    plain = filters.gaussian(img, 0.5)
+    # away from the border and nodata it is the textbook Gaussian
+    ref = ndimage.gaussian_filter(img.astype(np.float64), 0.5, mode="reflect")
+    np.testing.assert_allclose(plain[4:-4, 4:-4], ref[4:-4, 4:-4], rtol=1e-5)
+    assert np.nanmean((plain - clean) ** 2) < 0.7 * np.nanmean((img - clean) ** 2)
+    holed = img.copy()
+    holed[10:14, 5:20] = np.nan
+    out = filters.gaussian(holed, 0.5)
+    assert np.isnan(out[10:14, 5:20]).all() and np.isfinite(out[14:, :]).all()
+    # a step stays where it was: symmetric weights put its half-way point on the same pixel edge
+    step = np.where(np.arange(20) < 10, 1.0, 3.0)[None, :].repeat(8, 0)
+    row = filters.gaussian(step, 0.5)[4]
+    assert row[9] < 2.0 < row[10] and np.isclose(row[9] + row[10], 4.0)
+    assert filters.gaussian_radius(0.5) == 2
+    with pytest.raises(ValueError, match="sigma"):
+        filters.gaussian(img, 0.0)
+
+
 def test_refined_lee_keeps_an_edge_better_than_boxcar() -> None:
     img, clean = _speckled(64, 64, L=4.0, seed=3)
     edge = slice(28, 36)
