@@ -196,11 +196,11 @@ def pixel_census(
 
 
 def _open_for_census(path: Path) -> Any:
-    """Any single-band raster, however it is placed (GCPs too): the census judges pixels only; each
-    command then asks of the georeferencing what it needs."""
+    """Any single-band raster, however it is placed (GCPs, or not at all): the census judges pixels
+    only; each command then asks of the georeferencing what it needs."""
     from icecrack_assets.raster import open_single_band
 
-    return open_single_band(path, allow_gcps=True)
+    return open_single_band(path, allow_gcps=True, allow_unplaced=True)
 
 
 def _pixels(path: Path, open_fn: Callable[[Path], Any] | None) -> int:

@@ -206,12 +206,15 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     remove_stale_temps(target)
 
 
-def open_single_band(path: str | Path, allow_gcps: bool = False) -> rasterio.io.DatasetReader:
+def open_single_band(
+    path: str | Path, allow_gcps: bool = False, allow_unplaced: bool = False
+) -> rasterio.io.DatasetReader:
     """Open a single-band, real-valued, georeferenced raster or raise a one-line InputError.
 
     ``allow_gcps`` also accepts a raster placed only by GCPs (radar geometry): prediction works on
     any grid and copies the GCPs to its outputs (``output_profile``); whatever needs a map
-    grid (resampling, region grids, labels) keeps refusing it."""
+    grid (resampling, region grids, labels) keeps refusing it. ``allow_unplaced`` accepts one with
+    no georeferencing at all (a plain image), for work on its pixel grid alone."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, "file does not exist")
@@ -233,7 +236,7 @@ def open_single_band(path: str | Path, allow_gcps: bool = False) -> rasterio.io.
         raise InputError(path, f"is complex ({ds.dtypes[0]}); expected detected intensity")
     if ds.crs is None:
         gcps = placed_by_gcps_only(ds)
-        if gcps and allow_gcps:
+        if (gcps and allow_gcps) or (not gcps and allow_unplaced):
             return ds
         ds.close()
         if gcps:  # e.g. a calibrated GRD exported in radar geometry (Nansat, gdal_translate of a SAFE)
@@ -270,6 +273,11 @@ def read_window_nan(
     return arr
 
 
+def on_map_grid(ds: rasterio.io.DatasetReader) -> bool:
+    """A CRS and a geotransform: what resampling, region grids and labels need."""
+    return ds.crs is not None
+
+
 def placed_by_gcps_only(ds: rasterio.io.DatasetReader) -> bool:
     """GCPs and no CRS on the grid: radar geometry, as Nansat or ``gdal_translate`` of a SAFE write it."""
     return ds.crs is None and bool(ds.gcps[0])
@@ -279,10 +287,14 @@ def output_profile(
     ds: rasterio.io.DatasetReader, dtype: str = "float32", nodata: float | None = np.nan
 ) -> Profile:
     """``float_profile`` of an output on ``ds``'s grid; one placed only by GCPs gets its GCPs (and
-    no identity geotransform), so the output overlays its input either way."""
+    no identity geotransform), one not placed at all no georeferencing, so the output overlays its
+    input either way."""
     out = float_profile(ds.profile, dtype=dtype, nodata=nodata)
     if placed_by_gcps_only(ds):
         out.update(gcps=ds.gcps[0], crs=ds.gcps[1], transform=None)
+    elif not on_map_grid(ds):  # a plain image: its outputs are plain images too
+        out.pop("transform", None)
+        out.pop("crs", None)
     return out
 
 

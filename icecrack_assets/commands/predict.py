@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 from pathlib import Path
 
 from icecrack_assets.errors import InputError
@@ -36,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pixel-size",
         type=float,
         default=None,
-        help="input pixel spacing in metres (default: from its projected CRS); used to resample it to the model's",
+        help="input pixel spacing in metres (default: from its projected CRS); used to resample it to the "
+        "model's; with it, an image with no georeferencing is mapped on its pixel grid",
     )
     p.add_argument(
         "--threshold",
@@ -61,12 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rasterio.errors import NotGeoreferencedWarning
+
     from icecrack_assets.ml.bundle import load_bundle
     from icecrack_assets.ml.device import set_threads
     from icecrack_assets.ml.inference import OVERLAP, TILE
     from icecrack_assets.ml.scaled import predict_scene
     from icecrack_assets.ml.shipped import resolve_model
-    from icecrack_assets.raster import open_single_band
+    from icecrack_assets.raster import on_map_grid, open_single_band, placed_by_gcps_only
 
     tile = TILE if args.tile is None else args.tile
     overlap = OVERLAP if args.overlap is None else args.overlap
@@ -75,7 +79,14 @@ def run(args: argparse.Namespace) -> int:
     for out in (args.output, args.probabilities):
         if out is not None and out.resolve() == args.input.resolve():
             raise InputError(out, "output would overwrite the input")
-    open_single_band(args.input, allow_gcps=True).close()  # validate before loading the model
+    with open_single_band(args.input, allow_gcps=True, allow_unplaced=True) as ds:  # validate first
+        plain = not on_map_grid(ds) and not placed_by_gcps_only(ds)
+        if plain and args.pixel_size is None:
+            raise InputError(
+                args.input,
+                "has no CRS or GCPs; give its pixel spacing (--pixel-size METRES) to map cracks on "
+                "its pixel grid (the outputs are then not georeferenced either), or georeference it",
+            )
     set_threads()
     if args.pixel_size is not None and not (args.pixel_size > 0 and math.isfinite(args.pixel_size)):
         raise InputError("--pixel-size", f"must be a positive number of metres, got {args.pixel_size}")
@@ -90,18 +101,21 @@ def run(args: argparse.Namespace) -> int:
         bundle.threshold = args.threshold
     if args.min_component is not None:
         bundle.min_component = args.min_component
-    res = predict_scene(
-        bundle,
-        args.input,
-        args.output,
-        args.probabilities,
-        despeckled=args.despeckled,
-        pixel_size=args.pixel_size,
-        block=args.block,
-        tile=tile,
-        overlap=overlap,
-        looks=args.looks,
-    )
+    with warnings.catch_warnings():
+        if plain:  # said once in the summary below, not at every file the prediction writes
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        res = predict_scene(
+            bundle,
+            args.input,
+            args.output,
+            args.probabilities,
+            despeckled=args.despeckled,
+            pixel_size=args.pixel_size,
+            block=args.block,
+            tile=tile,
+            overlap=overlap,
+            looks=args.looks,
+        )
     print(
         f"{args.output}: {res.crack_pixels} crack pixels ({100 * res.crack_fraction:.2f} % of "
         f"{res.valid_pixels} valid), threshold {res.threshold:.2f}, model {Path(model).name}, "
@@ -112,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             else ""
         )
         + (f"; probabilities {args.probabilities}" if args.probabilities else "")
+        + ("; not georeferenced, like the input" if plain else "")
         + (f"\nmodel: {choice.note}" if choice.note else "")
     )
     return 0

@@ -326,7 +326,7 @@ def predict_file(
     t0 = time.time()
     thr = float(bundle.threshold)
     n_valid = n_crack = 0
-    with open_single_band(src, allow_gcps=True) as ds:
+    with open_single_band(src, allow_gcps=True, allow_unplaced=True) as ds:  # works on any pixel grid
         if bundle.normalisation.get("kind") == "robust-db" and "median_db" not in bundle.normalisation:
             bundle = bind_stats(bundle, file_stats(bundle, ds, looks, despeckled))  # once per scene
         if despeckled:

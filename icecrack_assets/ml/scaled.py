@@ -46,6 +46,7 @@ from icecrack_assets.raster import (
     atomic_path,
     float_profile,
     iter_blocks,
+    on_map_grid,
     open_single_band,
     placed_by_gcps_only,
     read_window_nan,
@@ -94,14 +95,20 @@ def predict_scene(
     """``predict_file`` with scene statistics bound and the input resampled to the model's spacing."""
     src, dst_mask = Path(src), Path(dst_mask)
     t0 = time.time()
-    with open_single_band(src, allow_gcps=True) as ds:
+    # with its spacing given, a plain image (no georeferencing) is predicted on its pixel grid
+    with open_single_band(src, allow_gcps=True, allow_unplaced=pixel_size is not None) as ds:
         spacing = pixel_size if pixel_size is not None else raster_spacing(ds)
         target = target_spacing(spacing, bundle_spacing(bundle))
-        if target is not None and placed_by_gcps_only(ds):
+        if target is not None and not on_map_grid(ds):
+            advice = (
+                "warp it onto a map grid at that spacing first (rio warp --res)"
+                if placed_by_gcps_only(ds)
+                else "georeference it, or resample it to that spacing first"
+            )
+            placed = "placed only by GCPs" if placed_by_gcps_only(ds) else "not georeferenced"
             raise InputError(
                 src,
-                f"at {spacing:g} m it needs resampling to the model's {target:g} m, and it is placed "
-                "only by GCPs; warp it onto a map grid at that spacing first (rio warp --res)",
+                f"at {spacing:g} m it needs resampling to the model's {target:g} m, and it is {placed}; {advice}",
             )
         # on the input's own grid predict_file binds the scene statistics itself (once per scene)
         file_looks = looks if looks is not None else scene_looks(ds)

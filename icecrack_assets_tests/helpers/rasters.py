@@ -60,6 +60,22 @@ def write_gcp_only_raster(path: Path, array: np.ndarray, lon0: float = -49.0, la
     return path
 
 
+def write_plain_raster(path: Path, array: np.ndarray) -> Path:
+    """``array`` as a GeoTIFF with no georeferencing at all (no CRS, transform or GCPs): what an
+    image library or a crop exported from a viewer writes."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    h, w = np.asarray(array).shape
+    profile = dict(driver="GTiff", width=w, height=h, count=1, dtype="float32", nodata=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", **profile) as ds:
+            ds.write(np.asarray(array, np.float32), 1)
+    return path
+
+
 def gcp_points(ds: rasterio.io.DatasetReader) -> list[tuple[float, float, float, float]]:
     """``ds``'s GCPs as comparable tuples (GroundControlPoint has no equality)."""
     return [(g.row, g.col, g.x, g.y) for g in ds.gcps[0]]

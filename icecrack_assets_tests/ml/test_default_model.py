@@ -23,7 +23,7 @@ from icecrack_assets.ml.postprocess import PROBABILITY_STEP
 from icecrack_assets.ml.scaled import predict_scene, target_spacing
 from icecrack_assets.ml.shipped import default_model_path
 from icecrack_assets.ml.unet import UNet, UNetConfig
-from icecrack_assets_tests.helpers.rasters import gcp_points, write_gcp_only_raster
+from icecrack_assets_tests.helpers.rasters import gcp_points, write_gcp_only_raster, write_plain_raster
 
 SPACING = {"nominal_m": 20.0, "min_m": 20.0, "max_m": 40.0}
 
@@ -136,6 +136,34 @@ def test_predict_cli_maps_a_real_gcp_only_ew_crop(shared_data, tmp_path, capsys,
             and gcp_points(m) == gcp_points(a)
             and m.gcps[1] == a.gcps[1]
         )
+
+
+def test_predict_cli_maps_a_plain_image_on_its_pixel_grid_once_given_its_spacing(
+    tiny_raster, tmp_path, capsys, monkeypatch, recwarn
+):
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "root"))
+    arr = _speckled((96, 112), seed=5)
+    plain = write_plain_raster(tmp_path / "plain.tif", arr)
+    out, prob = tmp_path / "m.tif", tmp_path / "p.tif"
+    # without a spacing the model cannot know its scale: one line naming the file and the flag
+    assert main(["predict", str(plain), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "plain.tif: has no CRS or GCPs" in err and "--pixel-size" in err and "\n" not in err
+    assert not out.exists()
+    # a spacing outside the model's range needs resampling, which needs a map grid: refused
+    assert main(["predict", str(plain), str(out), "--pixel-size", "5"]) == 2
+    assert "needs resampling" in capsys.readouterr().err and not out.exists()
+    assert main(["predict", str(plain), str(out), "--pixel-size", "20", "--probabilities", str(prob)]) == 0
+    assert "not georeferenced, like the input" in capsys.readouterr().out
+    assert not [w for w in recwarn if "Georeferenced" in type(w.message).__name__]
+    # the same pixels georeferenced at 20 m give the same map: only the placement is missing
+    placed = tiny_raster(arr, name="placed.tif", pixel=20.0, nodata=float("nan"))
+    assert main(["predict", str(placed), str(tmp_path / "pm.tif")]) == 0
+    with rasterio.open(out) as m, rasterio.open(prob) as p, rasterio.open(tmp_path / "pm.tif") as ref:
+        for o in (m, p):
+            assert o.shape == arr.shape and o.crs is None and not o.gcps[0] and o.transform.is_identity
+        np.testing.assert_array_equal(m.read(1), ref.read(1))
+        assert (m.read(1)[:5, :7] == 255).all()
 
 
 def test_windowed_prediction_equals_whole_scene_with_scene_statistics(tiny_bundle, tiny_raster, tmp_path):
