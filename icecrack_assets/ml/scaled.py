@@ -100,12 +100,11 @@ def predict_scene(
         spacing = pixel_size if pixel_size is not None else raster_spacing(ds)
         target = target_spacing(spacing, bundle_spacing(bundle))
         if target is not None and not on_map_grid(ds):
-            advice = (
-                "warp it onto a map grid at that spacing first (rio warp --res)"
+            placed, advice = (
+                ("placed only by GCPs", "warp it onto a map grid at that spacing first (rio warp --res)")
                 if placed_by_gcps_only(ds)
-                else "georeference it, or resample it to that spacing first"
+                else ("not georeferenced", "georeference it, or resample it to that spacing first")
             )
-            placed = "placed only by GCPs" if placed_by_gcps_only(ds) else "not georeferenced"
             raise InputError(
                 src,
                 f"at {spacing:g} m it needs resampling to the model's {target:g} m, and it is {placed}; {advice}",
