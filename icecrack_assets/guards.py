@@ -241,6 +241,8 @@ def _census(path: Path, open_fn: Callable[[Path], Any] | None, sample: bool) -> 
 
 def require_linear_intensity(path: Path | str) -> PixelCensus:
     """Refuse a raster that is not linear intensity: no valid pixels, all zero, or mostly negative (dB)."""
+    from icecrack_assets.raster import DB_TO_LINEAR_ADVICE
+
     c = pixel_census(path)
     if c.finite == 0:
         raise InputError(path, "has no valid pixels (all nodata, NaN or infinite)")
@@ -248,7 +250,7 @@ def require_linear_intensity(path: Path | str) -> PixelCensus:
         raise InputError(
             path,
             f"{c.negative / c.finite:.0%} of pixels are negative: looks like dB; "
-            "expected linear sigma0 intensity",
+            f"expected linear sigma0 intensity; {DB_TO_LINEAR_ADVICE}",
         )
     if c.positive == 0:
         raise InputError(path, "no pixel is positive (all zero): not linear sigma0 intensity")

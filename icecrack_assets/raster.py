@@ -206,6 +206,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     remove_stale_temps(target)
 
 
+# what a refusal of dB input tells the user to run: rasterio's own CLI, so it is there wherever
+# IceCrack is installed (a test runs it); nodata values become 10^(nodata/10), usually 0
+DB_TO_LINEAR_ADVICE = 'convert it first: rio calc --not-masked "(power 10 (/ (read 1) 10))" IN.tif OUT.tif'
+
+
 def open_single_band(
     path: str | Path, allow_gcps: bool = False, allow_unplaced: bool = False
 ) -> rasterio.io.DatasetReader:

@@ -100,3 +100,32 @@ def test_gcp_only_and_ungeoreferenced_rasters_get_one_line_errors_that_say_what_
     subprocess.run(cmd + ["--src-nodata", "0", "--dst-nodata", "nan"], check=True, capture_output=True)
     arr, prof = read_single_band(out)
     assert prof["crs"].to_epsg() == 3413 and np.nanmax(arr) == pytest.approx(0.1)
+
+
+def test_db_input_is_refused_with_a_conversion_that_works(tiny_raster, tmp_path, capsys, monkeypatch):
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from icecrack_assets.cli import main
+    from icecrack_assets.raster import DB_TO_LINEAR_ADVICE
+
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "root"))
+    rng = np.random.default_rng(2)
+    linear = (0.05 * rng.gamma(4.0, 0.25, (64, 72))).astype(np.float32)
+    db = tiny_raster(10 * np.log10(linear), name="db.tif", nodata=float("nan"))
+    assert main(["despeckle", str(db), str(tmp_path / "d.tif"), "--looks", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "db.tif: 100% of pixels are negative: looks like dB" in err and DB_TO_LINEAR_ADVICE in err
+    assert "\n" not in err and not (tmp_path / "d.tif").exists()
+    # the advice, run as printed (IN and OUT filled in), gives linear sigma0 that the commands take
+    out = tmp_path / "linear.tif"
+    argv = shlex.split(
+        DB_TO_LINEAR_ADVICE.split(": ", 1)[1].replace("IN.tif", str(db)).replace("OUT.tif", str(out))
+    )
+    assert argv[0] == "rio"
+    subprocess.run([str(Path(sys.executable).parent / "rio"), *argv[1:]], check=True, capture_output=True)
+    arr, _ = read_single_band(out)
+    np.testing.assert_allclose(arr, linear, rtol=1e-5)
+    assert main(["despeckle", str(out), str(tmp_path / "d.tif"), "--looks", "4"]) == 0

@@ -23,6 +23,7 @@ import rasterio
 
 from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.raster import (
+    DB_TO_LINEAR_ADVICE,
     atomic_path,
     iter_blocks,
     open_single_band,
@@ -354,7 +355,8 @@ def despeckle_file(
                             if (fin < 0).mean() > 0.5:
                                 raise InputError(
                                     src,
-                                    "mostly negative values: looks like dB; expected linear sigma0 intensity",
+                                    "mostly negative values: looks like dB; expected linear sigma0 "
+                                    f"intensity; {DB_TO_LINEAR_ADVICE}",
                                 )
                             checked = True
 
