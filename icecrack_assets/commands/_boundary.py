@@ -57,7 +57,7 @@ PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "evaluate": (("model", "lai"), ("out", "work")),
     "ingest": (("product",), ("output",)),
     "inspect": (("product",), ()),
-    "predict": (("input", "model"), ("output", "probabilities")),
+    "predict": (("input", "model", "ice_outline"), ("output", "probabilities")),
     "regions": ((), ()),
     "serve-previews": (("data_root",), ()),
     "simulate": ((), ("out",)),

@@ -41,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model's; with it, an image with no georeferencing is mapped on its pixel grid",
     )
     p.add_argument(
+        "--ice-outline",
+        type=Path,
+        default=None,
+        help="polygons of ice (GeoPackage, shapefile, GeoJSON; any CRS): pixels whose centre lies "
+        "outside are nodata in both outputs (open water, sea ice, rock)",
+    )
+    p.add_argument(
         "--threshold",
         type=float,
         default=None,
@@ -65,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rasterio.errors import NotGeoreferencedWarning
 
+    from icecrack_assets.masks.icemask import read_outline
     from icecrack_assets.ml.bundle import load_bundle
     from icecrack_assets.ml.device import set_threads
     from icecrack_assets.ml.inference import OVERLAP, TILE
@@ -87,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
                 "has no CRS or GCPs; give its pixel spacing (--pixel-size METRES) to map cracks on "
                 "its pixel grid (the outputs are then not georeferenced either), or georeference it",
             )
+        ice = None
+        if args.ice_outline is not None:
+            if not on_map_grid(ds):
+                raise InputError(
+                    args.ice_outline, "an ice outline needs an input on a map grid (a CRS and a transform)"
+                )
+            ice = read_outline(args.ice_outline, ds.crs)
     set_threads()
     if args.pixel_size is not None and not (args.pixel_size > 0 and math.isfinite(args.pixel_size)):
         raise InputError("--pixel-size", f"must be a positive number of metres, got {args.pixel_size}")
@@ -115,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             tile=tile,
             overlap=overlap,
             looks=args.looks,
+            ice=ice,
         )
     print(
         f"{args.output}: {res.crack_pixels} crack pixels ({100 * res.crack_fraction:.2f} % of "
@@ -127,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         )
         + (f"; probabilities {args.probabilities}" if args.probabilities else "")
         + ("; not georeferenced, like the input" if plain else "")
+        + (f"; only inside {args.ice_outline}" if ice is not None else "")
         + (f"\nmodel: {choice.note}" if choice.note else "")
     )
     return 0

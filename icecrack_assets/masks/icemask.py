@@ -59,17 +59,22 @@ class IceMask:
 
 def rasterise(geom: BaseGeometry, region: Region) -> np.ndarray:
     """Pixels of ``region``'s grid whose centre lies in ``geom`` (region CRS)."""
+    return rasterise_on(geom, (region.height, region.width), region.transform)
+
+
+def rasterise_on(geom: BaseGeometry, shape: tuple[int, int], transform: Any) -> np.ndarray:
+    """Pixels of a grid (``shape``, affine ``transform``) whose centre lies in ``geom`` (its CRS)."""
     from rasterio.features import rasterize
 
-    shape = (region.height, region.width)
     if geom.is_empty:
         return np.zeros(shape, bool)
-    out = rasterize([(geom, 1)], out_shape=shape, transform=region.transform, fill=0, dtype="uint8")
+    out = rasterize([(geom, 1)], out_shape=shape, transform=transform, fill=0, dtype="uint8")
     return np.asarray(out, dtype=bool)
 
 
-def read_outline(path: Path, region: Region) -> BaseGeometry:
-    """Union of an outline file's polygons in the region CRS; one-line InputError when unusable."""
+def read_outline(path: Path, crs: Any) -> BaseGeometry:
+    """Union of an outline file's polygons in ``crs`` (a region's, or a raster's); one-line
+    InputError when unusable."""
     import geopandas as gpd
 
     path = Path(path)
@@ -86,7 +91,7 @@ def read_outline(path: Path, region: Region) -> BaseGeometry:
     polys = gdf[gdf.geometry.notna() & gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polys.empty:
         raise InputError(path, "ice outline holds no polygons")
-    return polys.to_crs(region.crs).geometry.make_valid().union_all()
+    return polys.to_crs(crs).geometry.make_valid().union_all()
 
 
 def resolve_ice_mask(
@@ -105,12 +110,18 @@ def resolve_ice_mask(
     """
     if outline:
         return IceMask(
-            rasterise(read_outline(Path(outline), region), region), "outline", str(outline), region.pixel_size
+            rasterise(read_outline(Path(outline), region.crs), region),
+            "outline",
+            str(outline),
+            region.pixel_size,
         )
     override = Path(masks_dir) / f"{region.name}.gpkg" if masks_dir else None
     if override is not None and override.is_file():
         return IceMask(
-            rasterise(read_outline(override, region), region), "override", str(override), region.pixel_size
+            rasterise(read_outline(override, region.crs), region),
+            "override",
+            str(override),
+            region.pixel_size,
         )
     if region.hemisphere == "south" and not simulated:
         epoch = nearest_epoch(year)

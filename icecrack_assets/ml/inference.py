@@ -39,6 +39,8 @@ from icecrack_assets.raster import (
 )
 
 if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
+
     from icecrack_assets.sar.despeckle.files import DespeckleSettings
 
 STATS_SIDE = 1024  # scene statistics use at most this many rows and columns (regular subsample)
@@ -230,6 +232,13 @@ def despeckler_for(
     return (lambda arr: despeckle(arr, s, valid=np.isfinite(arr))), int(s.halo())
 
 
+def ice_on_window(ice: BaseGeometry, ds: rasterio.io.DatasetReader, window: Window) -> np.ndarray:
+    """Pixels of ``window`` of ``ds`` whose centre lies in ``ice`` (polygons in ``ds``'s CRS)."""
+    from icecrack_assets.masks.icemask import rasterise_on
+
+    return rasterise_on(ice, (int(window.height), int(window.width)), ds.window_transform(window))
+
+
 def scene_looks(ds: rasterio.io.DatasetReader) -> float | None:
     """The number of looks a raster declares in its tags (LOOKS, ENL), or None."""
     for key in ("LOOKS", "ENL", "looks"):
@@ -312,6 +321,7 @@ def predict_file(
     overlap: int = OVERLAP,
     looks: float | None = None,
     progress: Callable[[str], object] | None = None,
+    ice: BaseGeometry | None = None,
 ) -> PredictResult:
     """Predict a whole scene window by window; writes the uint8 mask (1 crack, 0, 255 nodata) and a probability COG.
 
@@ -320,6 +330,8 @@ def predict_file(
     LOOKS tag, else the bundle. Outputs appear only when complete. The bundle's minimum crack
     component size is applied per window, keeping components that touch a window edge (their
     full size is unknown there), so windowing can only keep, never invent, crack pixels.
+    ``ice`` (polygons in the raster's CRS) limits both outputs to the pixels whose centre lies
+    inside; the model still sees the whole input, so scene statistics do not depend on it.
     """
     src, dst_mask = Path(src), Path(dst_mask)
     dst_prob = Path(dst_prob) if dst_prob else None
@@ -379,6 +391,8 @@ def predict_file(
                     for k in [k for k in tiles if k[0] + th <= r1 and k[1] + tw <= c1]:
                         del tiles[k]
                     valid = np.isfinite(arr[r0 - ra : r1 - ra, c0 - ca : c1 - ca])
+                    if ice is not None:
+                        valid &= ice_on_window(ice, ds, b.write)
                     p[~valid] = np.nan
                     cm = crack_mask(p, thr, bundle.min_component, keep_edge=len(blocks) > 1)
                     m = np.where(valid, cm.astype(np.uint8), MASK_NODATA).astype(np.uint8)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -35,6 +35,7 @@ from icecrack_assets.errors import IceCrackError, InputError
 from icecrack_assets.ml.bundle import Bundle, read_bundle_json
 from icecrack_assets.ml.inference import (
     PredictResult,
+    ice_on_window,
     predict_file,
     probability_scratch_profile,
     publish_probability,
@@ -51,6 +52,9 @@ from icecrack_assets.raster import (
     placed_by_gcps_only,
     read_window_nan,
 )
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
 
 SPACING_TOLERANCE = 0.05  # inputs within 5 % of the trained range are not resampled
 
@@ -90,9 +94,11 @@ def predict_scene(
     despeckled: bool = False,
     looks: float | None = None,
     pixel_size: float | None = None,
+    ice: BaseGeometry | None = None,
     **kwargs: Any,
 ) -> PredictResult:
-    """``predict_file`` with scene statistics bound and the input resampled to the model's spacing."""
+    """``predict_file`` with scene statistics bound and the input resampled to the model's spacing;
+    ``ice`` (polygons in the input's CRS) limits the outputs on the input's grid."""
     src, dst_mask = Path(src), Path(dst_mask)
     t0 = time.time()
     # with its spacing given, a plain image (no georeferencing) is predicted on its pixel grid
@@ -112,7 +118,9 @@ def predict_scene(
         # on the input's own grid predict_file binds the scene statistics itself (once per scene)
         file_looks = looks if looks is not None else scene_looks(ds)
     if target is None:
-        res = predict_file(bundle, src, dst_mask, dst_prob, despeckled=despeckled, looks=looks, **kwargs)
+        res = predict_file(
+            bundle, src, dst_mask, dst_prob, despeckled=despeckled, looks=looks, ice=ice, **kwargs
+        )
         return replace(res, pixel_size_m=spacing, predicted_at_m=spacing)
     if spacing is None:  # pragma: no cover - target_spacing returns None then
         raise IceCrackError("no spacing")
@@ -134,7 +142,7 @@ def predict_scene(
             pixel_size=target,
             **kwargs,
         )
-        n_valid, n_crack = _back_to_grid(bundle, src, tmp_prob, dst_mask, dst_prob, factor)
+        n_valid, n_crack = _back_to_grid(bundle, src, tmp_prob, dst_mask, dst_prob, factor, ice)
     seconds = time.time() - t0
     with rasterio.open(src) as ds:
         h, w = ds.height, ds.width
@@ -184,7 +192,13 @@ def _resample_to(src: Path, dst: Path, factor: float) -> None:
 
 
 def _back_to_grid(
-    bundle: Bundle, src: Path, prob_small: Path, dst_mask: Path, dst_prob: Path | None, factor: float
+    bundle: Bundle,
+    src: Path,
+    prob_small: Path,
+    dst_mask: Path,
+    dst_prob: Path | None,
+    factor: float,
+    ice: BaseGeometry | None = None,
 ) -> tuple[int, int]:
     """Resample the model-grid probability onto the input grid (bilinear) and threshold it there;
     the probability map is published as ``predict_file`` publishes its own (steps of 1/4096, COG)."""
@@ -215,6 +229,8 @@ def _back_to_grid(
                 pds = stack.enter_context(rasterio.open(tmp_prob, "w", **prob_prof)) if tmp_prob else None
                 for b in blocks:
                     valid = np.isfinite(read_window_nan(ds, b.write, src))
+                    if ice is not None:
+                        valid &= ice_on_window(ice, ds, b.write)
                     p = vrt.read(1, window=b.write).astype(np.float32)
                     p[~valid] = np.nan
                     cm = crack_mask(p, bundle.threshold, min_comp, keep_edge=len(blocks) > 1)

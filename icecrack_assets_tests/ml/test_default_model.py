@@ -166,6 +166,59 @@ def test_predict_cli_maps_a_plain_image_on_its_pixel_grid_once_given_its_spacing
         assert (m.read(1)[:5, :7] == 255).all()
 
 
+@pytest.mark.parametrize("pixel", [20.0, 5.0])  # on the input's grid, and resampled to the model's and back
+def test_predict_cli_keeps_only_pixels_inside_an_ice_outline(
+    pixel, tiny_raster, tmp_path, capsys, monkeypatch
+):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "root"))
+    arr = _speckled((96, 112), seed=6)
+    src = tiny_raster(arr, name="in.tif", pixel=pixel, nodata=float("nan"))
+    with rasterio.open(src) as ds:
+        left, bottom, right, top = ds.bounds
+    split = left + 50 * pixel  # ice: the 50 columns on the left
+    outline = tmp_path / "ice.gpkg"
+    gpd.GeoDataFrame(geometry=[box(left - 100, bottom - 100, split, top + 100)], crs="EPSG:3413").to_crs(
+        "EPSG:4326"
+    ).to_file(outline)  # in another CRS: reprojected to the input's
+    assert main(["predict", str(src), str(tmp_path / "all.tif")]) == 0
+    capsys.readouterr()
+    argv = ["predict", str(src), str(tmp_path / "ice.tif"), "--probabilities", str(tmp_path / "p.tif")]
+    assert main([*argv, "--ice-outline", str(outline)]) == 0
+    assert f"only inside {outline}" in capsys.readouterr().out
+    with rasterio.open(tmp_path / "all.tif") as a, rasterio.open(tmp_path / "ice.tif") as m:
+        full, iced = a.read(1), m.read(1)
+    with rasterio.open(tmp_path / "p.tif") as p:
+        prob = p.read(1)
+    # a reprojected straight edge may bend by a fraction of a pixel: keep 2 columns clear of it
+    assert (iced[:, 52:] == 255).all() and np.isnan(prob[:, 52:]).all()
+    np.testing.assert_array_equal(iced[:, :48], full[:, :48])  # inside, the map is the map without it
+    assert np.isfinite(prob[5:, :48]).all()
+
+
+def test_predict_cli_ice_outline_errors_are_one_line(tiny_raster, tmp_path, capsys, monkeypatch):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "root"))
+    src = tiny_raster(_speckled(), name="in.tif", nodata=float("nan"))
+    points = tmp_path / "points.gpkg"
+    gpd.GeoDataFrame(geometry=[Point(0, 0)], crs="EPSG:4326").to_file(points)
+    plain = write_plain_raster(tmp_path / "plain.tif", _speckled())
+    cases = [
+        ([str(src), "--ice-outline", str(tmp_path / "nope.gpkg")], "nope.gpkg: ice outline not found"),
+        ([str(src), "--ice-outline", str(points)], "points.gpkg: ice outline holds no polygons"),
+        ([str(plain), "--pixel-size", "20", "--ice-outline", str(points)], "needs an input on a map grid"),
+    ]
+    for args, needle in cases:
+        out = tmp_path / "o.tif"
+        assert main(["predict", args[0], str(out), *args[1:]]) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "\n" not in err and not out.exists()
+
+
 def test_windowed_prediction_equals_whole_scene_with_scene_statistics(tiny_bundle, tiny_raster, tmp_path):
     src = tiny_raster(_speckled((150, 170), seed=3), name="w.tif", pixel=20.0)
     predict_scene(tiny_bundle, src, tmp_path / "a.tif", tmp_path / "pa.tif", block=64, tile=48, overlap=8)
