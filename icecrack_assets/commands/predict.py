@@ -71,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rasterio.errors import NotGeoreferencedWarning
+    from shapely.geometry import box
 
     from icecrack_assets.masks.icemask import read_outline
     from icecrack_assets.ml.bundle import load_bundle
@@ -102,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
                     args.ice_outline, "an ice outline needs an input on a map grid (a CRS and a transform)"
                 )
             ice = read_outline(args.ice_outline, ds.crs)
+            if not ice.intersects(box(*ds.bounds)):  # a wrong file, not a map with no ice: say so
+                raise InputError(args.ice_outline, f"ice outline does not overlap {args.input}")
     set_threads()
     if args.pixel_size is not None and not (args.pixel_size > 0 and math.isfinite(args.pixel_size)):
         raise InputError("--pixel-size", f"must be a positive number of metres, got {args.pixel_size}")

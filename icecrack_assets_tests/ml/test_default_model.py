@@ -206,11 +206,14 @@ def test_predict_cli_ice_outline_errors_are_one_line(tiny_raster, tmp_path, caps
     src = tiny_raster(_speckled(), name="in.tif", nodata=float("nan"))
     points = tmp_path / "points.gpkg"
     gpd.GeoDataFrame(geometry=[Point(0, 0)], crs="EPSG:4326").to_file(points)
+    elsewhere = tmp_path / "elsewhere.gpkg"  # Antarctica, for a Greenland input
+    gpd.GeoDataFrame(geometry=[Point(0, -80).buffer(1)], crs="EPSG:4326").to_file(elsewhere)
     plain = write_plain_raster(tmp_path / "plain.tif", _speckled())
     cases = [
         ([str(src), "--ice-outline", str(tmp_path / "nope.gpkg")], "nope.gpkg: ice outline not found"),
         ([str(src), "--ice-outline", str(points)], "points.gpkg: ice outline holds no polygons"),
         ([str(plain), "--pixel-size", "20", "--ice-outline", str(points)], "needs an input on a map grid"),
+        ([str(src), "--ice-outline", str(elsewhere)], "elsewhere.gpkg: ice outline does not overlap"),
     ]
     for args, needle in cases:
         out = tmp_path / "o.tif"
