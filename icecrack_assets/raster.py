@@ -279,7 +279,8 @@ def read_window_nan(
 
 
 def on_map_grid(ds: rasterio.io.DatasetReader) -> bool:
-    """A CRS and a geotransform: what resampling, region grids and labels need."""
+    """Placed on a map grid (a CRS of its own; GCP-only rasters and plain images have none): what
+    resampling, region grids, labels and ice outlines need."""
     return ds.crs is not None
 
 

@@ -102,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(
                     args.ice_outline, "an ice outline needs an input on a map grid (a CRS and a transform)"
                 )
-            ice = read_outline(args.ice_outline, ds.crs)
-            if not ice.intersects(box(*ds.bounds)):  # a wrong file, not a map with no ice: say so
+            # clipped once to the scene, so no window rasterises a whole ice sheet's outline again
+            ice = read_outline(args.ice_outline, ds.crs).intersection(box(*ds.bounds))
+            if ice.is_empty:  # a wrong file, not a map with no ice: say so
                 raise InputError(args.ice_outline, f"ice outline does not overlap {args.input}")
     set_threads()
     if args.pixel_size is not None and not (args.pixel_size > 0 and math.isfinite(args.pixel_size)):

@@ -220,11 +220,9 @@ def despeckler_for(
         if looks is not None and looks < FEW_LOOKS:
             from icecrack_assets.sar.despeckle.filters import gaussian, gaussian_radius
 
-            def smooth(arr: np.ndarray) -> np.ndarray:
-                out: np.ndarray = gaussian(arr, FEW_LOOKS_SIGMA, valid=np.isfinite(arr))
-                return out
-
-            return smooth, gaussian_radius(FEW_LOOKS_SIGMA)
+            return (lambda arr: gaussian(arr, FEW_LOOKS_SIGMA, valid=np.isfinite(arr))), gaussian_radius(
+                FEW_LOOKS_SIGMA
+            )
         return None, 0
     from icecrack_assets.sar.despeckle.files import despeckle
 
