@@ -9,7 +9,7 @@ from icecrack_assets.raster import (
     read_single_band,
     write_raster_atomic,
 )
-from icecrack_assets_tests.helpers.rasters import write_gcp_only_raster
+from icecrack_assets_tests.helpers.rasters import write_gcp_only_raster, write_plain_raster
 
 
 def test_atomic_path_leaves_previous_file_when_writer_fails(tmp_path):
@@ -80,15 +80,11 @@ def test_gcp_only_and_ungeoreferenced_rasters_get_one_line_errors_that_say_what_
     import sys
     from pathlib import Path
 
-    import rasterio
-
     gcp = write_gcp_only_raster(tmp_path / "gcp.tif", np.full((50, 60), 0.1, np.float32))
     with pytest.raises(InputError, match="gcp.tif: is georeferenced by GCPs only; warp it") as err:
         read_single_band(gcp)
     assert "\n" not in str(err.value)
-    plain = tmp_path / "plain.tif"
-    with rasterio.open(plain, "w", driver="GTiff", width=8, height=8, count=1, dtype="float32") as ds:
-        ds.write(np.ones((8, 8), np.float32), 1)
+    plain = write_plain_raster(tmp_path / "plain.tif", np.ones((8, 8), np.float32))
     recwarn.clear()
     with pytest.raises(InputError, match="plain.tif: has no CRS"):
         read_single_band(plain)
