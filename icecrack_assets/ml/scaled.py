@@ -222,11 +222,11 @@ def _back_to_grid(
             ) as vrt,
             atomic_path(dst_mask) as tmp_mask,
             tempfile.TemporaryDirectory(prefix=".icecrack-prob.", dir=dst_mask.parent) as scratch,
-            contextlib.ExitStack() as stack,
         ):
             tmp_prob = Path(scratch) / "prob.tif" if dst_prob else None
-            with rasterio.open(tmp_mask, "w", **mask_prof) as mds:
-                pds = stack.enter_context(rasterio.open(tmp_prob, "w", **prob_prof)) if tmp_prob else None
+            with contextlib.ExitStack() as writers:  # both closed (complete) before the COG copy
+                mds = writers.enter_context(rasterio.open(tmp_mask, "w", **mask_prof))
+                pds = writers.enter_context(rasterio.open(tmp_prob, "w", **prob_prof)) if tmp_prob else None
                 for b in blocks:
                     valid = np.isfinite(read_window_nan(ds, b.write, src))
                     if ice is not None:
@@ -241,6 +241,5 @@ def _back_to_grid(
                     if pds is not None:
                         pds.write(stored_probability(p), 1, window=b.write)
             if dst_prob and tmp_prob:
-                stack.close()  # the scratch map is complete before the COG copy reads it
                 publish_probability(tmp_prob, dst_prob)
     return n_valid, n_crack
