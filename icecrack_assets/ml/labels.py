@@ -5,7 +5,8 @@ shapefile layers in any CRS (reprojected to the scene's). Lines are buffered to 
 ``width_m`` attribute per feature, else ``line_width_m``); polygons are crack zones. A feature
 whose ``kind`` (or ``class``) attribute is ``extent`` marks the annotated area: when any extent is
 present, pixels outside all extents become 255 (unlabelled) instead of background. A ``kind`` of
-``background``/``not_crack`` marks a hard negative zone (0, overriding nothing that is a crack).
+``background``/``not_crack`` marks a hard negative zone: 0 even outside every extent, and a crack
+drawn inside it stays a crack.
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def rasterise_annotations(
             extents, out_shape=shape, transform=transform, fill=0, default_value=1, dtype="uint8"
         )
         out[inside == 0] = NODATA
+    if negatives:  # a zone drawn as background is annotated, inside an extent or not
+        neg = rasterize(
+            negatives, out_shape=shape, transform=transform, fill=0, default_value=1, dtype="uint8"
+        )
+        out[neg == 1] = 0
     if cracks:
         burnt = rasterize(
             cracks,

@@ -60,6 +60,21 @@ def test_other_crs_is_reprojected_and_extent_limits_labels(tmp_path):
     assert lab[5, 5] == 0
 
 
+def test_background_zone_is_labelled_outside_the_extent_and_keeps_cracks(tmp_path):
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    ext = box(ORIGIN[0], ORIGIN[1] - 60 * PX, ORIGIN[0] + 30 * PX, ORIGIN[1])
+    neg = box(ORIGIN[0] + 40 * PX, ORIGIN[1] - 50 * PX, ORIGIN[0] + 55 * PX, ORIGIN[1] - 10 * PX)
+    y = ORIGIN[1] - 30.5 * PX
+    line = LineString([(ORIGIN[0] + 42 * PX, y), (ORIGIN[0] + 52 * PX, y)])
+    _gpkg(labels / "zones.gpkg", [ext, neg], kind=["extent", "not_crack"])
+    _gpkg(labels / "cracks.gpkg", [line])
+    lab = load_labels_for_scene(labels, get_region("thwaites"), TRANSFORM, (60, 60), "EPSG:3031")
+    assert lab[20, 45] == 0 and lab[45, 50] == 0  # the negative zone, outside the extent: background
+    assert lab[5, 58] == 255 and lab[55, 45] == 255  # outside both: unlabelled
+    assert lab[30, 47] == 1  # a crack drawn in the negative zone stays a crack
+
+
 def test_no_overlapping_annotations_gives_none(tmp_path):
     labels = tmp_path / "labels"
     labels.mkdir()
