@@ -289,6 +289,38 @@ def placed_by_gcps_only(ds: rasterio.io.DatasetReader) -> bool:
     return ds.crs is None and bool(ds.gcps[0])
 
 
+def gcp_spacing(ds: rasterio.io.DatasetReader) -> float | None:
+    """Ground pixel spacing (m) of a raster placed only by GCPs, else None.
+
+    Radar geometry has no transform to read a spacing from, so an affine map from (column, row) to
+    metres is fitted to the GCPs by least squares in an equidistant projection centred on the GCP
+    nearest the grid's centre; the spacing is the square root of its determinant (the mean of
+    the two axes', as ``raster_spacing`` takes for a map grid)."""
+    from pyproj import CRS, Transformer
+
+    gcps, gcp_crs = ds.gcps
+    if ds.crs is not None or gcp_crs is None or len(gcps) < 3:
+        return None
+    cols = np.array([g.col for g in gcps], float)
+    rows = np.array([g.row for g in gcps], float)
+    try:
+        src = CRS.from_user_input(gcp_crs.to_wkt())
+        lon, lat = Transformer.from_crs(src, "EPSG:4326", always_xy=True).transform(
+            np.array([g.x for g in gcps], float), np.array([g.y for g in gcps], float)
+        )
+        c = int(np.argmin(np.hypot(cols - ds.width / 2, rows - ds.height / 2)))
+        local = CRS.from_proj4(f"+proj=aeqd +lat_0={lat[c]} +lon_0={lon[c]} +datum=WGS84 +units=m")
+        x, y = Transformer.from_crs("EPSG:4326", local, always_xy=True).transform(lon, lat)
+    except Exception:  # a GCP CRS pyproj cannot read: no spacing rather than a wrong one
+        return None
+    design = np.column_stack([cols, rows, np.ones_like(cols)])
+    if np.linalg.matrix_rank(design) < 3:  # GCPs on one line: no 2-D scale
+        return None
+    (a, d), (b, e), _ = np.linalg.lstsq(design, np.column_stack([x, y]), rcond=None)[0]
+    spacing = float(np.sqrt(abs(a * e - b * d)))
+    return spacing if np.isfinite(spacing) and spacing > 0 else None
+
+
 def output_profile(
     ds: rasterio.io.DatasetReader, dtype: str = "float32", nodata: float | None = np.nan
 ) -> Profile:

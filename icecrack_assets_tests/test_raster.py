@@ -5,6 +5,7 @@ from icecrack_assets.errors import InputError
 from icecrack_assets.raster import (
     atomic_path,
     cog_options,
+    gcp_spacing,
     iter_blocks,
     read_single_band,
     write_raster_atomic,
@@ -125,3 +126,26 @@ def test_db_input_is_refused_with_a_conversion_that_works(tiny_raster, tmp_path,
     arr, _ = read_single_band(out)
     np.testing.assert_allclose(arr, linear, rtol=1e-5)
     assert main(["despeckle", str(out), str(tmp_path / "d.tif"), "--looks", "4"]) == 0
+
+
+def test_gcp_spacing_is_the_ground_distance_between_neighbouring_pixels(tmp_path):
+    import rasterio
+    from pyproj import Geod
+
+    path = write_gcp_only_raster(tmp_path / "gcp.tif", np.ones((50, 60), np.float32), dlon=1e-3, dlat=4e-4)
+    geod = Geod(ellps="WGS84")
+    across = geod.inv(-49.0, 69.2 - 25 * 4e-4, -49.0 + 60e-3, 69.2 - 25 * 4e-4)[2] / 60
+    along = geod.inv(-49.0 + 30e-3, 69.2, -49.0 + 30e-3, 69.2 - 50 * 4e-4)[2] / 50
+    with rasterio.open(path) as ds:
+        assert gcp_spacing(ds) == pytest.approx(np.sqrt(across * along), rel=0.01)
+    with rasterio.open(write_plain_raster(tmp_path / "plain.tif", np.ones((8, 8), np.float32))) as ds:
+        assert gcp_spacing(ds) is None  # nothing to fit
+
+
+def test_gcp_spacing_of_real_ew_grdm_crops_is_their_40_m(shared_data):
+    import rasterio
+
+    folder = shared_data / "s1-ew-grdm-seaice-nersc"
+    for name in ("S1A_EW_GRDM_1SDH_20161005T142446.tif", "S1B_EW_GRDM_1SDH_20200123T120618.tif"):
+        with rasterio.open(folder / name) as ds:  # GCPs in EPSG:4326 and in a polar stereographic CRS
+            assert gcp_spacing(ds) == pytest.approx(40.0, abs=1.0)

@@ -10,8 +10,10 @@ scene rather than on a window:
   input whose spacing lies outside [min, max] is resampled to the nearest bound (area-averaged
   when shrinking, bilinear when enlarging), predicted there, and the probability is resampled
   back to the input's grid, where the mask is thresholded: outputs are always on the input grid.
-  Rasters without a projected CRS (or with an identity transform) are not resampled unless the
-  caller gives their spacing.
+  A raster placed only by GCPs (radar geometry) has its spacing fitted from them and is predicted
+  on its own grid when that lies in the range, refused with advice otherwise (resampling needs a
+  map grid); other rasters without a projected CRS (or with an identity transform) are not
+  resampled unless the caller gives their spacing.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from icecrack_assets.raster import (
     MASK_NODATA,
     atomic_path,
     float_profile,
+    gcp_spacing,
     iter_blocks,
     on_map_grid,
     open_single_band,
@@ -68,7 +71,9 @@ def bundle_spacing(bundle: Bundle) -> dict[str, Any] | None:
 
 
 def raster_spacing(ds: rasterio.io.DatasetReader) -> float | None:
-    """Ground pixel spacing (m) of a projected, georeferenced raster, else None."""
+    """Ground pixel spacing (m) of a projected, georeferenced raster or of one placed by GCPs, else None."""
+    if placed_by_gcps_only(ds):
+        return gcp_spacing(ds)
     if ds.crs is None or not ds.crs.is_projected or ds.transform.is_identity:
         return None
     t = ds.transform
@@ -113,7 +118,7 @@ def predict_scene(
             )
             raise InputError(
                 src,
-                f"at {spacing:g} m it needs resampling to the model's {target:g} m, and it is {placed}; {advice}",
+                f"at {spacing:.3g} m it needs resampling to the model's {target:g} m, and it is {placed}; {advice}",
             )
         # on the input's own grid predict_file binds the scene statistics itself (once per scene)
         file_looks = looks if looks is not None else scene_looks(ds)

@@ -39,9 +39,17 @@ def write_tiny_raster(
     return path
 
 
-def write_gcp_only_raster(path: Path, array: np.ndarray, lon0: float = -49.0, lat0: float = 69.2) -> Path:
-    """``array`` placed only by four corner GCPs in EPSG:4326, no CRS or transform on the grid: how
-    Nansat or ``gdal_translate`` of a SAFE write a calibrated GRD in radar geometry."""
+def write_gcp_only_raster(
+    path: Path,
+    array: np.ndarray,
+    lon0: float = -49.0,
+    lat0: float = 69.2,
+    dlon: float = 1e-3,
+    dlat: float = 4e-4,
+) -> Path:
+    """``array`` placed only by four corner GCPs in EPSG:4326 (``dlon``, ``dlat`` degrees per column
+    and row: about 40 and 44 m at the default place), no CRS or transform on the grid: how Nansat or
+    ``gdal_translate`` of a SAFE write a calibrated GRD in radar geometry."""
     import warnings
 
     from rasterio.control import GroundControlPoint
@@ -55,7 +63,7 @@ def write_gcp_only_raster(path: Path, array: np.ndarray, lon0: float = -49.0, la
         with rasterio.open(path, "w", **profile) as ds:
             ds.write(np.asarray(array, np.float32), 1)
             corners = [(0, 0), (0, w), (h, 0), (h, w)]
-            points = [GroundControlPoint(r, c, lon0 + c * 1e-3, lat0 - r * 4e-4) for r, c in corners]
+            points = [GroundControlPoint(r, c, lon0 + c * dlon, lat0 - r * dlat) for r, c in corners]
             ds.gcps = (points, CRS.from_epsg(4326))
     return path
 

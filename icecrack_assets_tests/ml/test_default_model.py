@@ -105,9 +105,11 @@ def test_predict_writes_on_the_input_grid(tiny_bundle, tiny_raster, tmp_path, pi
 def test_predict_maps_a_gcp_only_raster_in_its_own_geometry_and_keeps_its_gcps(
     tiny_bundle, tmp_path, recwarn
 ):
-    src = write_gcp_only_raster(tmp_path / "radar.tif", _speckled())
+    src = write_gcp_only_raster(tmp_path / "radar.tif", _speckled(), dlat=3.6e-4)
     res = predict_scene(tiny_bundle, src, tmp_path / "m.tif", tmp_path / "p.tif")
-    assert res.predicted_at_m is None  # no map grid, no spacing: predicted as it is
+    # its spacing, fitted from the GCPs (about 40 x 40 m), lies in the model's range: predicted as it is
+    assert res.pixel_size_m is not None and 39 < res.pixel_size_m < 41
+    assert res.predicted_at_m == res.pixel_size_m
     with rasterio.open(src) as a:
         for out in ("m.tif", "p.tif"):
             with rasterio.open(tmp_path / out) as o:
@@ -121,6 +123,18 @@ def test_predict_maps_a_gcp_only_raster_in_its_own_geometry_and_keeps_its_gcps(
     with pytest.raises(InputError, match="radar.tif: at 5 m it needs resampling.*placed only by GCPs"):
         predict_scene(tiny_bundle, src, tmp_path / "m5.tif", pixel_size=5.0)
     assert not (tmp_path / "m5.tif").exists()
+
+
+def test_gcp_only_raster_finer_than_the_model_is_refused_not_predicted_at_the_wrong_scale(
+    tiny_bundle, tmp_path
+):
+    src = write_gcp_only_raster(tmp_path / "fine.tif", _speckled(), dlon=1.5e-4, dlat=6e-5)  # about 6 x 7 m
+    with pytest.raises(
+        InputError,
+        match=r"fine.tif: at 6\.\d+ m it needs resampling to the model.s 20 m.*placed only by GCPs",
+    ):
+        predict_scene(tiny_bundle, src, tmp_path / "m.tif")
+    assert not (tmp_path / "m.tif").exists()
 
 
 def test_predict_cli_maps_a_real_gcp_only_ew_crop(shared_data, tmp_path, capsys, monkeypatch):
