@@ -44,7 +44,9 @@ class MapItemInputs:
     season_end: dt.datetime
     footprint_lonlat: Sequence[tuple[float, float]]  # AOI polygon in lon/lat
     files: dict[str, Path]  # product key (see PRODUCTS) -> file
-    scenes: dict[str, Path]  # scene id -> despeckled scene file it was mapped from
+    scenes: dict[
+        str, Path
+    ]  # scene id -> the scene file it was mapped from (despeckled, or raw for a raw-input model)
     bundle: Path
     properties: dict[str, object]  # summary figures (crack area, density, threshold, ...)
 
@@ -122,7 +124,10 @@ def crack_map_item(inputs: MapItemInputs, item_path: Path):
     for scene_id, path in sorted(inputs.scenes.items()):
         item.add_link(
             pystac.Link(
-                "derived_from", _relative(path, folder), GEOTIFF, title=f"despeckled scene {scene_id}"
+                "derived_from",
+                _relative(path, folder),
+                GEOTIFF,
+                title=f"scene {scene_id} as the model saw it",
             )
         )
     item.add_link(

@@ -1,17 +1,23 @@
-"""Which model bundle may map: the newest whose ``metrics_above_method_floor`` check passed.
+"""Which model bundle may map a partition.
 
-The check records its bundle's path; Dagster's check history (newest first) says which passed.
+Simulated partitions: the newest bundle whose ``metrics_above_method_floor`` check passed (the
+check records its bundle's path; Dagster's check history, newest first, says which passed). Real
+partitions: a checked bundle only if it learnt from more than simulated truth, else the shipped
+default model, as ``icecrack predict`` chooses: a bundle fine-tuned on simulated scenes passes its
+floor check on simulated truth and forgot what the default model learnt from real Sentinel-1.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
 from icecrack_assets.dagster_defs.checks import METRICS_FLOOR
-from icecrack_assets.ml.bundle import latest_bundle
+from icecrack_assets.ml.bundle import BUNDLE_JSON, latest_bundle, simulated_only
+from icecrack_assets.ml.shipped import default_model_path
 
 MODEL_KEY = dg.AssetKey("crack_model")
 
@@ -41,11 +47,39 @@ def checked_bundles(instance: dg.DagsterInstance, limit: int = 50) -> list[Path]
     return found
 
 
-def choose_bundle(instance: dg.DagsterInstance, models_dir: Path, rule: str) -> BundleChoice:
-    """``rule`` "checked": the newest bundle that passed its floor check (Failure if none);
-    "newest": the newest bundle on disk whatever its checks, recorded as such."""
+def _learnt_from_real_labels(bundle: Path) -> bool:
+    try:
+        meta = json.loads((bundle / BUNDLE_JSON).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and not simulated_only(meta)
+
+
+def choose_bundle(
+    instance: dg.DagsterInstance, models_dir: Path, rule: str, simulated: bool = True
+) -> BundleChoice:
+    """``rule`` "auto": "checked" for a ``simulated`` partition, else the newest checked bundle that
+    learnt from real labels, else the shipped default model; "checked": the newest bundle that
+    passed its floor check (Failure if none); "newest": the newest bundle on disk whatever its
+    checks; "default": the shipped default model. Each choice is recorded as what it is."""
     if rule == "newest":
         return BundleChoice(latest_bundle(models_dir), "not checked (model: newest)")
+    if rule == "default" or (rule == "auto" and not simulated):
+        if rule == "auto":
+            real = next((p for p in checked_bundles(instance) if _learnt_from_real_labels(p)), None)
+            if real is not None:
+                return BundleChoice(real, "passed (learnt from real labels; real scenes)")
+        shipped = default_model_path()
+        if shipped is None:
+            raise dg.Failure(
+                "this install has no shipped default model: map with config model: checked or newest"
+            )
+        why = (
+            "not checked: the shipped default model for real scenes (no checked bundle learnt from real labels)"
+            if rule == "auto"
+            else "not checked (model: default, the shipped default model)"
+        )
+        return BundleChoice(shipped, why)
     passed = checked_bundles(instance)
     if not passed:
         raise dg.Failure(

@@ -19,6 +19,7 @@ import pandas as pd
 import rasterio
 
 from icecrack_assets.ml.method import METHOD_PRECISION, METHOD_RECALL
+from icecrack_assets.ml.postprocess import stored_probability
 from icecrack_assets.regions import Region
 
 GRID = "matches_region_grid"
@@ -177,6 +178,9 @@ def check_metrics_floor(metrics: dict[str, float], bundle: str = "") -> dg.Asset
 
 
 def check_maps_valid(prob_path: Path, mask_path: Path, threshold: float) -> dg.AssetCheckResult:
+    # the mask is thresholded before the probability is stored in steps of PROBABILITY_STEP, so a
+    # crack pixel's stored probability is at least the threshold rounded the same way
+    floor = stored_probability(np.array([threshold], np.float64))[0]
     problems = []
     with rasterio.open(prob_path) as pds, rasterio.open(mask_path) as mds:
         if pds.shape != mds.shape:
@@ -190,7 +194,7 @@ def check_maps_valid(prob_path: Path, mask_path: Path, threshold: float) -> dg.A
                     problems.append("probability outside [0, 1]")
                 if not np.isin(mask, (0, 1, 255)).all():
                     problems.append("mask values outside {0, 1, 255}")
-                if np.any((mask == 1) & ~(finite & (prob >= threshold))):
+                if np.any((mask == 1) & ~(finite & (prob >= floor))):
                     problems.append("mask marks cracks where probability < threshold")
                 if np.any((mask == 255) != ~finite):
                     problems.append("mask nodata disagrees with probability nodata")

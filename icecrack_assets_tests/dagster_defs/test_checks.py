@@ -1,6 +1,7 @@
 """Asset checks pass on good data and fail on bad."""
 
 import dataclasses
+import json
 
 import dagster as dg
 import numpy as np
@@ -110,6 +111,22 @@ def test_maps_valid_check(tmp_path):
     assert not checks.check_maps_valid(on_grid(tmp_path, "p2.tif", out_of_range), m, 0.5).passed
 
 
+def test_maps_valid_check_accepts_a_crack_whose_stored_probability_rounded_below_the_threshold(tmp_path):
+    from icecrack_assets.ml.postprocess import PROBABILITY_STEP, stored_probability
+
+    threshold = 0.7  # not a multiple of the storage step: 0.70001 is stored as 2867/4096 = 0.69995
+    raw = np.full((8, 8), 0.3, np.float64)
+    raw[2, :] = 0.70001
+    raw[5, :] = 0.7 - PROBABILITY_STEP  # stored one step below: a crack here would be invented
+    mask = (raw >= threshold).astype(np.uint8)
+    p = on_grid(tmp_path, "p.tif", stored_probability(raw))
+    assert checks.check_maps_valid(p, on_grid(tmp_path, "m.tif", mask, nodata=255), threshold).passed
+    invented = mask.copy()
+    invented[5, 0] = 1
+    res = checks.check_maps_valid(p, on_grid(tmp_path, "i.tif", invented, nodata=255), threshold)
+    assert not res.passed and "probability < threshold" in res.metadata["problems"].value
+
+
 # --- partition-aware and blocking checks ---------------------------------------------------------
 
 
@@ -132,8 +149,9 @@ def test_a_failed_partition_stays_failed_after_another_partition_passes():
     assert by_partition == {"jakobshavn|2024": "FAILED", "thwaites|2024": "SUCCEEDED"}
 
 
-def _model_with_bundles(tmp_path, outcomes):
-    """A stand-in crack_model whose floor check passes or fails per bundle (in this order)."""
+def _model_with_bundles(tmp_path, outcomes, label_sources=None):
+    """A stand-in crack_model whose floor check passes or fails per bundle (in this order);
+    ``label_sources`` (bundle name -> list) writes a bundle.json with that lineage."""
     spec = dg.AssetCheckSpec(checks.METRICS_FLOOR, asset="crack_model")
     state = iter(outcomes)
 
@@ -143,6 +161,9 @@ def _model_with_bundles(tmp_path, outcomes):
         bundle = tmp_path / name
         if name != "deleted":
             bundle.mkdir()
+        if label_sources and name in label_sources:
+            lineage = {"label_sources": label_sources[name]}
+            (bundle / "bundle.json").write_text(json.dumps({"lineage": lineage}))
         metrics = {"precision": 0.95, "recall": 0.95} if passed else {"precision": 0.5, "recall": 0.5}
         return dg.MaterializeResult(check_results=[checks.check_metrics_floor(metrics, str(bundle))])
 
@@ -157,6 +178,39 @@ def test_maps_use_the_newest_bundle_whose_floor_check_passed(tmp_path):
         assert checked_bundles(instance) == [tmp_path / "a"]  # b failed, the newest is gone
         choice = choose_bundle(instance, tmp_path, "checked")
         assert choice.path == tmp_path / "a" and choice.check == "passed"
+
+
+def test_real_partitions_are_mapped_by_a_checked_bundle_only_if_it_learnt_from_real_labels(tmp_path):
+    from icecrack_assets.ml.shipped import default_model_path
+
+    sources = {"real": ["annotation", "simulator"], "sim": ["simulator"]}
+    model = _model_with_bundles(tmp_path, [("real", True), ("sim", True)], sources)
+    with dg.instance_for_test() as instance:
+        dg.materialize([model], instance=instance)  # "real" passes its floor check
+        choice = choose_bundle(instance, tmp_path, "auto", simulated=False)
+        assert (
+            choice.path == tmp_path / "real"
+            and choice.check == "passed (learnt from real labels; real scenes)"
+        )
+        dg.materialize([model], instance=instance)  # then a newer, simulator-only "sim" passes
+        assert choose_bundle(instance, tmp_path, "auto", simulated=True).path == tmp_path / "sim"
+        assert choose_bundle(instance, tmp_path, "auto", simulated=False).path == tmp_path / "real"
+        shipped = choose_bundle(instance, tmp_path, "default")
+        assert shipped.path == default_model_path() and "shipped default model" in shipped.check
+
+
+def test_real_partitions_without_a_real_label_bundle_get_the_shipped_default_model(tmp_path):
+    from icecrack_assets.ml.shipped import default_model_path
+
+    model = _model_with_bundles(tmp_path, [("sim", True)], {"sim": ["simulator"]})
+    with dg.instance_for_test() as instance:
+        dg.materialize([model], instance=instance)
+        choice = choose_bundle(instance, tmp_path, "auto", simulated=False)
+    assert choice.path == default_model_path()
+    assert (
+        choice.check
+        == "not checked: the shipped default model for real scenes (no checked bundle learnt from real labels)"
+    )
 
 
 def test_maps_refuse_when_no_bundle_passed(tmp_path):

@@ -78,7 +78,7 @@ def test_whole_chain_on_two_tiny_partitions(tmp_path):
             == model.asset_materialization.tags["dagster/data_version"]
         )
         assert "dagster/input_data_version/despeckled_scenes" in tags
-        assert tags["dagster/code_version"] == "maps-3"
+        assert tags["dagster/code_version"] == "maps-4"
         meta = model.asset_materialization.metadata
         assert sorted(meta["partition_keys"].value) == ["jakobshavn|2024", "thwaites|2024"]
         scores = meta["scores"].value  # the compact val/test x strict/1-px table comes first
@@ -133,6 +133,42 @@ def test_whole_chain_on_two_tiny_partitions(tmp_path):
         assert (crack.read(1)[off_ice] == 255).all()  # no crack mapped off the ice
     manifest = json.loads((tmp_path / "raw" / "jakobshavn" / "2024" / "manifest.json").read_text())
     assert len(manifest["scenes"]) == 2 and all(s["scene_id"].startswith("S1") for s in manifest["scenes"])
+
+
+@pytest.mark.slow
+def test_a_real_partition_is_mapped_by_the_shipped_default_model_from_its_raw_scenes(tmp_path):
+    from pathlib import Path
+
+    from icecrack_assets.ml.shipped import default_model_path
+
+    grid = ProcessingGrid(pixel_size=40.0)  # Jakobshavn 1000 x 750 px, inside the model's 10-50 m
+    landing = tmp_path / "landing"
+    simulate_season(grid.region("jakobshavn"), 2024, 1, 0, landing)
+    for truth in landing.glob("*.truth.tif"):
+        truth.unlink()  # as a real acquisition: no truth, no labels, so no labelled_samples
+    defs = build_defs(data_root=str(tmp_path), pixel_size=40.0)
+    job = defs.resolve_implicit_global_asset_job_def()
+    key = partition_key(2024, "jakobshavn")
+    with dg.instance_for_test() as instance:
+        run(job, instance, ["raw_scenes"], key)
+        run(job, instance, ["despeckled_scenes"], key)
+        maps = run(job, instance, ["crack_maps"], key, config={})  # model: auto, no crack_model at all
+        assert checks_of(maps)["crack_maps_valid"] is True
+        meta = instance.get_latest_materialization_event(
+            dg.AssetKey("crack_maps")
+        ).asset_materialization.metadata
+    check = (
+        "not checked: the shipped default model for real scenes (no checked bundle learnt from real labels)"
+    )
+    assert meta["bundle_check"].value == check
+    out = tmp_path / "maps" / "jakobshavn" / "2024"
+    summary = json.loads((out / "stats.json").read_text())
+    assert Path(summary["bundle"]) == default_model_path() and summary["bundle_check"] == check
+    # the default model learnt from raw sigma0, so it is given the raw scenes, not PPB's output
+    item = json.loads((out / "item.json").read_text())
+    scenes = [link["href"] for link in item["links"] if link["title"].startswith("scene ")]
+    assert len(scenes) == 1 and "/raw/jakobshavn/2024/" in scenes[0]
+    assert not any(k.startswith("consistency_with_simulator_") for k in meta)
 
 
 def manifest_of(root, region):

@@ -50,17 +50,20 @@ CONSISTENCY_PREFIX = "consistency_with_simulator_"
 class CrackMapsConfig(dg.Config):
     """Which model bundle maps the season."""
 
-    model: Literal["checked", "newest"] = Field(
-        "checked",
-        description="checked: the newest bundle whose metrics_above_method_floor check passed; "
-        "newest: the newest bundle on disk whatever its checks (recorded as unchecked)",
+    model: Literal["auto", "checked", "newest", "default"] = Field(
+        "auto",
+        description="auto: checked for a simulated partition; for real scenes the newest checked bundle "
+        "that learnt from real labels, else the shipped default model (a model fine-tuned on simulated "
+        "scenes forgets real Sentinel-1); checked: the newest bundle whose metrics_above_method_floor "
+        "check passed; newest: the newest bundle on disk whatever its checks (recorded as unchecked); "
+        "default: the shipped default model",
     )
 
 
 @dg.asset(
     partitions_def=year_region_partitions,
     deps=[despeckled_scenes, crack_model],
-    code_version="maps-3",
+    code_version="maps-4",
     group_name="products",
     kinds={"geotiff", "geopackage", "stac"},
     owners=["team:glaciology"],
@@ -85,15 +88,18 @@ def crack_maps(
     layout = data.layout
     desp_dir = layout.partition_dir(Stage.DESPECKLED, region.name, year)
     manifest = DespeckledManifest.read(desp_dir)
-    choice = choose_bundle(context.instance, layout.models, config.model)
+    simulated = bool(manifest.scenes) and all(s.truth for s in manifest.scenes)
+    choice = choose_bundle(context.instance, layout.models, config.model, simulated=simulated)
     context.log.info(f"model bundle {choice.path.name}: floor check {choice.check}")
     bundle = load_bundle(choice.path, device=compute.device)
     t0 = time.perf_counter()
-    scenes = partition_scenes(layout, region, year)
+    # each model sees the input it was trained on: raw sigma0 for a model whose filter is none
+    stage = "raw" if bundle.despeckle.get("filter", "none") == "none" else "despeckled"
+    scenes = partition_scenes(layout, region, year, stage=stage)
     files = [path for path, _ in scenes]
     ice = partition_ice_mask(layout, region, year)
     context.log.info(f"ice mask: {ice.source} ({ice.detail}), {ice.ice_km2:.1f} km2")
-    ids = {desp_dir / s.path: s.scene_id for s in manifest.scenes}
+    ids = dict(zip(files, (s.scene_id for s in manifest.scenes)))  # partition_scenes keeps manifest order
     passes = {path: pass_of(tags) for path, tags in scenes}
     registrar = SeasonRegistrar()
     composite = season_composite(
