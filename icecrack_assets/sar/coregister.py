@@ -253,6 +253,19 @@ class SeasonRegistrar:
             self._add(key, image)
         return image
 
+    def same_correction(self, image: np.ndarray) -> np.ndarray | None:
+        """The correction of the scene registered last, applied to another image of that scene (its
+        raw sigma0, for a model trained on raw input): None if that scene was rejected. Offsets are
+        measured on the despeckled scenes, where speckle does not weaken the correlation."""
+        if not self._offsets:
+            raise ValueError("no scene was registered")
+        last = self._offsets[-1]
+        if last.status == REJECTED:
+            return None
+        if last.status == CORRECTED:
+            return shift_image(image, last.row_px, last.col_px)
+        return np.asarray(image, np.float32)
+
     def _add(self, key: str, image: np.ndarray) -> None:
         db = to_db(image)
         ok = np.isfinite(db)

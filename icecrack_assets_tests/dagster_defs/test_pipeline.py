@@ -143,7 +143,7 @@ def test_a_real_partition_is_mapped_by_the_shipped_default_model_from_its_raw_sc
 
     grid = ProcessingGrid(pixel_size=40.0)  # Jakobshavn 1000 x 750 px, inside the model's 10-50 m
     landing = tmp_path / "landing"
-    simulate_season(grid.region("jakobshavn"), 2024, 1, 0, landing)
+    simulate_season(grid.region("jakobshavn"), 2024, 2, 0, landing)
     for truth in landing.glob("*.truth.tif"):
         truth.unlink()  # as a real acquisition: no truth, no labels, so no labelled_samples
     defs = build_defs(data_root=str(tmp_path), pixel_size=40.0)
@@ -167,7 +167,10 @@ def test_a_real_partition_is_mapped_by_the_shipped_default_model_from_its_raw_sc
     # the default model learnt from raw sigma0, so it is given the raw scenes, not PPB's output
     item = json.loads((out / "item.json").read_text())
     scenes = [link["href"] for link in item["links"] if link["title"].startswith("scene ")]
-    assert len(scenes) == 1 and "/raw/jakobshavn/2024/" in scenes[0]
+    assert len(scenes) == 2 and all("/raw/jakobshavn/2024/" in href for href in scenes)
+    # registered on the despeckled scenes, as ever: neither raw scene is rejected for its speckle
+    statuses = [o["status"] for o in summary["registration"]["offsets"]]
+    assert len(statuses) == 2 and "rejected" not in statuses
     assert not any(k.startswith("consistency_with_simulator_") for k in meta)
 
 

@@ -94,6 +94,23 @@ def test_season_registrar_records_every_offset_and_composites_only_registered_sc
     assert np.nanmean(np.abs(mean_db - co.to_db(ref))) < 0.5  # the rejected scene did not smear it
 
 
+def test_a_scenes_raw_image_gets_the_correction_measured_on_its_despeckled_one() -> None:
+    ref = _scene(6)
+    moved = np.maximum(_fourier_shift(ref, 0.0, 0.6), 1e-6)
+    speckle = np.random.default_rng(0).gamma(4.4, 1 / 4.4, ref.shape).astype(np.float32)
+    registrar = co.SeasonRegistrar()
+    registrar("ref", ref, "ascending")
+    assert np.array_equal(registrar.same_correction(ref * speckle), ref * speckle)  # the reference
+    corrected = registrar("moved", moved, "ascending")
+    raw = registrar.same_correction(moved * speckle)
+    assert corrected is not None and raw is not None
+    offset = registrar.result().offsets[-1]
+    assert offset.status == co.CORRECTED
+    assert np.allclose(raw, co.shift_image(moved * speckle, offset.row_px, offset.col_px), equal_nan=True)
+    assert registrar("far", np.roll(ref, 3, axis=1), "ascending") is None
+    assert registrar.same_correction(ref * speckle) is None  # a rejected scene stays out
+
+
 def test_each_pass_direction_has_its_own_reference() -> None:
     """An opposite pass that looks 3 px off (lighting, not geometry) is kept and the offset recorded."""
     desc = _scene(7)

@@ -1,10 +1,11 @@
-"""crack_maps: the season's crack map per region and year from the latest trained bundle."""
+"""crack_maps: the season's crack map per region and year, from the bundle the partition's scenes call for."""
 
 import time
 from pathlib import Path
 from typing import Literal
 
 import dagster as dg
+import numpy as np
 from pydantic import Field
 
 from icecrack_assets.dagster_defs import checks
@@ -93,10 +94,13 @@ def crack_maps(
     context.log.info(f"model bundle {choice.path.name}: floor check {choice.check}")
     bundle = load_bundle(choice.path, device=compute.device)
     t0 = time.perf_counter()
-    # each model sees the input it was trained on: raw sigma0 for a model whose filter is none
-    stage = "raw" if bundle.despeckle.get("filter", "none") == "none" else "despeckled"
-    scenes = partition_scenes(layout, region, year, stage=stage)
+    # each model sees the input it was trained on: raw sigma0 for a model whose filter is none;
+    # scenes are registered on their despeckled images either way
+    despeckled = partition_scenes(layout, region, year)
+    raw_input = bundle.despeckle.get("filter", "none") == "none"
+    scenes = partition_scenes(layout, region, year, stage="raw") if raw_input else despeckled
     files = [path for path, _ in scenes]
+    despeckled_of = dict(zip(files, (path for path, _ in despeckled)))
     ice = partition_ice_mask(layout, region, year)
     context.log.info(f"ice mask: {ice.source} ({ice.detail}), {ice.ice_km2:.1f} km2")
     ids = dict(zip(files, (s.scene_id for s in manifest.scenes)))  # partition_scenes keeps manifest order
@@ -106,7 +110,7 @@ def crack_maps(
         bundle,
         files,
         on_scene=lambda p: context.log.info(f"predicted {p.stem}"),
-        register=lambda p, img: registrar(ids[p], img, passes[p]),
+        register=lambda p, img: _register(registrar, ids[p], img, passes[p], despeckled_of[p], raw_input),
     )
     registration = registrar.result()
     for o in registration.offsets:
@@ -247,6 +251,21 @@ def _truth_consistency(
     mask, _ = read_single_band(mask_path)
     scores = consistency_with_truth(mask, truth, tolerance=1)
     return {f"{CONSISTENCY_PREFIX}{k}_tol1": v for k, v in scores.items()}
+
+
+def _register(
+    registrar: SeasonRegistrar,
+    scene_id: str,
+    image: np.ndarray,
+    direction: str,
+    despeckled: Path,
+    raw_input: bool,
+) -> np.ndarray | None:
+    """Register a scene on its despeckled image and return the model's input, corrected alike."""
+    if not raw_input:
+        return registrar(scene_id, image, direction)
+    registrar(scene_id, read_single_band(despeckled)[0], direction)
+    return registrar.same_correction(image)
 
 
 def _write_mask_and_backscatter(
