@@ -285,15 +285,31 @@ def _wait_for_part(folder: Path, proc: subprocess.Popen, timeout: float = 180.0)
     return None
 
 
+def _stopped_mid_write(src: Path, dst: Path) -> tuple[subprocess.Popen, Path]:
+    """A despeckle run frozen (SIGSTOP) while its temp file exists: signalled at once instead, a run
+    at the end of its write could finish in between and the test would race it."""
+    for _ in range(3):
+        proc = _start_despeckle(src, dst)
+        part = _wait_for_part(dst.parent, proc)
+        assert part is not None, proc.communicate()
+        proc.send_signal(signal.SIGSTOP)
+        if part.exists():
+            return proc, part
+        proc.kill()
+        proc.communicate(timeout=60)
+        dst.unlink(missing_ok=True)
+    pytest.fail("despeckle finished before it could be stopped mid-write, three times")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_terminated_command_leaves_no_temp_file_and_no_output(signum, tmp_path):
     src = write_tiny_raster(tmp_path / "in.tif", speckle((1200, 1200), 3))
     dst = tmp_path / "out" / "despeckled.tif"
     dst.parent.mkdir()
-    proc = _start_despeckle(src, dst)
-    assert _wait_for_part(dst.parent, proc) is not None, proc.communicate()
+    proc, _ = _stopped_mid_write(src, dst)
     proc.send_signal(signum)
+    proc.send_signal(signal.SIGCONT)  # it handles the signal once it runs again
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.decode().strip().splitlines()[-1] == "icecrack despeckle: interrupted"
@@ -306,9 +322,7 @@ def test_a_killed_runs_temp_file_is_removed_by_the_next_success_but_a_live_one_i
     src = write_tiny_raster(tmp_path / "in.tif", speckle((1200, 1200), 4))
     dst = tmp_path / "out" / "despeckled.tif"
     dst.parent.mkdir()
-    proc = _start_despeckle(src, dst)
-    dead = _wait_for_part(dst.parent, proc)
-    assert dead is not None
+    proc, dead = _stopped_mid_write(src, dst)
     proc.send_signal(signal.SIGKILL)
     proc.wait(60)
     assert dead.exists()  # SIGKILL cannot clean up: the next success must
