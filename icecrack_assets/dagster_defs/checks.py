@@ -177,6 +177,12 @@ def check_metrics_floor(metrics: dict[str, float], bundle: str = "") -> dg.Asset
     )
 
 
+def not_applicable(name: str, reason: str) -> dg.AssetCheckResult:
+    """A check with nothing to check (e.g. the split checks of a partition with no labels): passed, and
+    says why, so the partition's check list is not red for data that was never meant to be there."""
+    return dg.AssetCheckResult(check_name=name, passed=True, metadata={"not_applicable": reason})
+
+
 def check_maps_valid(prob_path: Path, mask_path: Path, threshold: float) -> dg.AssetCheckResult:
     # the mask is thresholded before the probability is stored in steps of PROBABILITY_STEP, so a
     # crack pixel's stored probability is at least the threshold rounded the same way

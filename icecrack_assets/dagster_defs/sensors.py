@@ -21,6 +21,7 @@ from icecrack_assets.catalog.base import CatalogItem, Problem, content_duplicate
 from icecrack_assets.dagster_defs.jobs import INGEST_ASSETS, SEASON_ASSETS, season_job
 from icecrack_assets.dagster_defs.partitions import partition_key
 from icecrack_assets.dagster_defs.resources import DataRoot, SceneCatalogResource
+from icecrack_assets.ml.shipped import default_model_path
 from icecrack_assets.redaction import safe_for_log
 from icecrack_assets.regions import REGIONS, regions_for
 
@@ -57,9 +58,12 @@ def plan_runs(
     """Run requests for new or changed items, and the updated cursor state.
 
     Refused ids, non-GRD products and content duplicates are logged once (remembered in ``seen``
-    under ``!``-prefixed keys, which no scene id can start with) and never requested.
+    under ``!``-prefixed keys, which no scene id can start with) and never requested. A partition is
+    mapped too once a model exists, and at once when its new scenes are real (no simulator truth)
+    and the shipped default model is installed: crack_maps maps real scenes with it.
     """
     by_partition: dict[tuple[int, str], list[str]] = defaultdict(list)
+    simulated: dict[tuple[int, str], bool] = defaultdict(bool)
     updated = dict(seen)
 
     def once(key: str, fp: str, message: str) -> None:
@@ -99,10 +103,13 @@ def plan_runs(
             )
         for region in regions:
             by_partition[(item.acquired.year, region.name)].append(f"{item.scene_id}={fp}")
+            simulated[(item.acquired.year, region.name)] |= item.truth_href is not None
         updated[item.scene_id] = fp
-    selection = SEASON_ASSETS if model_exists else INGEST_ASSETS
+    shipped = default_model_path() is not None
     requests = []
     for (year, region), ids in sorted(by_partition.items()):
+        mappable = model_exists or (shipped and not simulated[(year, region)])
+        selection = SEASON_ASSETS if mappable else INGEST_ASSETS
         # ids carry their fingerprints: a replaced scene gets a new run key (the daemon drops a reused one)
         digest = hashlib.sha256(",".join(sorted(ids)).encode()).hexdigest()[:12]
         requests.append(

@@ -47,15 +47,22 @@ def tick(tmp_path, instance, cursor=None):
 
 
 def test_new_scenes_become_runs_of_their_partitions_once(tmp_path, landing):
+    from icecrack_assets.catalog.landing import truth_path_for
+
     drop_scene(landing, "jakobshavn", dt.datetime(2024, 7, 10, 10, tzinfo=dt.timezone.utc), "AAAA")
     drop_scene(landing, "jakobshavn", dt.datetime(2024, 8, 2, 10, tzinfo=dt.timezone.utc), "BBBB")
-    drop_scene(landing, "thwaites", dt.datetime(2023, 2, 3, 10, tzinfo=dt.timezone.utc), "CCCC")
+    simulated = drop_scene(landing, "thwaites", dt.datetime(2023, 2, 3, 10, tzinfo=dt.timezone.utc), "CCCC")
+    truth_path_for(simulated).write_bytes(simulated.read_bytes())  # a simulator scene has its truth beside it
     with dg.instance_for_test() as instance:
         result = tick(tmp_path, instance)
         keys = sorted(str(r.partition_key) for r in result.run_requests)
         assert keys == ["jakobshavn|2024", "thwaites|2023"]
-        # no model yet: the runs ingest, despeckle and sample, but do not map
-        assert all(dg.AssetKey("crack_maps") not in r.asset_selection for r in result.run_requests)
+        # no model trained yet: real scenes are mapped (by the shipped default model), simulated
+        # ones are ingested, despeckled and sampled but not mapped
+        maps = {
+            str(r.partition_key): dg.AssetKey("crack_maps") in r.asset_selection for r in result.run_requests
+        }
+        assert maps == {"jakobshavn|2024": True, "thwaites|2023": False}
         again = tick(tmp_path, instance, cursor=result.cursor)
         assert not again.run_requests
         assert "no new acquisitions" in again.skip_reason.skip_message

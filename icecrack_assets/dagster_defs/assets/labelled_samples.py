@@ -1,5 +1,7 @@
 """labelled_samples: representative crack/background patches with masks, split by spatial blocks."""
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -14,6 +16,7 @@ from icecrack_assets.dagster_defs.lineage import data_version_of
 from icecrack_assets.dagster_defs.metadata import figures
 from icecrack_assets.dagster_defs.partitions import year_region_partitions
 from icecrack_assets.dagster_defs.resources import DataRoot, ProcessingGrid
+from icecrack_assets.files import prune_dir
 from icecrack_assets.layout import DespeckledManifest, Stage
 from icecrack_assets.masks.icemask import partition_ice_mask
 from icecrack_assets.ml.labels import load_labels_for_scene
@@ -102,12 +105,9 @@ def labelled_samples(
                 ice=ice.ice,
             )
         )
-    if not scenes:
-        raise dg.Failure(
-            f"no labelled scenes for {region.name} {year}: add annotations under "
-            f"{layout.labels} or use simulated scenes with truth"
-        )
     out_dir = layout.partition_dir(Stage.SAMPLES, region.name, year)
+    if not scenes:
+        return _nothing_to_sample(context, out_dir, f"{region.name} {year}", layout.labels)
     index = build_samples(
         scenes,
         out_dir,
@@ -148,5 +148,29 @@ def labelled_samples(
             checks.check_split_sizes(table),
             checks.check_split_cracks(cracks, labelled),
             checks.check_no_leakage(table),
+        ],
+    )
+
+
+def _nothing_to_sample(
+    context: dg.AssetExecutionContext, out_dir: Path, partition: str, labels_dir: Path
+) -> dg.MaterializeResult:
+    """Real scenes nobody annotated: no samples (an earlier run's are removed, so crack_model does not
+    learn labels that are gone), and no failure: crack_maps maps such a partition with the shipped
+    default model, so a season of real acquisitions runs through without annotations."""
+    removed = prune_dir(out_dir, set())
+    note = (
+        f"no labelled scenes for {partition} (no annotations under {labels_dir}, no simulator truth): "
+        "nothing to sample; crack_model trains on the other partitions"
+    )
+    context.log.warning(
+        note + (f"; removed an earlier run's {', '.join(sorted(removed))}" if removed else "")
+    )
+    return dg.MaterializeResult(
+        metadata={"patches": 0, "note": note, "scene_ids": dg.MetadataValue.json([])},
+        data_version=dg.DataVersion("no-labels"),
+        check_results=[
+            checks.not_applicable(name, "no labelled scenes in this partition: nothing was sampled")
+            for name in (checks.SPLIT_SIZES, checks.SPLIT_CRACKS, checks.NO_LEAKAGE)
         ],
     )
