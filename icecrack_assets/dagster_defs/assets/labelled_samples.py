@@ -65,7 +65,8 @@ class SamplesConfig(dg.Config):
     "they cover a scene, else the simulator's truth), on the region's ice mask (training patches at "
     "least half on the ice, evaluation tiles touching it), train/val/test split by spatial blocks with "
     "a buffer, and a sample index with "
-    "provenance.",
+    "provenance. A partition with neither annotations nor truth (real scenes nobody labelled) "
+    "materialises empty, with a note.",
 )
 @one_writer_per_partition(Stage.SAMPLES)
 def labelled_samples(
