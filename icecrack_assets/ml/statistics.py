@@ -7,7 +7,9 @@ and written as a CSV table and a PNG plot, both atomically.
 Densities are per km² of mapped ice (the region's ice mask, ``masks/icemask.py``). A change is only
 computed between co-registered maps: both seasons' scenes were co-registered before compositing
 (``coregistered`` in the record) and the two seasons' mean backscatter images (``backscatter``)
-are within ``MAX_CORRECT_PX`` of each other by phase correlation. Otherwise the change is left empty
+are within ``MAX_CORRECT_PX`` of each other by phase correlation, and both maps were made by the
+same model bundle (``bundle`` in the record; a new model moves the density by itself, so a change
+between two models' maps would measure the models, not the ice). Otherwise the change is left empty
 and ``change_basis`` says why.
 """
 
@@ -76,6 +78,10 @@ def year_offset(previous: dict[str, Any], current: dict[str, Any]) -> tuple[floa
     for rec in (previous, current):
         if rec.get("coregistered") not in (True, 1):  # missing keys come back from pandas as NaN
             return float("nan"), f"{rec.get('year')}: scenes not co-registered; no change computed"
+    models = [rec.get("bundle") for rec in (previous, current)]
+    if all(isinstance(m, str) and m for m in models) and models[0] != models[1]:
+        names = " and ".join(Path(str(m)).name for m in models)
+        return float("nan"), f"mapped by different models ({names}); re-map both seasons with one model"
     prev, cur = _backscatters(previous), _backscatters(current)
     common = sorted(set(prev) & set(cur))
     if not common:

@@ -106,6 +106,21 @@ def test_change_only_between_co_registered_maps(tmp_path):
     )
 
 
+def test_no_change_between_maps_made_by_different_models(tmp_path):
+    a = _backscatter(tmp_path, "a.tif")
+    recs = [
+        _rec(2019, 0.4, coregistered=True, backscatter={"ascending": a}, bundle="/m/unet-A"),
+        _rec(2020, 0.5, coregistered=True, backscatter={"ascending": a}, bundle="/m/unet-A"),
+        _rec(2021, 0.9, coregistered=True, backscatter={"ascending": a}, bundle="/m/default_model"),
+    ]
+    df = statistics_table(recs).set_index("year")
+    assert df.loc[2020, "change_basis"].startswith("co-registered")
+    assert df.loc[2020, "density_change"] == pytest.approx(0.1)
+    why = df.loc[2021, "change_basis"]
+    assert why == "mapped by different models (unet-A and default_model); re-map both seasons with one model"
+    assert np.isnan(df.loc[2021, "density_change"])
+
+
 def test_preview_draws_the_ice_outline(tmp_path):
     import matplotlib.image as mpimg
 
