@@ -44,7 +44,14 @@ class Bundle:
     path: Path
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     min_component: int = 0  # crack components smaller than this (px) are dropped from masks
+    weights_sha256: str = ""  # as bundle.json records it (checked on load)
     _runners: dict[tuple[int, ...], torch.nn.Module] = field(default_factory=dict, repr=False)
+
+    @property
+    def model_id(self) -> str:
+        """What a map's numbers depend on: the weights, the threshold and the component floor (a
+        re-calibrated bundle is another model for year-over-year comparisons)."""
+        return f"{self.weights_sha256[:16] or self.path.name}@{self.threshold:.4f}/{self.min_component}"
 
     def runner(self, shape: tuple[int, int, int, int]) -> torch.nn.Module:
         """A frozen, channels-last TorchScript copy per tile shape on CPU (about 2x faster).
@@ -202,6 +209,7 @@ def load_bundle(path: Path, device: str = "auto") -> Bundle:
         path=path,
         device=dev,
         min_component=int(meta.get("postprocess", {}).get("min_component", 0)),
+        weights_sha256=str(meta.get("weights_sha256", "")),
     )
 
 

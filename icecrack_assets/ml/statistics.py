@@ -8,9 +8,9 @@ Densities are per km² of mapped ice (the region's ice mask, ``masks/icemask.py`
 computed between co-registered maps: both seasons' scenes were co-registered before compositing
 (``coregistered`` in the record) and the two seasons' mean backscatter images (``backscatter``)
 are within ``MAX_CORRECT_PX`` of each other by phase correlation, and both maps were made by the
-same model bundle (``bundle`` in the record; a new model moves the density by itself, so a change
-between two models' maps would measure the models, not the ice). Otherwise the change is left empty
-and ``change_basis`` says why.
+same model (``model_id`` in the record: weights, threshold, component floor; else ``bundle``). A
+new model moves the density by itself, so a change between two models' maps would measure the
+models, not the ice. Otherwise the change is left empty and ``change_basis`` says why.
 """
 
 from __future__ import annotations
@@ -67,6 +67,16 @@ def _backscatters(rec: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
+def _model_of(rec: dict[str, Any]) -> str:
+    """The model a map was made with: its ``model_id`` (weights, threshold, component floor), else its
+    bundle path (maps from before model ids); "" when unknown."""
+    for key in ("model_id", "bundle"):
+        value = rec.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
 def year_offset(previous: dict[str, Any], current: dict[str, Any]) -> tuple[float, str]:
     """Offset (px) between two seasons' maps and whether a change may be computed between them.
 
@@ -78,9 +88,8 @@ def year_offset(previous: dict[str, Any], current: dict[str, Any]) -> tuple[floa
     for rec in (previous, current):
         if rec.get("coregistered") not in (True, 1):  # missing keys come back from pandas as NaN
             return float("nan"), f"{rec.get('year')}: scenes not co-registered; no change computed"
-    models = [rec.get("bundle") for rec in (previous, current)]
-    if all(isinstance(m, str) and m for m in models) and models[0] != models[1]:
-        names = " and ".join(Path(str(m)).name for m in models)
+    if _model_of(previous) and _model_of(current) and _model_of(previous) != _model_of(current):
+        names = " and ".join(Path(str(rec.get("bundle") or "?")).name for rec in (previous, current))
         return float("nan"), f"mapped by different models ({names}); re-map both seasons with one model"
     prev, cur = _backscatters(previous), _backscatters(current)
     common = sorted(set(prev) & set(cur))

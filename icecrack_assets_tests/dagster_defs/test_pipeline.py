@@ -178,6 +178,10 @@ def test_a_real_partition_is_mapped_by_the_shipped_default_model_from_its_raw_sc
     out = tmp_path / "maps" / "jakobshavn" / "2024"
     summary = json.loads((out / "stats.json").read_text())
     assert Path(summary["bundle"]) == default_model_path() and summary["bundle_check"] == check
+    shipped = json.loads((default_model_path() / "bundle.json").read_text())
+    assert summary["model_id"].startswith(
+        shipped["weights_sha256"][:16] + "@0.7000/"
+    )  # compared across years
     # the default model learnt from raw sigma0, so it is given the raw scenes, not PPB's output
     item = json.loads((out / "item.json").read_text())
     scenes = [link["href"] for link in item["links"] if link["title"].startswith("scene ")]

@@ -119,6 +119,36 @@ def test_no_change_between_maps_made_by_different_models(tmp_path):
     why = df.loc[2021, "change_basis"]
     assert why == "mapped by different models (unet-A and default_model); re-map both seasons with one model"
     assert np.isnan(df.loc[2021, "density_change"])
+    # the same weights re-installed elsewhere are the same model; a re-calibrated threshold is not
+    recs = [
+        _rec(
+            2019,
+            0.4,
+            coregistered=True,
+            backscatter={"ascending": a},
+            bundle="/venv1/m",
+            model_id="ab@0.7000/9",
+        ),
+        _rec(
+            2020,
+            0.5,
+            coregistered=True,
+            backscatter={"ascending": a},
+            bundle="/venv2/m",
+            model_id="ab@0.7000/9",
+        ),
+        _rec(
+            2021,
+            0.6,
+            coregistered=True,
+            backscatter={"ascending": a},
+            bundle="/venv2/m",
+            model_id="ab@0.6000/9",
+        ),
+    ]
+    df = statistics_table(recs).set_index("year")
+    assert df.loc[2020, "density_change"] == pytest.approx(0.1)
+    assert df.loc[2021, "change_basis"].startswith("mapped by different models")
 
 
 def test_preview_draws_the_ice_outline(tmp_path):

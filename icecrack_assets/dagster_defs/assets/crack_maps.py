@@ -136,6 +136,7 @@ def crack_maps(
         "region": region.name,
         "year": year,
         "bundle": str(bundle.path),
+        "model_id": bundle.model_id,
         "bundle_check": choice.check,
         "scene_ids": list(registration.used),
         "rejected_scene_ids": list(registration.rejected),
