@@ -44,9 +44,8 @@ class MapItemInputs:
     season_end: dt.datetime
     footprint_lonlat: Sequence[tuple[float, float]]  # AOI polygon in lon/lat
     files: dict[str, Path]  # product key (see PRODUCTS) -> file
-    scenes: dict[
-        str, Path
-    ]  # scene id -> the scene file it was mapped from (despeckled, or raw for a raw-input model)
+    # scene id -> the scene file it was mapped from (despeckled, or raw for a raw-input model)
+    scenes: dict[str, Path]
     bundle: Path
     properties: dict[str, object]  # summary figures (crack area, density, threshold, ...)
 

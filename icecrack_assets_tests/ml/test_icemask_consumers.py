@@ -108,10 +108,14 @@ def test_change_only_between_co_registered_maps(tmp_path):
 
 def test_no_change_between_maps_made_by_different_models(tmp_path):
     a = _backscatter(tmp_path, "a.tif")
+
+    def season(year, density, **model):
+        return _rec(year, density, coregistered=True, backscatter={"ascending": a}, **model)
+
     recs = [
-        _rec(2019, 0.4, coregistered=True, backscatter={"ascending": a}, bundle="/m/unet-A"),
-        _rec(2020, 0.5, coregistered=True, backscatter={"ascending": a}, bundle="/m/unet-A"),
-        _rec(2021, 0.9, coregistered=True, backscatter={"ascending": a}, bundle="/m/default_model"),
+        season(2019, 0.4, bundle="/m/unet-A"),
+        season(2020, 0.5, bundle="/m/unet-A"),
+        season(2021, 0.9, bundle="/m/default_model"),
     ]
     df = statistics_table(recs).set_index("year")
     assert df.loc[2020, "change_basis"].startswith("co-registered")
@@ -121,30 +125,9 @@ def test_no_change_between_maps_made_by_different_models(tmp_path):
     assert np.isnan(df.loc[2021, "density_change"])
     # the same weights re-installed elsewhere are the same model; a re-calibrated threshold is not
     recs = [
-        _rec(
-            2019,
-            0.4,
-            coregistered=True,
-            backscatter={"ascending": a},
-            bundle="/venv1/m",
-            model_id="ab@0.7000/9",
-        ),
-        _rec(
-            2020,
-            0.5,
-            coregistered=True,
-            backscatter={"ascending": a},
-            bundle="/venv2/m",
-            model_id="ab@0.7000/9",
-        ),
-        _rec(
-            2021,
-            0.6,
-            coregistered=True,
-            backscatter={"ascending": a},
-            bundle="/venv2/m",
-            model_id="ab@0.6000/9",
-        ),
+        season(2019, 0.4, bundle="/venv1/m", model_id="ab@0.7000/9"),
+        season(2020, 0.5, bundle="/venv2/m", model_id="ab@0.7000/9"),
+        season(2021, 0.6, bundle="/venv2/m", model_id="ab@0.6000/9"),
     ]
     df = statistics_table(recs).set_index("year")
     assert df.loc[2020, "density_change"] == pytest.approx(0.1)

@@ -96,11 +96,10 @@ def crack_maps(
     t0 = time.perf_counter()
     # each model sees the input it was trained on: raw sigma0 for a model whose filter is none;
     # scenes are registered on their despeckled images either way
-    despeckled = partition_scenes(layout, region, year)
     raw_input = bundle.despeckle.get("filter", "none") == "none"
-    scenes = partition_scenes(layout, region, year, stage="raw") if raw_input else despeckled
+    scenes = partition_scenes(layout, region, year, stage="raw" if raw_input else "despeckled")
     files = [path for path, _ in scenes]
-    despeckled_of = dict(zip(files, (path for path, _ in despeckled)))
+    despeckled_of = dict(zip(files, (desp_dir / s.path for s in manifest.scenes)))  # manifest order
     ice = partition_ice_mask(layout, region, year)
     context.log.info(f"ice mask: {ice.source} ({ice.detail}), {ice.ice_km2:.1f} km2")
     ids = dict(zip(files, (s.scene_id for s in manifest.scenes)))  # partition_scenes keeps manifest order
