@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from icecrack_assets.masks.icemask import read_outline
     from icecrack_assets.ml.bundle import load_bundle
     from icecrack_assets.ml.device import set_threads
-    from icecrack_assets.ml.inference import OVERLAP, TILE
+    from icecrack_assets.ml.inference import MIN_SIDE, OVERLAP, TILE
     from icecrack_assets.ml.scaled import predict_scene
     from icecrack_assets.ml.shipped import resolve_model
     from icecrack_assets.raster import on_map_grid, open_single_band, placed_by_gcps_only
@@ -89,6 +89,12 @@ def run(args: argparse.Namespace) -> int:
         if out is not None and out.resolve() == args.input.resolve():
             raise InputError(out, "output would overwrite the input")
     with open_single_band(args.input, allow_gcps=True, allow_unplaced=True) as ds:  # validate first
+        if min(ds.height, ds.width) < MIN_SIDE:
+            raise InputError(
+                args.input,
+                f"is {ds.width} x {ds.height} pixels; too small to map cracks in (at least "
+                f"{MIN_SIDE} x {MIN_SIDE}: the model needs context around each pixel)",
+            )
         plain = not on_map_grid(ds) and not placed_by_gcps_only(ds)
         if plain and args.pixel_size is None:
             raise InputError(

@@ -1,7 +1,7 @@
 """The method's U-Net, sized by ``depth`` and ``width``, that accepts any input size.
 
 SMP's most repeated complaint is "input size must be divisible by 32"; here the network pads its
-input internally (edge replication) to a multiple of ``stem * 2**depth`` and crops the output back.
+input internally (mirrored at the bottom and right) to a multiple of ``stem * 2**depth`` and crops the output back.
 
 ``stem > 1`` folds each stem x stem pixel block into channels (pixel unshuffle) before the trunk
 and unfolds the head's output (pixel shuffle): no information is lost, so 1-px cracks stay
@@ -18,6 +18,23 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def mirror_pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    """Pad ``ph`` rows below and ``pw`` columns right by mirroring, as often as a small input needs.
+
+    Edge replication drew straight stripes across the padding, which the model read as cracks:
+    on a 300 x 300 scene of pure speckle 2 % of the pixels were flagged, nearly all in the last
+    30 rows and columns (0.01 % at 512 x 512, which needs no padding).
+    """
+    while ph or pw:
+        h, w = x.shape[-2:]
+        if h < 2 or w < 2:  # nothing to mirror
+            return F.pad(x, (0, pw, 0, ph), mode="replicate")
+        dh, dw = min(ph, h - 1), min(pw, w - 1)
+        x = F.pad(x, (0, dw, 0, dh), mode="reflect")
+        ph, pw = ph - dh, pw - dw
+    return x
 
 
 @dataclass(frozen=True)
@@ -89,7 +106,7 @@ class UNet(nn.Module):
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+            x = mirror_pad(x, ph, pw)
         x = self.unshuffle(x)
         skips = []
         for blk in self.down:

@@ -835,3 +835,25 @@ def test_suite_radiometry_reports_each_radiometry_and_a_best_f1_no_worse_than_it
     for r in res["radiometries"].values():
         assert r["best_f1"] >= r["at_threshold"]["f1"] - 1e-9
     assert f"| default model ({res['threshold']:.2f}) |" in out.read_text()
+
+
+def test_shipped_model_flags_almost_nothing_on_a_scene_of_pure_speckle_smaller_than_a_tile():
+    """A 300-px scene is padded to the U-Net's multiple of 32: replicated edges drew stripes that
+    the model flagged (1.95 % of the pixels, most in the last 30 rows and columns)."""
+    from icecrack_assets.ml.postprocess import crack_mask
+
+    bundle = load_bundle(default_model_path(), "cpu")
+    x = np.random.default_rng(0).gamma(4.4, 1 / 4.4, (300, 300)).astype(np.float32)
+    flagged = crack_mask(predict_probability(bundle, x), bundle.threshold, bundle.min_component) == 1
+    assert flagged.mean() < 0.002
+    assert flagged[-30:].mean() < 0.005 and flagged[:, -30:].mean() < 0.005
+
+
+def test_predict_cli_refuses_a_scene_too_small_to_map(tiny_raster, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "root"))
+    small = tiny_raster(_speckled((20, 112)), name="small.tif", pixel=20.0, nodata=float("nan"))
+    out = tmp_path / "m.tif"
+    assert main(["predict", str(small), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "small.tif: is 112 x 20 pixels; too small to map cracks" in err and "\n" not in err
+    assert not out.exists()

@@ -27,7 +27,7 @@ from icecrack_assets.ml.normalise import (
     patch_stats,
 )
 from icecrack_assets.ml.postprocess import PROBABILITY_STEP, stored_probability
-from icecrack_assets.ml.unet import UNet, UNetConfig
+from icecrack_assets.ml.unet import UNet, UNetConfig, mirror_pad
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,13 @@ def test_unet_accepts_any_size(shape):
     with torch.no_grad():
         out = model(torch.randn(shape))
     assert out.shape == shape
+
+
+@pytest.mark.parametrize("pad", [(29, 30), (1, 1), (0, 5), (4, 0)])
+def test_padding_mirrors_even_an_input_smaller_than_the_padding(pad):
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    got = mirror_pad(torch.from_numpy(x)[None, None], *pad)[0, 0].numpy()
+    np.testing.assert_array_equal(got, np.pad(x, ((0, pad[0]), (0, pad[1])), mode="reflect"))
 
 
 def test_tile_starts_cover_and_end_flush():
