@@ -39,6 +39,22 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {f'{m[1]} {m[2]}' if m else message} (see {self.prog} -h)")
 
 
+NEGATIVE_LIST = re.compile(r"-\d[\d.]*(?:e-?\d+)?,[-\d.,e]*")  # e.g. -30,0: a value, never an option
+
+
+def negative_lists_as_values(argv: list[str]) -> list[str]:
+    """``--value-range -30,0`` as ``--value-range=-30,0``: argparse reads a token starting with a
+    dash as an option unless it is one plain negative number, so the help's own example failed."""
+    out: list[str] = []
+    for arg in argv:
+        prev = out[-1] if out else ""
+        if NEGATIVE_LIST.fullmatch(arg) and prev.startswith("--") and "=" not in prev and prev != "--":
+            out[-1] = f"{prev}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="icecrack",
@@ -169,7 +185,7 @@ def _run(args: argparse.Namespace) -> tuple[int | None, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(negative_lists_as_values(sys.argv[1:] if argv is None else list(argv)))
     except UsageError as exc:
         print(redact(one_line(str(exc))), file=sys.stderr)
         return 2

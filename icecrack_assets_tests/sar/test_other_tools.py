@@ -176,3 +176,34 @@ def test_cli_value_range(tmp_path: Path, capsys) -> None:
     )
     with rasterio.open(out) as ds:
         assert np.nanmedian(ds.read(1)) == pytest.approx(10 ** ((-25 + 200 / 255 * 30) / 10), rel=1e-5)
+
+
+def test_cli_value_range_takes_a_negative_range_as_its_own_argument(tmp_path: Path) -> None:
+    """The help's example (``--value-range -30,0``) is a value, not an unknown option."""
+    src = _on_grid(tmp_path / "q.tif", np.full(1, 200), "uint8")
+    a, b = tmp_path / "a.tif", tmp_path / "b.tif"
+    assert (
+        main(
+            ["ingest", str(src), str(a), "--region", "jakobshavn", "--units", "db", "--value-range", "-25,5"]
+        )
+        == 0
+    )
+    assert (
+        main(["ingest", str(src), str(b), "--region", "jakobshavn", "--units", "db", "--value-range=-25,5"])
+        == 0
+    )
+    with rasterio.open(a) as x, rasterio.open(b) as y:
+        np.testing.assert_array_equal(x.read(1), y.read(1))
+
+
+def test_negative_lists_become_option_values_and_nothing_else_moves() -> None:
+    from icecrack_assets.cli import negative_lists_as_values
+
+    assert negative_lists_as_values(["ingest", "--value-range", "-30,0", "x"]) == [
+        "ingest",
+        "--value-range=-30,0",
+        "x",
+    ]
+    assert negative_lists_as_values(["--looks", "-3"]) == ["--looks", "-3"]  # argparse reads these itself
+    assert negative_lists_as_values(["--a=1", "-30,0"]) == ["--a=1", "-30,0"]
+    assert negative_lists_as_values(["--", "-30,0"]) == ["--", "-30,0"]
