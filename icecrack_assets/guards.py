@@ -212,6 +212,8 @@ def _census(path: Path, open_fn: Callable[[Path], Any] | None, sample: bool) -> 
     import rasterio
     from rasterio.windows import Window
 
+    from icecrack_assets.raster import effective_nodata
+
     total = finite = positive = negative = 0
     with rasterio.Env(GDAL_CACHEMAX=64), (open_fn or _open_for_census)(path) as ds:
         rows = max(1, STRIP_PIXELS // max(ds.width, 1))
@@ -219,7 +221,7 @@ def _census(path: Path, open_fn: Callable[[Path], Any] | None, sample: bool) -> 
         stride = (
             max(1, -(-ds.height * ds.width // FULL_CENSUS_PIXELS)) if sample else 1
         )  # 1 strip in `stride`
-        nodata = ds.nodata
+        nodata = effective_nodata(ds)
         for r0 in starts[::stride]:
             h = min(rows, ds.height - r0)
             try:

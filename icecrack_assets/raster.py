@@ -254,6 +254,18 @@ def open_single_band(
     return ds
 
 
+def effective_nodata(ds: rasterio.io.DatasetReader) -> float | None:
+    """``ds``'s declared nodata; for an integer raster that declares none, 0.
+
+    DN 0 is the no-data of Sentinel-1 GRD measurement files (the border) and of 8/16-bit quick-looks
+    (the rotated footprint's corners), as ``ingest`` reads them; counted as dark ice, those corners
+    entered crack fractions as valid pixels with no cracks.
+    """
+    if ds.nodata is not None:
+        return float(ds.nodata)
+    return 0.0 if np.issubdtype(np.dtype(ds.dtypes[0]), np.integer) else None
+
+
 def read_window_nan(
     ds: rasterio.io.DatasetReader,
     window: Window | None,
@@ -271,7 +283,7 @@ def read_window_nan(
         ).astype(np.float32)
     except (RasterioIOError, rasterio.errors.RasterioError) as exc:
         raise InputError(path, f"truncated or corrupt pixels ({str(exc).splitlines()[0][:100]})") from None
-    nodata = ds.nodata
+    nodata = effective_nodata(ds)
     if nodata is not None and not np.isnan(nodata):
         arr[arr == nodata] = np.nan
     arr[~np.isfinite(arr)] = np.nan

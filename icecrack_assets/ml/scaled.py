@@ -47,6 +47,7 @@ from icecrack_assets.ml.postprocess import crack_mask, stored_probability
 from icecrack_assets.raster import (
     MASK_NODATA,
     atomic_path,
+    effective_nodata,
     float_profile,
     gcp_spacing,
     iter_blocks,
@@ -172,9 +173,8 @@ def _resample_to(src: Path, dst: Path, factor: float) -> None:
         transform = ds.transform @ Affine.scale(ds.width / w, ds.height / h)
         prof = float_profile(ds.profile)
         prof.update(width=w, height=h, transform=transform)
-        src_nodata = (
-            ds.nodata if ds.nodata is not None else (np.nan if ds.dtypes[0].startswith("float") else None)
-        )
+        nodata = effective_nodata(ds)
+        src_nodata = np.nan if nodata is None else nodata
         with (
             WarpedVRT(
                 ds,

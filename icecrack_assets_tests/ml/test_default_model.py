@@ -857,3 +857,21 @@ def test_predict_cli_refuses_a_scene_too_small_to_map(tiny_raster, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert "small.tif: is 112 x 20 pixels; too small to map cracks" in err and "\n" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("pixel", [20.0, 5.0])  # predicted as it is, and resampled to the model's and back
+def test_predict_reads_dn_zero_of_an_integer_raster_as_nodata(
+    pixel, tiny_raster, tmp_path, monkeypatch, capsys
+):
+    """An 8-bit quick-look's rotated-footprint corners (DN 0, no nodata declared) were valid, crack-free
+    pixels in the mask and in the crack fraction."""
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "root"))
+    dn = np.random.default_rng(3).integers(120, 200, (96, 112), dtype=np.uint8)
+    dn[:30, :40] = 0
+    src = tiny_raster(dn, name="dn.tif", pixel=pixel)
+    out = tmp_path / "m.tif"
+    assert main(["predict", str(src), str(out)]) == 0
+    assert f"of {96 * 112 - 30 * 40} valid" in capsys.readouterr().out
+    with rasterio.open(out) as m:
+        mask = m.read(1)
+    assert (mask[:28, :38] == 255).all() and (mask[40:, 50:] != 255).all()
