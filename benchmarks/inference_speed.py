@@ -1,12 +1,13 @@
 """Inference throughput of tiled, blended U-Net prediction (target: >= 2 Mpix/s on 2 CPU cores).
 
 Usage: python benchmarks/inference_speed.py [--size 2048] [--width 16] [--depth 4] [--stem 2] [--tile 512]
-       [--overlap 32] [--threads 2] [--model BUNDLE] [--file] [--repeat 3]
+       [--overlap 32] [--threads 2] [--model BUNDLE] [--file] [--repeat 3] [--int8]
 Times ``predict_probability`` on a synthetic despeckled scene (untrained weights run at the same
 speed as trained ones), and with ``--file`` the windowed file-to-file path (``predict_file``), writing the mask only
 (``icecrack predict``'s default) and the mask plus the probability COG (``--probabilities``).
 Architecture defaults are the training defaults (``TrainConfig``). The best of ``--repeat`` runs
 is reported with the load average: on a shared machine the slowest runs measure the neighbours.
+``--int8`` runs the 8-bit quantised model (``predict --int8``); its one-off calibration is timed apart.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--file", action="store_true")
+    ap.add_argument("--int8", action="store_true", help="the 8-bit quantised model (predict --int8)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,6 +54,11 @@ def main() -> None:
             bundle = load_bundle(
                 save_bundle(Path(tmp), model, DEFAULT_NORMALISATION, {"filter": "none"}, 0.5, {}, {}), "cpu"
             )
+        if args.int8:
+            bundle.int8 = True
+            t0 = time.perf_counter()
+            bundle.int8_model()
+            print(f"int8: calibrated in {time.perf_counter() - t0:.1f} s (once per loaded bundle)")
         img, _, _ = synthetic_scene((args.size, args.size), seed=0, nodata_corner=False)
         predict_probability(bundle, img[: args.tile, : args.tile], args.tile, args.overlap)  # warm-up / trace
         load0 = os.getloadavg()[0]
@@ -65,7 +72,8 @@ def main() -> None:
         print(
             f"in-memory: {mpix:.2f} Mpix in {dt:.2f} s = {mpix / dt:.2f} Mpix/s best of {len(times)} "
             f"(median {mpix / sorted(times)[len(times) // 2]:.2f}) (U-Net depth {bundle.config['depth']} "
-            f"width {bundle.config['width']} stem {bundle.config.get('stem', 1)}, tile {args.tile}, "
+            f"width {bundle.config['width']} stem {bundle.config.get('stem', 1)}{', int8' if args.int8 else ''}, "
+            f"tile {args.tile}, "
             f"overlap {args.overlap}, {torch.get_num_threads()} threads; load average {load0:.1f} -> "
             f"{os.getloadavg()[0]:.1f})"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 import warnings
 from pathlib import Path
 
@@ -66,6 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--block", type=int, default=2048, help="pixels per processing window (bounds memory)")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="run the model in 8-bit integers on CPU: ~4x faster where the CPU has VNNI, F1 within 0.01 "
+        "on the evaluation suites (docs/model.md); calibrated once per run, a few seconds",
+    )
     p.set_defaults(func=run)
 
 
@@ -122,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
     choice = resolve_model(args.model, DataLayout.at().models)
     model = choice.path
     bundle = load_bundle(model, args.device)
+    int8_note = ""
+    if args.int8:
+        if bundle.device.type != "cpu":
+            raise InputError("--int8", f"runs on CPU only, the model is on {bundle.device}; add --device cpu")
+        bundle.int8 = True
+        t0 = time.perf_counter()
+        bundle.int8_model()  # calibrated here, so the speed below is the mapping's own
+        int8_note = f" (int8, calibrated in {time.perf_counter() - t0:.1f} s)"
     if args.threshold is not None:
         bundle.threshold = args.threshold
     if args.min_component is not None:
@@ -144,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
         )
     print(
         f"{args.output}: {res.crack_pixels} crack pixels ({100 * res.crack_fraction:.2f} % of "
-        f"{res.valid_pixels} valid), threshold {res.threshold:.2f}, model {Path(model).name}, "
+        f"{res.valid_pixels} valid), threshold {res.threshold:.2f}, model {Path(model).name}"
+        f"{int8_note}, "
         f"{res.mpix_per_s:.2f} Mpix/s"
         + (
             f"; predicted at {res.predicted_at_m:.0f} m, written on the input's {res.pixel_size_m:.0f} m grid"

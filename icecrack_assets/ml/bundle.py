@@ -45,7 +45,9 @@ class Bundle:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     min_component: int = 0  # crack components smaller than this (px) are dropped from masks
     weights_sha256: str = ""  # as bundle.json records it (checked on load)
+    int8: bool = False  # CPU only: run an 8-bit quantised copy (ml/quantise.py; opt-in, predict --int8)
     _runners: dict[tuple[int, ...], torch.nn.Module] = field(default_factory=dict, repr=False)
+    _quantised: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
 
     @property
     def model_id(self) -> str:
@@ -64,19 +66,30 @@ class Bundle:
         """
         if self.device.type != "cpu":
             return self.model
-        key = tuple(shape[1:])
+        key = (int(self.int8), *shape[1:])
         if key not in self._runners:
             try:
                 with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
                     warnings.simplefilter("ignore")
                     ex = torch.zeros(shape).contiguous(memory_format=torch.channels_last)
-                    # Module.to accepts memory_format at runtime; torch's overloads omit it
-                    m = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+                    if self.int8:
+                        m = self.int8_model()
+                        ex = ex.contiguous()
+                    else:  # Module.to accepts memory_format at runtime; torch's overloads omit it
+                        m = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
                     traced = torch.jit.trace(m, ex, check_trace=False)  # type: ignore[no-untyped-call]
                     self._runners[key] = torch.jit.freeze(traced)
             except Exception:
-                self._runners[key] = self.model
+                self._runners[key] = self.int8_model() if self.int8 else self.model
         return self._runners[key]
+
+    def int8_model(self) -> torch.nn.Module:
+        """The quantised copy, calibrated once per loaded bundle (a few seconds)."""
+        if "int8" not in self._quantised:
+            from icecrack_assets.ml.quantise import calibration_tiles, quantise_unet
+
+            self._quantised["int8"] = quantise_unet(self.model, calibration_tiles(self))
+        return self._quantised["int8"]
 
 
 def _half(v: torch.Tensor) -> torch.Tensor:
