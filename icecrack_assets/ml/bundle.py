@@ -88,7 +88,9 @@ class Bundle:
         if "int8" not in self._quantised:
             from icecrack_assets.ml.quantise import calibration_tiles, quantise_unet
 
-            self._quantised["int8"] = quantise_unet(self.model, calibration_tiles(self))
+            self._quantised["int8"] = quantise_unet(
+                self.model, calibration_tiles(self.despeckle, self.normalisation)
+            )
         return self._quantised["int8"]
 
 

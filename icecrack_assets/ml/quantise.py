@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,9 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from icecrack_assets.ml.unet import UNet, mirror_pad
-
-if TYPE_CHECKING:
-    from icecrack_assets.ml.bundle import Bundle
 
 ENGINE = "x86"  # torch's default CPU engine: oneDNN kernels where the CPU has VNNI, fbgemm elsewhere
 CALIBRATION_SEED0 = 80_000  # never drawn by training (per-worker counters) nor by an evaluation suite
@@ -92,18 +89,19 @@ def quantise_unet(model: UNet, calibration: np.ndarray) -> Int8UNet:
     return Int8UNet(trunk, model.multiple).eval()
 
 
-def calibration_tiles(bundle: Bundle) -> np.ndarray:
-    """The normalised input the bundle's model sees on fixed simulated scenes, filtered as it reads."""
+def calibration_tiles(despeckle: dict[str, Any], normalisation: dict[str, Any]) -> np.ndarray:
+    """The normalised input a bundle's model sees on fixed simulated scenes, filtered as it reads
+    (``despeckle`` and ``normalisation`` are the bundle's)."""
     from icecrack_assets.ml.multisource import despeckle_tile
     from icecrack_assets.ml.normalise import normalise
     from icecrack_assets.simulator import randomised
 
-    filt = str(bundle.despeckle.get("filter", "none"))
+    filt = str(despeckle.get("filter", "none"))
     tiles = []
     for i in range(CALIBRATION_SCENES):
         rng = np.random.default_rng([CALIBRATION_SEED0, i])
         style = randomised.sample_style(rng)
         sc = randomised.render_scene(style, (CALIBRATION_SIDE, CALIBRATION_SIDE), CALIBRATION_SEED0 + i)
         x = sc.sigma0 if filt == "none" else despeckle_tile(sc.sigma0, filt, float(sc.looks))
-        tiles.append(normalise(np.asarray(x, np.float32), bundle.normalisation))
+        tiles.append(normalise(np.asarray(x, np.float32), normalisation))
     return np.stack(tiles)[:, None]
