@@ -47,6 +47,7 @@ NUMBER_RULES: dict[str, guards.NumberRange | object] = {
     "--line-width": guards.POSITIVE_FLOAT,
     "--pixel-size": guards.PIXEL_SIZE,
     "--lai-seeds": guards.int_range(1, 100, what="at least 1 (and at most 100)"),
+    "--port": guards.int_range(0, 65535, what="a TCP port between 0 (any free one) and 65535"),
 }
 
 # command -> (argument names that are read, argument names that are written)

@@ -64,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
         server = make_server(root, args.host, args.port)
     except OSError as exc:
         raise IceCrackError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-    print(f"serving quick-looks under {root} at http://{args.host}:{args.port}/ (Ctrl-C stops)")
-    print(f"start the UI with ICECRACK_PREVIEW_URL=http://{args.host}:{args.port} to show them inline")
+    port = server.server_address[1]  # the free port the system chose for --port 0
+    print(f"serving quick-looks under {root} at http://{args.host}:{port}/ (Ctrl-C stops)")
+    print(f"start the UI with ICECRACK_PREVIEW_URL=http://{args.host}:{port} to show them inline")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
