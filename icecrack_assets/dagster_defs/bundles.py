@@ -9,14 +9,13 @@ floor check on simulated truth and forgot what the default model learnt from rea
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
 from icecrack_assets.dagster_defs.checks import METRICS_FLOOR
-from icecrack_assets.ml.bundle import BUNDLE_JSON, latest_bundle, simulated_only
+from icecrack_assets.ml.bundle import latest_bundle, learnt_from_real_labels
 from icecrack_assets.ml.shipped import default_model_path
 
 MODEL_KEY = dg.AssetKey("crack_model")
@@ -47,12 +46,13 @@ def checked_bundles(instance: dg.DagsterInstance, limit: int = 50) -> list[Path]
     return found
 
 
-def _learnt_from_real_labels(bundle: Path) -> bool:
-    try:
-        meta = json.loads((bundle / BUNDLE_JSON).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and not simulated_only(meta)
+def _shipped(why: str) -> BundleChoice:
+    shipped = default_model_path()
+    if shipped is None:
+        raise dg.Failure(
+            "this install has no shipped default model: map with config model: checked or newest"
+        )
+    return BundleChoice(shipped, why)
 
 
 def choose_bundle(
@@ -64,22 +64,15 @@ def choose_bundle(
     checks; "default": the shipped default model. Each choice is recorded as what it is."""
     if rule == "newest":
         return BundleChoice(latest_bundle(models_dir), "not checked (model: newest)")
-    if rule == "default" or (rule == "auto" and not simulated):
-        if rule == "auto":
-            real = next((p for p in checked_bundles(instance) if _learnt_from_real_labels(p)), None)
-            if real is not None:
-                return BundleChoice(real, "passed (learnt from real labels; real scenes)")
-        shipped = default_model_path()
-        if shipped is None:
-            raise dg.Failure(
-                "this install has no shipped default model: map with config model: checked or newest"
-            )
-        why = (
+    if rule == "default":
+        return _shipped("not checked (model: default, the shipped default model)")
+    if rule == "auto" and not simulated:
+        real = next((p for p in checked_bundles(instance) if learnt_from_real_labels(p)), None)
+        if real is not None:
+            return BundleChoice(real, "passed (learnt from real labels; real scenes)")
+        return _shipped(
             "not checked: the shipped default model for real scenes (no checked bundle learnt from real labels)"
-            if rule == "auto"
-            else "not checked (model: default, the shipped default model)"
         )
-        return BundleChoice(shipped, why)
     passed = checked_bundles(instance)
     if not passed:
         raise dg.Failure(

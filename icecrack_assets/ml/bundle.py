@@ -248,6 +248,16 @@ def bundle_records(models_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
     return [(d, meta) for _, _, d, meta in found]
 
 
+def learnt_from_real_labels(bundle: Path) -> bool:
+    """Whether a bundle's lineage holds labels beyond simulated truth (False if its bundle.json is
+    unreadable). Lenient like ``bundle_records``: no format check, so any bundle.json is judged."""
+    try:
+        meta = json.loads((Path(bundle) / BUNDLE_JSON).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(meta, dict) and not simulated_only(meta)
+
+
 def bundles_newest_first(models_dir: Path) -> list[Path]:
     """The valid bundles under ``models_dir``, newest first (by creation time recorded in bundle.json)."""
     return [d for d, _ in bundle_records(models_dir)]
