@@ -47,7 +47,7 @@ class Bundle:
     weights_sha256: str = ""  # as bundle.json records it (checked on load)
     int8: bool = False  # CPU only: run an 8-bit quantised copy (ml/quantise.py; opt-in, predict --int8)
     _runners: dict[tuple[int, ...], torch.nn.Module] = field(default_factory=dict, repr=False)
-    _quantised: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
+    _quantised: torch.nn.Module | None = field(default=None, repr=False)
 
     @property
     def model_id(self) -> str:
@@ -62,7 +62,8 @@ class Bundle:
         the 14 s of a demo partition's two scene predictions; the trace of a fixed-shape U-Net
         has nothing data-dependent for it to find. One copy serves every batch size: only the
         tile's height and width are baked into the trace (its padding and crop), so a scene's
-        last, partial batch does not pay for a second trace (~1.3 s each on 2 cores).
+        last, partial batch does not pay for a second trace (~1.3 s each on 2 cores). With
+        ``int8`` the copy traced is the quantised one (``int8_model``).
         """
         if self.device.type != "cpu":
             return self.model
@@ -85,13 +86,11 @@ class Bundle:
 
     def int8_model(self) -> torch.nn.Module:
         """The quantised copy, calibrated once per loaded bundle (a few seconds)."""
-        if "int8" not in self._quantised:
+        if self._quantised is None:
             from icecrack_assets.ml.quantise import calibration_tiles, quantise_unet
 
-            self._quantised["int8"] = quantise_unet(
-                self.model, calibration_tiles(self.despeckle, self.normalisation)
-            )
-        return self._quantised["int8"]
+            self._quantised = quantise_unet(self.model, calibration_tiles(self.despeckle, self.normalisation))
+        return self._quantised
 
 
 def _half(v: torch.Tensor) -> torch.Tensor:

@@ -4,9 +4,10 @@ Post-training static quantisation (torch.ao FX mode, the "x86" engine): weights 
 in int8, the scales fixed once on a set of simulated scenes that no evaluation draws. The
 transposed convolutions stay float: quantised, the last one alone moved probabilities by 0.40 on
 average (every other layer by <= 0.02), and they are a small share of the work. Measured on the
-shipped model (docs/model.md, "Int8 inference"): ~4x the float speed on a CPU with VNNI/AMX, F1
-within 0.01 of the float model on suites e, groups and radiometry. Opt-in: the float model stays
-what every figure in the README measures.
+shipped model (docs/model.md, "Int8 inference"): 2.2-2.5x the float speed of a whole prediction on
+a CPU with VNNI/AMX, F1 within 0.012 of the float model on suites e, groups and radiometry, a
+little more flagged on real tiles. Opt-in: the float model stays what every figure in the README
+measures.
 """
 
 from __future__ import annotations
