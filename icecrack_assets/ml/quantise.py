@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.unet import UNet, mirror_pad
 
 ENGINE = "x86"  # torch's default CPU engine: oneDNN kernels where the CPU has VNNI, fbgemm elsewhere
@@ -70,8 +71,14 @@ class Int8UNet(nn.Module):
 
 def quantise_unet(model: UNet, calibration: np.ndarray) -> Int8UNet:
     """``model`` in int8, its activation ranges observed on ``calibration`` ([N,1,H,W], normalised)."""
-    from torch.ao.quantization import get_default_qconfig_mapping
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    try:  # deprecated in torch 2.x in favour of torchao; a torch without it gets one clear line
+        from torch.ao.quantization import get_default_qconfig_mapping
+        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    except ImportError as exc:
+        raise IceCrackError(
+            f"int8 inference needs torch.ao's FX quantisation, which torch {torch.__version__} lacks "
+            f"({exc}); run without --int8"
+        ) from None
 
     torch.backends.quantized.engine = ENGINE
     mapping = get_default_qconfig_mapping(ENGINE)

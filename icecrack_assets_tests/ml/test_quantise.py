@@ -64,3 +64,15 @@ def test_predict_cli_int8_maps_what_the_float_model_maps(tiny_raster, tmp_path, 
     assert "(int8, calibrated in" in capsys.readouterr().out
     with rasterio.open(tmp_path / "f.tif") as f, rasterio.open(tmp_path / "q.tif") as q:
         assert (f.read(1) == q.read(1)).mean() > 0.99
+
+
+def test_a_torch_without_fx_quantisation_gets_one_clear_line(monkeypatch, tiny_raster, tmp_path, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.ao.quantization.quantize_fx", None)  # import now fails
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "root"))
+    src = tiny_raster(_scene(8, 64).sigma0.astype(np.float32), name="s.tif", pixel=20.0)
+    assert main(["predict", str(src), str(tmp_path / "q.tif"), "--int8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "int8 inference needs torch.ao's FX quantisation" in err and "\n" not in err
+    assert not (tmp_path / "q.tif").exists()
