@@ -51,9 +51,10 @@ class Bundle:
 
     @property
     def model_id(self) -> str:
-        """What a map's numbers depend on: the weights, the threshold and the component floor (a
+        """What a map's numbers depend on: the weights, the threshold, the component floor and int8 (a
         re-calibrated bundle is another model for year-over-year comparisons)."""
-        return f"{self.weights_sha256[:16] or self.path.name}@{self.threshold:.4f}/{self.min_component}"
+        int8 = "+int8" if self.int8 else ""  # the quantised copy maps a little differently
+        return f"{self.weights_sha256[:16] or self.path.name}@{self.threshold:.4f}/{self.min_component}{int8}"
 
     def runner(self, shape: tuple[int, int, int, int]) -> torch.nn.Module:
         """A frozen, channels-last TorchScript copy per tile shape on CPU (about 2x faster).

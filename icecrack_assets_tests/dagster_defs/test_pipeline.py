@@ -190,6 +190,16 @@ def test_a_real_partition_is_mapped_by_the_shipped_default_model_from_its_raw_sc
     statuses = [o["status"] for o in summary["registration"]["offsets"]]
     assert len(statuses) == 2 and "rejected" not in statuses
     assert not any(k.startswith("consistency_with_simulator_") for k in meta)
+    # the same season in int8: valid maps, recorded as another model, close to the float ones
+    with rasterio.open(out / "jakobshavn_2024_mask.tif") as m:
+        float_mask = m.read(1)
+    with dg.instance_for_test() as instance:
+        int8 = {"crack_maps": {"config": {"int8": True}}}
+        assert checks_of(run(job, instance, ["crack_maps"], key, config=int8))["crack_maps_valid"] is True
+    summary8 = json.loads((out / "stats.json").read_text())
+    assert summary8["model_id"] == summary["model_id"] + "+int8"
+    with rasterio.open(out / "jakobshavn_2024_mask.tif") as m:
+        assert (m.read(1) == float_mask).mean() > 0.99
 
 
 def manifest_of(root, region):
