@@ -92,6 +92,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="suite d: steps of each leave-one-tile-out fine-tune of the default model's base "
         "(default: the shipped recipe's; 0 = skip; one run per tile, ~10 min each on 2 cores)",
     )
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="score every model as predict --int8 runs it (8-bit integers on CPU; the report says so)",
+    )
     p.set_defaults(func=run)
 
 
@@ -169,7 +174,10 @@ def run(args: argparse.Namespace) -> int:
             f"{args.lai}: Lai et al. 2020 folder not found (suite d's leave-one-tile-out runs train "
             "on it); pass --lai PATH or --field-steps 0"
         )
-    run_evaluation(cfg, out, args.model, print)
+    from icecrack_assets.ml.bundle import int8_inference
+
+    with int8_inference(args.int8):
+        run_evaluation(cfg, out, args.model, print)
     print(out.read_text())
     print(f"written: {out}")
     return 0

@@ -7,6 +7,8 @@ temporary directory and renamed into place, so a killed training leaves no half 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -14,6 +16,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,6 +196,25 @@ def architecture_diff(arch: dict[str, Any], want: dict[str, Any]) -> dict[str, t
     return {k: (arch.get(k), v) for k, v in want.items() if arch.get(k) != v}
 
 
+_INT8 = contextvars.ContextVar("icecrack_int8_inference", default=False)
+
+
+@contextlib.contextmanager
+def int8_inference(on: bool = True) -> Iterator[None]:
+    """Within it, every bundle ``load_bundle`` loads on CPU runs its int8 copy: how ``icecrack
+    evaluate --int8`` scores ``predict --int8`` through suites that load bundles in many places."""
+    token = _INT8.set(on)
+    try:
+        yield
+    finally:
+        _INT8.reset(token)
+
+
+def int8_inference_active() -> bool:
+    """Whether bundles loaded now run their int8 copy (inside ``int8_inference``)."""
+    return _INT8.get()
+
+
 def load_bundle(path: Path, device: str = "auto") -> Bundle:
     """Load a bundle directory; a missing, corrupt or tampered bundle is a one-line InputError."""
     path = Path(path)
@@ -225,6 +247,7 @@ def load_bundle(path: Path, device: str = "auto") -> Bundle:
         device=dev,
         min_component=int(meta.get("postprocess", {}).get("min_component", 0)),
         weights_sha256=str(meta.get("weights_sha256", "")),
+        int8=_INT8.get() and dev.type == "cpu",
     )
 
 

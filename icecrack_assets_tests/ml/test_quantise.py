@@ -76,3 +76,13 @@ def test_a_torch_without_fx_quantisation_gets_one_clear_line(monkeypatch, tiny_r
     err = capsys.readouterr().err.strip()
     assert "int8 inference needs torch.ao's FX quantisation" in err and "\n" not in err
     assert not (tmp_path / "q.tif").exists()
+
+
+def test_bundles_loaded_inside_int8_inference_run_int8_and_no_others():
+    from icecrack_assets.ml.bundle import int8_inference, int8_inference_active
+
+    with int8_inference():
+        assert int8_inference_active() and load_bundle(default_model_path(), "cpu").int8
+        with int8_inference(False):
+            assert not load_bundle(default_model_path(), "cpu").int8
+    assert not int8_inference_active() and not load_bundle(default_model_path(), "cpu").int8

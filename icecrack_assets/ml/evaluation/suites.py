@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from icecrack_assets.errors import IceCrackError
-from icecrack_assets.ml.bundle import Bundle, load_bundle
+from icecrack_assets.ml.bundle import Bundle, int8_inference_active, load_bundle
 from icecrack_assets.ml.calibrate import calibrate_bundle
 from icecrack_assets.ml.evaluation.common import (
     LAI_PATCH,
@@ -486,6 +486,11 @@ def render_markdown(res: dict) -> str:
         )
         + ".\n"
     )
+    if res.get("int8"):
+        out.append(
+            "\n**Int8 inference**: every model above was run as `icecrack predict --int8` runs it "
+            "(8-bit integers on CPU); the models were trained and chosen in float.\n"
+        )
     return "".join(out)
 
 
@@ -556,6 +561,7 @@ def run_evaluation(
         res["b"] = b
     res["seconds"] = time.time() - t0
     res["load_average"] = [load0, os.getloadavg()[0]]
+    res["int8"] = int8_inference_active()
     md = render_markdown(res)
     out_md = Path(out_md)
     with atomic_path(out_md) as tmp:
