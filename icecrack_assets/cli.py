@@ -81,12 +81,18 @@ def one_line(text: str) -> str:
 _SWALLOWING = ("llvmlite", "ctypes")
 
 
+# set by a termination signal: an error surfacing after it (a DataLoader worker the same signal
+# killed first) is the interruption, not an internal error
+_SIGNALLED = threading.Event()
+
+
 def _interrupt(signum, frame) -> None:
     """SIGTERM (``kill``, a scheduler's timeout) and SIGINT clean up alike: temp files go.
 
     Inside a C callback the KeyboardInterrupt would be swallowed and the command would finish
     as if nothing happened, so there it is re-tried 50 ms later until it lands in Python code.
     """
+    _SIGNALLED.set()
     if frame is not None and any(part in frame.f_code.co_filename for part in _SWALLOWING):
         signal.setitimer(signal.ITIMER_REAL, 0.05)
         return
@@ -161,6 +167,7 @@ def _quiet_libraries() -> None:
 
 def _run(args: argparse.Namespace) -> tuple[int | None, object]:
     """Run one command; ``(exit code, None)`` after an error line, else ``(None, result)``."""
+    _SIGNALLED.clear()
     try:
         check_boundary(args.command, args)
         return None, args.func(args)
@@ -171,6 +178,9 @@ def _run(args: argparse.Namespace) -> tuple[int | None, object]:
         print(f"icecrack {args.command}: interrupted", file=sys.stderr)
         return 130, None
     except Exception as exc:
+        if _SIGNALLED.is_set():
+            print(f"icecrack {args.command}: interrupted", file=sys.stderr)
+            return 130, None
         if os.environ.get("ICECRACK_DEBUG"):
             raise
         first = redact(one_line(str(exc).splitlines()[0])) if str(exc) else ""

@@ -34,3 +34,25 @@ def test_installed_entry_point_runs():
         [sys.executable, "-m", "icecrack_assets.cli", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("icecrack ")
+
+
+def test_an_error_that_surfaces_after_a_termination_signal_is_the_interruption(monkeypatch, capsys):
+    """kill of the process group: a DataLoader worker dies of the same SIGTERM and torch raises
+    'worker killed' in the main process before the signal's own KeyboardInterrupt lands."""
+    import signal
+
+    from icecrack_assets.commands import regions
+
+    def killed(args):
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            pass  # swallowed, as inside a library's callback
+        raise RuntimeError("DataLoader worker (pid 8068) is killed by signal: Terminated.")
+
+    monkeypatch.setattr(regions, "run", killed)
+    assert main(["regions"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "icecrack regions: interrupted" and "internal error" not in err
+    monkeypatch.setattr(regions, "run", lambda args: (_ for _ in ()).throw(RuntimeError("real bug")))
+    assert main(["regions"]) == 1 and "internal error: RuntimeError: real bug" in capsys.readouterr().err
