@@ -423,6 +423,8 @@ def build_samples(
 def load_samples(sample_dir: Path) -> dict[str, np.ndarray]:
     """Read one samples.npz (x, y, split, kind) with a clear error when it is missing or corrupt."""
     path = Path(sample_dir) / "samples.npz"
+    if not Path(sample_dir).exists():
+        raise InputError(sample_dir, "does not exist (a sample directory holds samples.npz + index.csv)")
     if not path.is_file():
         raise InputError(sample_dir, "no samples.npz here; build samples first")
     try:

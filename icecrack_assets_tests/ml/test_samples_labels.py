@@ -229,5 +229,12 @@ def test_sample_errors(tmp_path):
     sc.label = sc.label[:10]
     with pytest.raises(InputError, match="differs"):
         build_samples([sc], tmp_path / "x", patch=48, block_size=96, buffer=16)
-    with pytest.raises(InputError, match="no samples.npz"):
+    with pytest.raises(InputError, match="missing: does not exist"):
         load_samples(tmp_path / "missing")
+
+
+def test_a_missing_sample_directory_says_so_and_an_empty_one_says_what_is_missing(tmp_path):
+    with pytest.raises(InputError, match="nowhere: does not exist"):
+        load_samples(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="no samples.npz here"):
+        load_samples(tmp_path)
