@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from icecrack_assets.errors import IceCrackError
-from icecrack_assets.ml.unet import UNet, mirror_pad
+from icecrack_assets.ml.unet import UNet, padded_to_multiple
 
 ENGINE = "x86"  # torch's default CPU engine: oneDNN kernels where the CPU has VNNI, fbgemm elsewhere
 CALIBRATION_SEED0 = 80_000  # never drawn by training (per-worker counters) nor by an evaluation suite
@@ -38,18 +37,7 @@ class _Trunk(nn.Module):
         self.unet = unet
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = self.unet
-        x = u.unshuffle(x)
-        skips = []
-        for blk in u.down:
-            x = blk(x)
-            skips.append(x)
-            x = F.max_pool2d(x, 2)
-        x = u.bottleneck(x)
-        for up, dec, skip in zip(u.up, u.dec, reversed(skips)):
-            x = dec(torch.cat([up(x), skip], dim=1))
-        out: torch.Tensor = u.shuffle(u.head(x))
-        return out
+        return self.unet.trunk(x)
 
 
 class Int8UNet(nn.Module):
@@ -61,12 +49,7 @@ class Int8UNet(nn.Module):
         self.multiple = multiple
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        if ph or pw:
-            x = mirror_pad(x, ph, pw)
-        out: torch.Tensor = self.trunk(x)[..., :h, :w]
-        return out
+        return padded_to_multiple(self.trunk, x, self.multiple)
 
 
 def quantise_unet(model: UNet, calibration: np.ndarray) -> Int8UNet:

@@ -12,6 +12,7 @@ two cores reachable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -102,11 +103,10 @@ class UNet(nn.Module):
         return m
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        m = self.multiple
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            x = mirror_pad(x, ph, pw)
+        return padded_to_multiple(self.trunk, x, self.multiple)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on an input whose sides are multiples of ``multiple``."""
         x = self.unshuffle(x)
         skips = []
         for blk in self.down:
@@ -116,8 +116,19 @@ class UNet(nn.Module):
         x = self.drop(self.bottleneck(x))
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             x = dec(torch.cat([up(x), skip], dim=1))
-        out: torch.Tensor = self.shuffle(self.head(x))[..., :h, :w]
+        out: torch.Tensor = self.shuffle(self.head(x))
         return out
+
+
+def padded_to_multiple(
+    net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int
+) -> torch.Tensor:
+    """``net`` on ``x`` mirrored out to sides that are multiples of ``multiple``, cropped back."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = mirror_pad(x, ph, pw)
+    return net(x)[..., :h, :w]
 
 
 def build_model(config: dict[str, Any] | UNetConfig) -> UNet:
