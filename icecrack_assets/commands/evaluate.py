@@ -66,6 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="suite c: training steps of each short model (equal work)",
     )
     p.add_argument(
+        "--style-groups",
+        nargs="+",
+        default=None,
+        choices=["straight", "curved", "margins", "dense", "legacy"],
+        metavar="GROUP",
+        help="suite c: hold out only these family groups (straight, curved, margins, dense, legacy; "
+        "default all); finished models in --work are reused, so a suite can be run in parts",
+    )
+    p.add_argument(
         "--no-ablation", action="store_true", help="skip the despeckling ablation (PPB, Lee, none)"
     )
     p.add_argument(
@@ -130,7 +139,11 @@ def run(args: argparse.Namespace) -> int:
             raise IceCrackError(f"--lai-seeds must be at least 1, got {args.lai_seeds}")
         cfg.lai_seeds = args.lai_seeds
     if {"b", "c", "d", "e", "groups", "radiometry"} & set(args.suite):
-        from icecrack_assets.ml.evaluation.generalisation import GeneralisationConfig
+        from icecrack_assets.ml.evaluation.generalisation import (
+            FAMILY_GROUPS,
+            GROUP_KEYS,
+            GeneralisationConfig,
+        )
         from icecrack_assets.ml.pretrain import FIELD_FINETUNE_STEPS
         from icecrack_assets.ml.shipped import base_model_path, default_model_path
 
@@ -159,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
             independent_size=256 if args.quick else 512,
             independent_sweep=1 if args.quick else 12,
             seed=args.seed,
+            groups=dict(FAMILY_GROUPS)
+            if args.style_groups is None
+            else {GROUP_KEYS[k]: FAMILY_GROUPS[GROUP_KEYS[k]] for k in dict.fromkeys(args.style_groups)},
             lai_seeds=cfg.lai_seeds or (1 if args.quick else 3),
             finetune_minutes=args.max_minutes or (1.0 if args.quick else 8.0),
             base_model=args.base_model or (base_model_path() if args.default_model is None else None),

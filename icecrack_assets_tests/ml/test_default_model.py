@@ -875,3 +875,56 @@ def test_predict_reads_dn_zero_of_an_integer_raster_as_nodata(
     with rasterio.open(out) as m:
         mask = m.read(1)
     assert (mask[:28, :38] == 255).all() and (mask[40:, 50:] != 255).all()
+
+
+def test_suite_c_runs_in_parts_on_the_same_scenes_and_one_reference(tiny_bundle, tmp_path, monkeypatch):
+    """`--style-groups dense` trains the dense-held-out model and the reference only, scores the
+    scenes a whole run scores for that group, and a later part reuses the reference."""
+    from icecrack_assets.ml.evaluation import generalisation as g
+
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path))
+    trained: list[str] = []
+
+    def short_model(cfg, name, exclude, log):  # a trained run's folder, without the training
+        d = cfg.work_dir / f"c-{cfg.despeckle}-{name}" / "models"
+        if not d.is_dir():
+            trained.append(name)
+            shutil.copytree(tiny_bundle.path, d / "unet-0")
+        return d / "unet-0"
+
+    scored: list[tuple[str, int]] = []
+    real_scenes = g.group_scenes
+    monkeypatch.setattr(g, "_short_model", short_model)
+    monkeypatch.setattr(
+        g,
+        "group_scenes",
+        lambda group, *a, **k: (
+            scored.append((group, float(np.nansum(real_scenes(group, *a, **k)[0].x)))) or []
+        ),
+    )
+    m = {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    monkeypatch.setattr(g, "score_scenes", lambda b, s: {"tol1": m, "strict": m})
+    work = tmp_path / "work"
+    argv = [
+        "evaluate",
+        "--quick",
+        "--suite",
+        "c",
+        "--no-ablation",
+        "--despeckle",
+        "none",
+        "--work",
+        str(work),
+    ]
+    assert main([*argv, "--style-groups", "dense", "--out", str(tmp_path / "a.md")]) == 0
+    assert trained == ["no-dense-field", "all"]
+    assert "of the 1 groups run, not the whole suite" in (tmp_path / "a.md").read_text()
+    dense_alone = scored[-1]
+    assert main([*argv, "--style-groups", "margins", "dense", "--out", str(tmp_path / "b.md")]) == 0
+    assert trained == ["no-dense-field", "all", "no-marginal-rift-tip"]  # the reference is reused
+    scored.clear()
+    assert main([*argv, "--out", str(tmp_path / "c.md")]) == 0  # every group
+    assert [s[0] for s in scored] == list(g.FAMILY_GROUPS)
+    assert dense_alone in scored  # same group, same scenes as in the whole run
+    assert "not the whole suite" not in (tmp_path / "c.md").read_text()
+    assert main([*argv, "--style-groups", "wide", "--out", str(tmp_path / "d.md")]) == 2
