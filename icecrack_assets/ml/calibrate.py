@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,7 +27,16 @@ from icecrack_assets.ml.inference import predict_probability
 from icecrack_assets.ml.metrics import metrics_from_counts, pool_counts
 from icecrack_assets.ml.train import MIN_COMPONENTS, candidate_counts, pick_operating_point
 from icecrack_assets.raster import MASK_NODATA as NODATA
-from icecrack_assets.raster import atomic_path, open_single_band, read_single_band
+from icecrack_assets.raster import (
+    atomic_path,
+    gcp_spacing,
+    open_single_band,
+    placed_by_gcps_only,
+    read_window_nan,
+)
+
+if TYPE_CHECKING:
+    import rasterio
 
 
 def scene_candidates(
@@ -101,6 +110,24 @@ def copy_bundle(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _annotations_on(
+    ds: rasterio.io.DatasetReader, path: Path, annotations: list[Path], line_width_m: float | None
+) -> np.ndarray | None:
+    """The annotations burnt onto ``ds``'s pixels, on a map grid or through its GCPs."""
+    from icecrack_assets.ml.labels import rasterise_annotations, rasterise_annotations_on_gcps
+
+    shape = (ds.height, ds.width)
+    if not placed_by_gcps_only(ds):
+        return rasterise_annotations(annotations, ds.transform, shape, ds.crs, line_width_m)
+    spacing = gcp_spacing(ds)
+    if spacing is None:
+        raise InputError(
+            path, "its GCPs give no usable ground spacing (collinear, or a CRS pyproj cannot read)"
+        )
+    gcps, gcp_crs = ds.gcps
+    return rasterise_annotations_on_gcps(annotations, gcps, gcp_crs, shape, spacing, line_width_m)
+
+
 def scenes_from_files(
     bundle: Bundle,
     images: list[Path],
@@ -116,16 +143,14 @@ def scenes_from_files(
     not a silent all-background truth.
     """
     from icecrack_assets.ml.inference import despeckler_for, scene_looks
-    from icecrack_assets.ml.labels import rasterise_annotations
 
     xs, ys = [], []
     for path in images:
-        with open_single_band(path) as ds:
-            transform, crs, shape, file_looks = ds.transform, ds.crs, (ds.height, ds.width), scene_looks(ds)
-        truth = rasterise_annotations(annotations, transform, shape, crs, line_width_m)
-        if truth is None:
-            raise InputError(path, "no annotation overlaps this scene")
-        arr, _ = read_single_band(path)
+        with open_single_band(path, allow_gcps=True) as ds:  # radar geometry too: labels go through its GCPs
+            truth, file_looks = _annotations_on(ds, path, annotations, line_width_m), scene_looks(ds)
+            if truth is None:
+                raise InputError(path, "no annotation overlaps this scene")
+            arr = read_window_nan(ds, None, path)
         if not despeckled:
             fn, _ = despeckler_for(bundle.despeckle, looks if looks is not None else file_looks)
             if fn is not None:

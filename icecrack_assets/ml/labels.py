@@ -12,7 +12,7 @@ drawn inside it stays a crack.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from icecrack_assets.raster import MASK_NODATA as NODATA
 if TYPE_CHECKING:
     from affine import Affine
     from geopandas import GeoDataFrame
+    from rasterio.control import GroundControlPoint
+    from shapely.geometry.base import BaseGeometry
 
 LABEL_SUFFIXES = (".gpkg", ".shp")
 EXTENT_KINDS = {"extent", "aoi", "annotated"}
@@ -63,28 +65,22 @@ def _kind(gdf: GeoDataFrame) -> np.ndarray:
     return np.full(len(gdf), "crack", dtype=object)
 
 
-def rasterise_annotations(
-    files: list[Path],
-    transform: Affine,
-    shape: tuple[int, int],
-    crs: object,
-    line_width_m: float | None = None,
-) -> np.ndarray | None:
-    """Burn annotation files onto the grid: 1 crack, 0 background, 255 outside any extent; None if none overlap."""
-    from rasterio.features import rasterize
-    from shapely.geometry import box
+class _Shapes(NamedTuple):
+    """Annotation polygons in one CRS, lines already buffered to their width."""
 
-    h, w = shape
-    px = abs(transform.a)
-    default_width = line_width_m if line_width_m is not None else 1.5 * px
-    x0, y1 = transform.c, transform.f
-    grid_box = box(x0, y1 + transform.e * h, x0 + transform.a * w, y1)
-    cracks, negatives, extents = [], [], []
+    cracks: list[BaseGeometry]
+    negatives: list[BaseGeometry]
+    extents: list[BaseGeometry]
+
+
+def _shapes(files: list[Path], crs: object, clip: BaseGeometry, default_width: float) -> _Shapes:
+    """Every annotation that meets ``clip``, in ``crs`` (metres, for the line widths)."""
+    found = _Shapes([], [], [])
     for path in files:
         for gdf in _read_layers(Path(path)):
             gdf = gdf.to_crs(crs)
             gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-            gdf = gdf[gdf.intersects(grid_box)]
+            gdf = gdf[gdf.intersects(clip)]
             if not len(gdf):
                 continue
             kinds = _kind(gdf)
@@ -97,36 +93,103 @@ def rasterise_annotations(
                 if geom.geom_type in ("LineString", "MultiLineString"):
                     geom = geom.buffer(max(width, 1e-6) / 2.0, cap_style="flat")
                 if kind in EXTENT_KINDS:
-                    extents.append(geom)
+                    found.extents.append(geom)
                 elif kind in BACKGROUND_KINDS:
-                    negatives.append(geom)
+                    found.negatives.append(geom)
                 else:
-                    cracks.append(geom)
-    if not cracks and not negatives and not extents:
+                    found.cracks.append(geom)
+    return found
+
+
+def _burn(found: _Shapes, transform: Affine, shape: tuple[int, int]) -> np.ndarray | None:
+    """1 crack, 0 background, 255 outside any extent; None when nothing was found."""
+    from rasterio.features import rasterize
+
+    if not found.cracks and not found.negatives and not found.extents:
         return None
-    out = np.zeros(shape, np.uint8)
-    if extents:
-        inside = rasterize(
-            extents, out_shape=shape, transform=transform, fill=0, default_value=1, dtype="uint8"
-        )
-        out[inside == 0] = NODATA
-    if negatives:  # a zone drawn as background is annotated, inside an extent or not
-        neg = rasterize(
-            negatives, out_shape=shape, transform=transform, fill=0, default_value=1, dtype="uint8"
-        )
-        out[neg == 1] = 0
-    if cracks:
-        burnt = rasterize(
-            cracks,
+
+    def burn(geoms: list[BaseGeometry], all_touched: bool = False) -> np.ndarray:
+        burnt: np.ndarray = rasterize(
+            geoms,
             out_shape=shape,
             transform=transform,
             fill=0,
             default_value=1,
             dtype="uint8",
-            all_touched=True,
+            all_touched=all_touched,
         )
-        out[burnt == 1] = 1
+        return burnt
+
+    out = np.zeros(shape, np.uint8)
+    if found.extents:
+        out[burn(found.extents) == 0] = NODATA
+    if found.negatives:  # a zone drawn as background is annotated, inside an extent or not
+        out[burn(found.negatives) == 1] = 0
+    if found.cracks:
+        out[burn(found.cracks, all_touched=True) == 1] = 1
     return out
+
+
+def rasterise_annotations(
+    files: list[Path],
+    transform: Affine,
+    shape: tuple[int, int],
+    crs: object,
+    line_width_m: float | None = None,
+) -> np.ndarray | None:
+    """Burn annotation files onto the grid: 1 crack, 0 background, 255 outside any extent; None if none overlap."""
+    from shapely.geometry import box
+
+    h, w = shape
+    default_width = line_width_m if line_width_m is not None else 1.5 * abs(transform.a)
+    x0, y1 = transform.c, transform.f
+    grid_box = box(x0, y1 + transform.e * h, x0 + transform.a * w, y1)
+    return _burn(_shapes(files, crs, grid_box, default_width), transform, shape)
+
+
+def rasterise_annotations_on_gcps(
+    files: list[Path],
+    gcps: list[GroundControlPoint],
+    gcp_crs: object,
+    shape: tuple[int, int],
+    spacing_m: float,
+    line_width_m: float | None = None,
+) -> np.ndarray | None:
+    """``rasterise_annotations`` for an image placed only by GCPs (radar geometry).
+
+    Lines are buffered in metres in an equidistant projection centred on the image, densified to
+    the pixel spacing, and every vertex is taken to (column, row) through the GCPs with the thin-plate
+    spline that warping the image uses (GDAL GCP_TPS), so the labels overlay the pixels as a GIS
+    shows them."""
+    import shapely
+    from affine import Affine
+    from pyproj import CRS, Transformer
+    from rasterio.transform import GCPTransformer
+    from shapely.geometry import MultiPoint
+
+    to_lonlat = Transformer.from_crs(CRS.from_user_input(gcp_crs), "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform([g.x for g in gcps], [g.y for g in gcps])
+    local = CRS.from_proj4(
+        f"+proj=aeqd +lat_0={float(np.mean(lat))} +lon_0={float(np.mean(lon))} +datum=WGS84 +units=m"
+    )
+    to_local = Transformer.from_crs("EPSG:4326", local, always_xy=True)
+    footprint = MultiPoint(np.column_stack(to_local.transform(lon, lat))).convex_hull.buffer(2 * spacing_m)
+    default_width = line_width_m if line_width_m is not None else 1.5 * spacing_m
+    found = _shapes(files, local, footprint, default_width)
+    back = Transformer.from_crs(local, CRS.from_user_input(gcp_crs), always_xy=True)
+    tps = GCPTransformer(gcps, tps=True)
+
+    def to_pixels(xy: np.ndarray) -> np.ndarray:
+        x, y = back.transform(xy[:, 0], xy[:, 1])
+        rows, cols = tps.rowcol(np.asarray(x), np.asarray(y), op=lambda v: v)
+        return np.column_stack([np.asarray(cols, float), np.asarray(rows, float)])
+
+    def in_pixels(geoms: list[BaseGeometry]) -> list[BaseGeometry]:
+        return [shapely.transform(shapely.segmentize(g, spacing_m), to_pixels) for g in geoms]
+
+    with tps:
+        pixel_shapes = _Shapes(*(in_pixels(g) for g in found))
+    return _burn(pixel_shapes, Affine.identity(), shape)
 
 
 def load_labels_for_scene(

@@ -168,3 +168,78 @@ def test_calibration_scenes_get_the_bundles_despeckling_and_need_their_looks(tra
         scenes_from_files(bundle, [untagged], [gpkg])
     xs2, _ = scenes_from_files(bundle, [untagged], [gpkg], looks=4.0)
     np.testing.assert_allclose(xs2[0], want, rtol=1e-5)
+
+
+def _gcp_only_mirror(src, dst, step: int = 20):
+    """``src`` mirrored left-right (a radar image's range direction) and placed only by GCPs in
+    lon/lat, as Nansat or gdal_translate of a SAFE write it: no CRS, no geotransform."""
+    from pyproj import Transformer
+    from rasterio.control import GroundControlPoint
+
+    with rasterio.open(src) as ds:
+        arr, t, crs, (h, w) = ds.read(1)[:, ::-1], ds.transform, ds.crs, ds.shape
+        tags = ds.tags()
+    to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    gcps = []
+    for row in range(0, h + 1, step):
+        for col in range(0, w + 1, step):
+            lon, lat = to_ll.transform(*(t @ (w - col, row)))  # column col here is w - col there
+            gcps.append(GroundControlPoint(row=row, col=col, x=lon, y=lat))
+    profile = dict(driver="GTiff", height=h, width=w, count=1, dtype="float32", nodata=float("nan"))
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(arr.astype(np.float32), 1)
+        out.gcps = (gcps, rasterio.crs.CRS.from_epsg(4326))
+        out.update_tags(**tags)
+    return dst
+
+
+def test_calibrate_burns_annotations_through_the_gcps_of_a_radar_geometry_image(trained, tmp_path, capsys):
+    """An image placed only by GCPs (radar geometry) is calibrated against map-drawn annotations:
+    the labels land on the pixels they cover, as on the same image warped to a map grid."""
+    from shapely.geometry import LineString, box
+
+    from icecrack_assets.ml.calibrate import scenes_from_files
+    from icecrack_assets.raster import placed_by_gcps_only
+    from icecrack_assets_tests.helpers.rasters import write_tiny_raster
+
+    res, _, _ = trained
+    sp, _, _ = synthetic_scene((120, 150), seed=51)
+    img = write_tiny_raster(
+        tmp_path / "map.tif", smoothed(sp).astype(np.float32), nodata=float("nan"), pixel=40.0
+    )
+    with rasterio.open(img) as ds:
+        x0, y0, crs = ds.bounds.left, ds.bounds.top, ds.crs
+    lines = [
+        LineString([(x0 + 400, y0 - 300), (x0 + 5000, y0 - 3800)]),
+        LineString([(x0 + 900, y0 - 4200), (x0 + 5600, y0 - 900)]),
+    ]
+    gdf = gpd.GeoDataFrame(
+        {"kind": ["crack", "crack", "background", "extent"]},
+        geometry=[*lines, box(x0 + 200, y0 - 4600, x0 + 1400, y0 - 3900), box(x0, y0 - 4700, x0 + 5800, y0)],
+        crs=crs,
+    )
+    gpkg = tmp_path / "labels.gpkg"
+    gdf.to_file(gpkg)
+    radar = _gcp_only_mirror(img, tmp_path / "radar.tif")
+    with rasterio.open(radar) as ds:
+        assert placed_by_gcps_only(ds)
+    bundle = load_bundle(res.bundle_dir)
+    _, (on_map,) = scenes_from_files(bundle, [img], [gpkg], despeckled=True)
+    _, (on_gcps,) = scenes_from_files(bundle, [radar], [gpkg], despeckled=True)
+    mirrored = on_gcps[:, ::-1]
+    cracks_map, cracks_gcp = on_map == 1, mirrored == 1
+    assert cracks_map.sum() > 300
+    iou = (cracks_map & cracks_gcp).sum() / (cracks_map | cracks_gcp).sum()
+    assert iou > 0.95, iou  # the same pixels, up to the spline's sub-pixel error
+    assert ((on_map == 255) == (mirrored == 255)).mean() > 0.99  # outside the extent: unlabelled
+    assert (on_gcps[:, 0] == 255).all() and (on_gcps[:, -1] != 255).any()  # mirrored, not as drawn
+    out = tmp_path / "calibrated"
+    argv = ["calibrate", str(res.bundle_dir), "--image", str(radar), "--labels", str(gpkg), "--despeckled"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert json.loads((out / "bundle.json").read_text())["calibration"]["source"] == str(radar)
+    capsys.readouterr()
+    with rasterio.open(radar, "r+") as ds:  # GCPs all on one line: no ground spacing, one line
+        ds.gcps = ([g for g in ds.gcps[0] if g.row == 0], ds.gcps[1])
+    assert main([*argv, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "radar.tif" in err and "GCPs" in err and "\n" not in err and not (tmp_path / "x").exists()
