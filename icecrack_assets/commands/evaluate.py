@@ -1,4 +1,5 @@
-"""``icecrack evaluate``: held-out simulated scenes and speckled Lai, with baselines, as markdown tables."""
+"""``icecrack evaluate``: suites a-e (simulated hold-out, speckled Lai, out-of-style families, real
+Sentinel-1 fields, a second generator) with their baselines, as markdown tables."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ DEFAULT_FIELDS = DEFAULT_LAI.parent / "s1-gris-crevasse-fields-naureen"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="evaluation tables: simulated hold-out, speckled Lai, baselines")
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluation suites a-e: simulated hold-out, speckled Lai, out-of-style, real Sentinel-1, "
+        "a second generator",
+    )
     p.add_argument("--quick", action="store_true", help="CI-sized run (small scenes, tiny model)")
     p.add_argument(
         "--model",
