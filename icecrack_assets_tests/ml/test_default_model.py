@@ -928,3 +928,18 @@ def test_suite_c_runs_in_parts_on_the_same_scenes_and_one_reference(tiny_bundle,
     assert dense_alone in scored  # same group, same scenes as in the whole run
     assert "not the whole suite" not in (tmp_path / "c.md").read_text()
     assert main([*argv, "--style-groups", "wide", "--out", str(tmp_path / "d.md")]) == 2
+
+
+def test_the_model_card_describes_the_shipped_weights():
+    """docs/model-card.md names the weights and threshold it describes: re-shipping a model without
+    rewriting the card fails here."""
+    from pathlib import Path
+
+    from icecrack_assets.ml.shipped import DEFAULT_MODEL_DIR
+
+    meta = json.loads((DEFAULT_MODEL_DIR / "bundle.json").read_text())
+    card = (Path(__file__).resolve().parents[2] / "docs" / "model-card.md").read_text()
+    assert meta["weights_sha256"] in card
+    assert f"probability ≥ **{meta['threshold']:.2f}**" in card
+    size = meta["pixel_size"]
+    assert f"Pixel spacing {size['min_m']:.0f}–{size['max_m']:.0f} m" in card
