@@ -7,9 +7,14 @@ import math
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from icecrack_assets.errors import InputError
 from icecrack_assets.layout import DataLayout
+
+if TYPE_CHECKING:
+    import rasterio
+    from shapely.geometry.base import BaseGeometry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,11 +82,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from rasterio.errors import NotGeoreferencedWarning
+def _outline_on(ds: rasterio.io.DatasetReader, outline: Path) -> BaseGeometry:
+    """The ice outline's polygons clipped to ``ds``, in its CRS, or in pixel coordinates (what its
+    identity transform reads) for a raster placed only by GCPs."""
     from shapely.geometry import box
 
+    from icecrack_assets.gcp_pixels import gcp_pixels
     from icecrack_assets.masks.icemask import read_outline
+    from icecrack_assets.raster import gcp_spacing, on_map_grid, placed_by_gcps_only
+
+    if on_map_grid(ds):
+        return read_outline(outline, ds.crs).intersection(box(*ds.bounds))
+    spacing = gcp_spacing(ds) if placed_by_gcps_only(ds) else None
+    if spacing is None:
+        raise InputError(outline, "an ice outline needs an input on a map grid or placed by usable GCPs")
+    gcps, gcp_crs = ds.gcps
+    place = gcp_pixels(gcps, gcp_crs, spacing)
+    on_ground = read_outline(outline, place.local).intersection(place.footprint)
+    return place.to_pixels(on_ground).intersection(box(0, 0, ds.width, ds.height))
+
+
+def run(args: argparse.Namespace) -> int:
+    from rasterio.errors import NotGeoreferencedWarning
+
     from icecrack_assets.ml.bundle import load_bundle
     from icecrack_assets.ml.device import set_threads
     from icecrack_assets.ml.inference import MIN_SIDE, OVERLAP, TILE
@@ -112,12 +135,8 @@ def run(args: argparse.Namespace) -> int:
             )
         ice = None
         if args.ice_outline is not None:
-            if not on_map_grid(ds):
-                raise InputError(
-                    args.ice_outline, "an ice outline needs an input on a map grid (a CRS and a transform)"
-                )
             # clipped once to the scene, so no window rasterises a whole ice sheet's outline again
-            ice = read_outline(args.ice_outline, ds.crs).intersection(box(*ds.bounds))
+            ice = _outline_on(ds, args.ice_outline)
             if ice.is_empty:  # a wrong file, not a map with no ice: say so
                 raise InputError(args.ice_outline, f"ice outline does not overlap {args.input}")
     set_threads()

@@ -114,6 +114,7 @@ def _annotations_on(
     ds: rasterio.io.DatasetReader, path: Path, annotations: list[Path], line_width_m: float | None
 ) -> np.ndarray | None:
     """The annotations burnt onto ``ds``'s pixels, on a map grid or through its GCPs."""
+    from icecrack_assets.gcp_pixels import gcp_pixels
     from icecrack_assets.ml.labels import rasterise_annotations, rasterise_annotations_on_gcps
 
     shape = (ds.height, ds.width)
@@ -125,7 +126,7 @@ def _annotations_on(
             path, "its GCPs give no usable ground spacing (collinear, or a CRS pyproj cannot read)"
         )
     gcps, gcp_crs = ds.gcps
-    return rasterise_annotations_on_gcps(annotations, gcps, gcp_crs, shape, spacing, line_width_m)
+    return rasterise_annotations_on_gcps(annotations, gcp_pixels(gcps, gcp_crs, spacing), shape, line_width_m)
 
 
 def scenes_from_files(

@@ -22,8 +22,9 @@ from icecrack_assets.raster import MASK_NODATA as NODATA
 if TYPE_CHECKING:
     from affine import Affine
     from geopandas import GeoDataFrame
-    from rasterio.control import GroundControlPoint
     from shapely.geometry.base import BaseGeometry
+
+    from icecrack_assets.gcp_pixels import GcpPixels
 
 LABEL_SUFFIXES = (".gpkg", ".shp")
 EXTENT_KINDS = {"extent", "aoi", "annotated"}
@@ -148,47 +149,15 @@ def rasterise_annotations(
 
 
 def rasterise_annotations_on_gcps(
-    files: list[Path],
-    gcps: list[GroundControlPoint],
-    gcp_crs: object,
-    shape: tuple[int, int],
-    spacing_m: float,
-    line_width_m: float | None = None,
+    files: list[Path], place: GcpPixels, shape: tuple[int, int], line_width_m: float | None = None
 ) -> np.ndarray | None:
-    """``rasterise_annotations`` for an image placed only by GCPs (radar geometry).
-
-    Lines are buffered in metres in an equidistant projection centred on the image, densified to
-    the pixel spacing, and every vertex is taken to (column, row) through the GCPs with the thin-plate
-    spline that warping the image uses (GDAL GCP_TPS), so the labels overlay the pixels as a GIS
-    shows them."""
-    import shapely
+    """``rasterise_annotations`` for an image placed only by GCPs (radar geometry): lines are
+    buffered in metres, then every shape is taken to the pixels through the GCPs (``gcp_pixels``)."""
     from affine import Affine
-    from pyproj import CRS, Transformer
-    from rasterio.transform import GCPTransformer
-    from shapely.geometry import MultiPoint
 
-    to_lonlat = Transformer.from_crs(CRS.from_user_input(gcp_crs), "EPSG:4326", always_xy=True)
-    lon, lat = to_lonlat.transform([g.x for g in gcps], [g.y for g in gcps])
-    local = CRS.from_proj4(
-        f"+proj=aeqd +lat_0={float(np.mean(lat))} +lon_0={float(np.mean(lon))} +datum=WGS84 +units=m"
-    )
-    to_local = Transformer.from_crs("EPSG:4326", local, always_xy=True)
-    footprint = MultiPoint(np.column_stack(to_local.transform(lon, lat))).convex_hull.buffer(2 * spacing_m)
-    default_width = line_width_m if line_width_m is not None else 1.5 * spacing_m
-    found = _shapes(files, local, footprint, default_width)
-    back = Transformer.from_crs(local, CRS.from_user_input(gcp_crs), always_xy=True)
-    tps = GCPTransformer(gcps, tps=True)
-
-    def to_pixels(xy: np.ndarray) -> np.ndarray:
-        x, y = back.transform(xy[:, 0], xy[:, 1])
-        rows, cols = tps.rowcol(np.asarray(x), np.asarray(y), op=lambda v: v)
-        return np.column_stack([np.asarray(cols, float), np.asarray(rows, float)])
-
-    def in_pixels(geoms: list[BaseGeometry]) -> list[BaseGeometry]:
-        return [shapely.transform(shapely.segmentize(g, spacing_m), to_pixels) for g in geoms]
-
-    with tps:
-        pixel_shapes = _Shapes(*(in_pixels(g) for g in found))
+    default_width = line_width_m if line_width_m is not None else 1.5 * place.spacing_m
+    found = _shapes(files, place.local, place.footprint, default_width)
+    pixel_shapes = _Shapes(*([place.to_pixels(g) for g in kind] for kind in found))
     return _burn(pixel_shapes, Affine.identity(), shape)
 
 

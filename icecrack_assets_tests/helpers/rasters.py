@@ -68,6 +68,35 @@ def write_gcp_only_raster(
     return path
 
 
+def write_gcp_only_mirror(src: Path, dst: Path, step: int = 20) -> Path:
+    """``src`` mirrored left-right (a radar image's range direction) and placed only by GCPs in
+    lon/lat, as Nansat or gdal_translate of a SAFE write it: no CRS, no geotransform."""
+    import warnings
+
+    from pyproj import Transformer
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with rasterio.open(src) as ds:
+        arr, t, crs, (h, w) = ds.read(1)[:, ::-1], ds.transform, ds.crs, ds.shape
+        tags = ds.tags()
+    to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    gcps = []
+    for row in [*range(0, h, step), h]:  # a grid of GCPs, edges included
+        for col in [*range(0, w, step), w]:
+            lon, lat = to_ll.transform(*(t @ (w - col, row)))  # column col here is w - col there
+            gcps.append(GroundControlPoint(row=row, col=col, x=lon, y=lat))
+    profile = dict(driver="GTiff", height=h, width=w, count=1, dtype="float32", nodata=float("nan"))
+    with warnings.catch_warnings():  # rasterio warns while the grid has no GCPs yet
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(dst, "w", **profile) as out:
+            out.write(arr.astype(np.float32), 1)
+            out.gcps = (gcps, CRS.from_epsg(4326))
+            out.update_tags(**tags)
+    return dst
+
+
 def write_plain_raster(path: Path, array: np.ndarray) -> Path:
     """``array`` as a GeoTIFF with no georeferencing at all (no CRS, transform or GCPs): what an
     image library or a crop exported from a viewer writes."""

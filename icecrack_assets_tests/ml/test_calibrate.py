@@ -170,29 +170,6 @@ def test_calibration_scenes_get_the_bundles_despeckling_and_need_their_looks(tra
     np.testing.assert_allclose(xs2[0], want, rtol=1e-5)
 
 
-def _gcp_only_mirror(src, dst, step: int = 20):
-    """``src`` mirrored left-right (a radar image's range direction) and placed only by GCPs in
-    lon/lat, as Nansat or gdal_translate of a SAFE write it: no CRS, no geotransform."""
-    from pyproj import Transformer
-    from rasterio.control import GroundControlPoint
-
-    with rasterio.open(src) as ds:
-        arr, t, crs, (h, w) = ds.read(1)[:, ::-1], ds.transform, ds.crs, ds.shape
-        tags = ds.tags()
-    to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    gcps = []
-    for row in range(0, h + 1, step):
-        for col in range(0, w + 1, step):
-            lon, lat = to_ll.transform(*(t @ (w - col, row)))  # column col here is w - col there
-            gcps.append(GroundControlPoint(row=row, col=col, x=lon, y=lat))
-    profile = dict(driver="GTiff", height=h, width=w, count=1, dtype="float32", nodata=float("nan"))
-    with rasterio.open(dst, "w", **profile) as out:
-        out.write(arr.astype(np.float32), 1)
-        out.gcps = (gcps, rasterio.crs.CRS.from_epsg(4326))
-        out.update_tags(**tags)
-    return dst
-
-
 def test_calibrate_burns_annotations_through_the_gcps_of_a_radar_geometry_image(trained, tmp_path, capsys):
     """An image placed only by GCPs (radar geometry) is calibrated against map-drawn annotations:
     the labels land on the pixels they cover, as on the same image warped to a map grid."""
@@ -200,7 +177,7 @@ def test_calibrate_burns_annotations_through_the_gcps_of_a_radar_geometry_image(
 
     from icecrack_assets.ml.calibrate import scenes_from_files
     from icecrack_assets.raster import placed_by_gcps_only
-    from icecrack_assets_tests.helpers.rasters import write_tiny_raster
+    from icecrack_assets_tests.helpers.rasters import write_gcp_only_mirror, write_tiny_raster
 
     res, _, _ = trained
     sp, _, _ = synthetic_scene((120, 150), seed=51)
@@ -220,7 +197,7 @@ def test_calibrate_burns_annotations_through_the_gcps_of_a_radar_geometry_image(
     )
     gpkg = tmp_path / "labels.gpkg"
     gdf.to_file(gpkg)
-    radar = _gcp_only_mirror(img, tmp_path / "radar.tif")
+    radar = write_gcp_only_mirror(img, tmp_path / "radar.tif")
     with rasterio.open(radar) as ds:
         assert placed_by_gcps_only(ds)
     bundle = load_bundle(res.bundle_dir)

@@ -943,3 +943,33 @@ def test_the_model_card_describes_the_shipped_weights():
     assert f"probability ≥ **{meta['threshold']:.2f}**" in card
     size = meta["pixel_size"]
     assert f"Pixel spacing {size['min_m']:.0f}–{size['max_m']:.0f} m" in card
+
+
+def test_predict_cli_takes_an_ice_outline_through_the_gcps_of_a_radar_geometry_input(
+    tiny_raster, tmp_path, capsys, monkeypatch
+):
+    """A GCP-only input (radar geometry, here mirrored as a descending pass is) is masked by a
+    map-drawn ice outline where the outline lies on the ground, not where it would lie unmirrored."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from icecrack_assets_tests.helpers.rasters import write_gcp_only_mirror
+
+    monkeypatch.setenv("ICECRACK_DATA_ROOT", str(tmp_path / "root"))
+    on_map = tiny_raster(_speckled((96, 112), seed=6), name="map.tif", pixel=20.0, nodata=float("nan"))
+    with rasterio.open(on_map) as ds:
+        left, bottom, right, top = ds.bounds
+    outline = tmp_path / "ice.gpkg"  # ice: the map's 50 columns on the left
+    gpd.GeoDataFrame(
+        geometry=[box(left - 100, bottom - 100, left + 50 * 20, top + 100)], crs="EPSG:3413"
+    ).to_file(outline)
+    radar = write_gcp_only_mirror(on_map, tmp_path / "radar.tif")
+    assert main(["predict", str(radar), str(tmp_path / "all.tif")]) == 0
+    assert main(["predict", str(radar), str(tmp_path / "ice.tif"), "--ice-outline", str(outline)]) == 0
+    assert f"only inside {outline}" in capsys.readouterr().out
+    with rasterio.open(tmp_path / "all.tif") as a, rasterio.open(tmp_path / "ice.tif") as m:
+        full, iced = a.read(1), m.read(1)
+        assert m.gcps[0] and m.crs is None  # still in the input's geometry
+    w = full.shape[1]
+    assert (iced[:, : w - 52] == 255).all()  # mirrored: the ice is on the right here
+    np.testing.assert_array_equal(iced[:, w - 48 :], full[:, w - 48 :])
