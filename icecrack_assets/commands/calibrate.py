@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from icecrack_assets.errors import InputError
+
+POOR_F1 = 0.1  # below it, say so: misplaced annotations, or a model that does not see these cracks
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,4 +112,11 @@ def run(args: argparse.Namespace) -> int:
         f"component {rec['previous']['min_component']} -> {rec['min_component']} px; on {len(images)} scene(s) "
         f"P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} (tolerance {args.tolerance} px)"
     )
+    if m["f1"] < POOR_F1:  # written anyway (the user asked for it), but not silently
+        print(
+            f"warning: F1 {m['f1']:.3f} at the best threshold: the model and these annotations hardly "
+            "agree; check that they overlay the images (CRS, acquisition date, area); if they do, the "
+            f"model does not find these cracks and {out} will not either",
+            file=sys.stderr,
+        )
     return 0

@@ -10,6 +10,7 @@ import pytest
 import rasterio
 
 from icecrack_assets.cli import main
+from icecrack_assets.commands.calibrate import POOR_F1
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.bundle import load_bundle
 from icecrack_assets.ml.evaluation.synthetic import synthetic_scene
@@ -85,9 +86,10 @@ def test_calibrate_cli_writes_a_calibrated_copy_from_annotated_scenes(trained, t
     ]
     for _ in range(2):  # re-running replaces the copy
         assert main(args) == 0
-    said = capsys.readouterr().out
+    said, warned = capsys.readouterr()
     meta = json.loads((out / "bundle.json").read_text())
     rec = meta["calibration"]
+    assert ("warning: F1" in warned) == (rec["val"]["f1"] < POOR_F1)  # this tiny model is poor
     assert f"-> {rec['threshold']:.2f}" in said and rec["source"] == str(img) and rec["n_scenes"] == 1
     assert load_bundle(out).threshold == rec["threshold"]
     assert (res.bundle_dir / "bundle.json").read_bytes() == original  # the original is never touched
@@ -214,7 +216,10 @@ def test_calibrate_burns_annotations_through_the_gcps_of_a_radar_geometry_image(
     argv = ["calibrate", str(res.bundle_dir), "--image", str(radar), "--labels", str(gpkg), "--despeckled"]
     assert main([*argv, "--out", str(out)]) == 0
     assert json.loads((out / "bundle.json").read_text())["calibration"]["source"] == str(radar)
-    capsys.readouterr()
+    said, warned = capsys.readouterr()
+    f1 = json.loads((out / "bundle.json").read_text())["calibration"]["val"]["f1"]
+    # two lines drawn across a scene of other cracks: a calibration no one should trust unwarned
+    assert f1 < POOR_F1 and warned.startswith(f"warning: F1 {f1:.3f}") and str(out) in warned
     with rasterio.open(radar, "r+") as ds:  # GCPs all on one line: no ground spacing, one line
         ds.gcps = ([g for g in ds.gcps[0] if g.row == 0], ds.gcps[1])
     assert main([*argv, "--out", str(tmp_path / "x")]) == 2
