@@ -928,6 +928,12 @@ def test_suite_c_runs_in_parts_on_the_same_scenes_and_one_reference(tiny_bundle,
     assert dense_alone in scored  # same group, same scenes as in the whole run
     assert "not the whole suite" not in (tmp_path / "c.md").read_text()
     assert main([*argv, "--style-groups", "wide", "--out", str(tmp_path / "d.md")]) == 2
+    # the CLI lists the groups without importing the suite (torch); both name the same ones
+    from icecrack_assets.cli import build_parser
+
+    evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
+    (action,) = [a for a in evaluate._actions if a.dest == "style_groups"]
+    assert list(action.choices) == list(g.GROUP_KEYS)
 
 
 def test_the_model_card_describes_the_shipped_weights():
