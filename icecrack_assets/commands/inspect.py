@@ -98,7 +98,7 @@ def _describe_geotiff(path: Path):
     """A processed GeoTIFF: ESA-named (landing-zone rules) or any S1 GeoTIFF (SNAP, pyroSAR, GEE)."""
     from pyproj import Transformer
 
-    from icecrack_assets.raster import open_single_band
+    from icecrack_assets.raster import gcp_spacing, open_single_band
     from icecrack_assets.regions import regions_for
     from icecrack_assets.sar.sentinel1.other_tools import is_gcp_only
 
@@ -112,6 +112,7 @@ def _describe_geotiff(path: Path):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             tags, size, nodata, dtype = ds.tags(), (ds.width, ds.height), ds.nodata, ds.dtypes[0]
             gcps, gcp_crs = ds.gcps
+            spacing = gcp_spacing(ds)
         corners = [(0, 0), (0, size[0]), (size[1], size[0]), (size[1], 0)]
         picked = [min(gcps, key=lambda g, r=r, c=c: (g.row - r) ** 2 + (g.col - c) ** 2) for r, c in corners]
         to_ll = Transformer.from_crs(gcp_crs, 4326, always_xy=True)
@@ -121,7 +122,8 @@ def _describe_geotiff(path: Path):
             if gcp_crs.to_epsg()
             else f"custom {gcp_crs.to_dict().get('proj', 'CRS')}"
         )
-        georef = f"{size[0]} x {size[1]} px, GCPs only ({len(gcps)} in {crs_name}), nodata {nodata}"
+        fitted = "" if spacing is None else f", about {spacing:.0f} m (fitted to the GCPs)"
+        georef = f"{size[0]} x {size[1]} px, GCPs only ({len(gcps)} in {crs_name}){fitted}, nodata {nodata}"
     else:
         with open_single_band(path) as ds:
             tags, bounds, crs = ds.tags(), ds.bounds, ds.crs

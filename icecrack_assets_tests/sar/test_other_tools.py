@@ -119,7 +119,8 @@ def test_real_gcp_only_ew_crop_is_warped(tmp_path: Path, shared_data: Path) -> N
 def test_inspect_describes_gcp_only_and_scaled_rasters(tmp_path: Path, shared_data: Path, capsys) -> None:
     assert main(["inspect", str(shared_data / NERSC)]) == 0
     out = capsys.readouterr().out
-    assert "GCPs only (104 in custom stere)" in out and "values:        float32" in out
+    assert "GCPs only (104 in custom stere), about 40 m (fitted to the GCPs)" in out  # EW GRDM: 40 m
+    assert "values:        float32" in out
     named = _on_grid(tmp_path / "S1A_IW_GRDH_1SDH_20200715T100000_x_db.tif", np.full(1, 9), "uint8")
     assert main(["inspect", str(named)]) == 0
     assert "range not declared: pass --value-range LO,HI" in capsys.readouterr().out
