@@ -10,6 +10,7 @@ with an identity transform (what rasterio reports for a raster without a geotran
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,13 +32,17 @@ class GcpPixels:
     footprint: BaseGeometry  # the GCPs' convex hull in ``local``, two pixels wider
     spacing_m: float
 
-    def to_pixels(self, geom: BaseGeometry) -> BaseGeometry:
-        """``geom`` (in ``local``) in pixel coordinates: x = column, y = row."""
+    def to_pixels(self, geoms: Sequence[BaseGeometry]) -> list[BaseGeometry]:
+        """``geoms`` (in ``local``) in pixel coordinates: x = column, y = row. All at once: one
+        spline and one pass over every vertex (one at a time, 1000 lines took 25 s)."""
         import shapely
         from pyproj import Transformer
         from rasterio.transform import GCPTransformer
 
+        if not len(geoms):
+            return []
         back = Transformer.from_crs(self.local, self.gcp_crs, always_xy=True)
+        dense = shapely.segmentize(np.asarray(geoms, dtype=object), self.spacing_m)
         with GCPTransformer(self.gcps, tps=True) as tps:
 
             def vertices(xy: np.ndarray) -> np.ndarray:
@@ -45,7 +50,7 @@ class GcpPixels:
                 rows, cols = tps.rowcol(np.asarray(x), np.asarray(y), op=lambda v: v)
                 return np.column_stack([np.asarray(cols, float), np.asarray(rows, float)])
 
-            return shapely.transform(shapely.segmentize(geom, self.spacing_m), vertices)
+            return list(shapely.transform(dense, vertices))
 
 
 def gcp_pixels(gcps: list[GroundControlPoint], gcp_crs: object, spacing_m: float) -> GcpPixels:

@@ -24,11 +24,12 @@ def test_points_and_lines_land_on_the_pixels_the_gcps_place_them_on():
     place = gcp_pixels(gcps, CRS.from_epsg(4326), 40.0)
     to_local = Transformer.from_crs(3413, place.local, always_xy=True)
     for col, row in [(10.5, 20.5), (150.25, 99.75), (290.0, 190.0)]:
-        p = place.to_pixels(Point(*to_local.transform(*(grid @ (col, row)))))
+        (p,) = place.to_pixels([Point(*to_local.transform(*(grid @ (col, row))))])
         assert abs(p.x - col) < 0.05 and abs(p.y - row) < 0.05
     # a 4 km line is densified to the pixel spacing: its vertices follow the grid, ~100 of them
     ends = [to_local.transform(*(grid @ xy)) for xy in ((20, 30), (120, 30))]
-    line = place.to_pixels(LineString(ends))
+    line, empty = place.to_pixels([LineString(ends), Point()])
+    assert empty.is_empty and place.to_pixels([]) == []
     xy = np.asarray(line.coords)
     assert len(xy) >= 100 and np.allclose(xy[:, 1], 30, atol=0.05)
     assert place.footprint.contains(Point(*to_local.transform(*(grid @ (150, 100)))))

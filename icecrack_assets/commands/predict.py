@@ -99,7 +99,8 @@ def _outline_on(ds: rasterio.io.DatasetReader, outline: Path) -> BaseGeometry:
     gcps, gcp_crs = ds.gcps
     place = gcp_pixels(gcps, gcp_crs, spacing)
     on_ground = read_outline(outline, place.local).intersection(place.footprint)
-    return place.to_pixels(on_ground).intersection(box(0, 0, ds.width, ds.height))
+    (in_pixels,) = place.to_pixels([on_ground])
+    return in_pixels.intersection(box(0, 0, ds.width, ds.height))
 
 
 def run(args: argparse.Namespace) -> int:
