@@ -157,7 +157,10 @@ def rasterise_annotations_on_gcps(
 
     default_width = line_width_m if line_width_m is not None else 1.5 * place.spacing_m
     found = _shapes(files, place.local, place.footprint, default_width)
-    pixel_shapes = _Shapes(*(place.to_pixels(kind) for kind in found))
+    # clipped to the image first: an extent drawn around a whole ice shelf would otherwise be
+    # densified into a million vertices for the spline
+    clipped = ([g.intersection(place.footprint) for g in kind] for kind in found)
+    pixel_shapes = _Shapes(*(place.to_pixels(kind) for kind in clipped))
     return _burn(pixel_shapes, Affine.identity(), shape)
 
 
