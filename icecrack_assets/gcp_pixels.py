@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import rasterio
     from pyproj import CRS
     from rasterio.control import GroundControlPoint
     from shapely.geometry.base import BaseGeometry
@@ -68,3 +69,15 @@ def gcp_pixels(gcps: list[GroundControlPoint], gcp_crs: object, spacing_m: float
     xy = np.column_stack(Transformer.from_crs("EPSG:4326", local, always_xy=True).transform(lon, lat))
     footprint = MultiPoint(xy).convex_hull.buffer(2 * spacing_m)
     return GcpPixels(list(gcps), src, local, footprint, spacing_m)
+
+
+def of_raster(ds: rasterio.io.DatasetReader) -> GcpPixels | None:
+    """``ds``'s ``GcpPixels`` when it is placed only by GCPs that give a ground spacing, else None
+    (a map grid, a plain image, or collinear GCPs / a GCP CRS pyproj cannot read)."""
+    from icecrack_assets.raster import gcp_spacing, placed_by_gcps_only
+
+    spacing = gcp_spacing(ds) if placed_by_gcps_only(ds) else None
+    if spacing is None:
+        return None
+    gcps, gcp_crs = ds.gcps
+    return gcp_pixels(gcps, gcp_crs, spacing)

@@ -87,17 +87,15 @@ def _outline_on(ds: rasterio.io.DatasetReader, outline: Path) -> BaseGeometry:
     identity transform reads) for a raster placed only by GCPs."""
     from shapely.geometry import box
 
-    from icecrack_assets.gcp_pixels import gcp_pixels
+    from icecrack_assets.gcp_pixels import of_raster
     from icecrack_assets.masks.icemask import read_outline
-    from icecrack_assets.raster import gcp_spacing, on_map_grid, placed_by_gcps_only
+    from icecrack_assets.raster import on_map_grid
 
     if on_map_grid(ds):
         return read_outline(outline, ds.crs).intersection(box(*ds.bounds))
-    spacing = gcp_spacing(ds) if placed_by_gcps_only(ds) else None
-    if spacing is None:
+    place = of_raster(ds)
+    if place is None:
         raise InputError(outline, "an ice outline needs an input on a map grid or placed by usable GCPs")
-    gcps, gcp_crs = ds.gcps
-    place = gcp_pixels(gcps, gcp_crs, spacing)
     on_ground = read_outline(outline, place.local).intersection(place.footprint)
     (in_pixels,) = place.to_pixels([on_ground])
     return in_pixels.intersection(box(0, 0, ds.width, ds.height))

@@ -29,7 +29,6 @@ from icecrack_assets.ml.train import MIN_COMPONENTS, candidate_counts, pick_oper
 from icecrack_assets.raster import MASK_NODATA as NODATA
 from icecrack_assets.raster import (
     atomic_path,
-    gcp_spacing,
     open_single_band,
     placed_by_gcps_only,
     read_window_nan,
@@ -114,19 +113,18 @@ def _annotations_on(
     ds: rasterio.io.DatasetReader, path: Path, annotations: list[Path], line_width_m: float | None
 ) -> np.ndarray | None:
     """The annotations burnt onto ``ds``'s pixels, on a map grid or through its GCPs."""
-    from icecrack_assets.gcp_pixels import gcp_pixels
+    from icecrack_assets.gcp_pixels import of_raster
     from icecrack_assets.ml.labels import rasterise_annotations, rasterise_annotations_on_gcps
 
     shape = (ds.height, ds.width)
     if not placed_by_gcps_only(ds):
         return rasterise_annotations(annotations, ds.transform, shape, ds.crs, line_width_m)
-    spacing = gcp_spacing(ds)
-    if spacing is None:
+    place = of_raster(ds)
+    if place is None:
         raise InputError(
             path, "its GCPs give no usable ground spacing (collinear, or a CRS pyproj cannot read)"
         )
-    gcps, gcp_crs = ds.gcps
-    return rasterise_annotations_on_gcps(annotations, gcp_pixels(gcps, gcp_crs, spacing), shape, line_width_m)
+    return rasterise_annotations_on_gcps(annotations, place, shape, line_width_m)
 
 
 def scenes_from_files(
