@@ -104,6 +104,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--lai", type=Path, default=None, help="Lai et al. 2020 folder (read in place)")
     g.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="--default-model's forward passes: auto = bfloat16 where the CPU (AMX, AVX-512 BF16) or "
+        "GPU has it, else float32; weights stay float32",
+    )
+    g.add_argument(
         "--input-filter",
         default="none",
         choices=["none", "lee"],
@@ -184,6 +191,7 @@ def run_default_model(args: argparse.Namespace, data_root: Path) -> int:
         lai_root=str(lai.resolve()),
         despeckle=args.input_filter,
         device=args.device,
+        precision=args.precision,
     )
     # the package's names in --out too: the base and the model are told apart, and a re-run gives
     # each stage the same init path (a timestamped name made stage 2's checkpoint refuse to resume)

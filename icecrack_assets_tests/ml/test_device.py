@@ -97,3 +97,14 @@ def test_pretraining_in_bfloat16_resumes_a_float32_run_records_it_and_gives_the_
     with pytest.raises(IceCrackError, match="unknown precision"):
         pretrain(replace(cfg, precision="fp8"), tmp_path / "m2", tmp_path / "ck2")
     assert not (tmp_path / "m2").exists()
+
+
+def test_the_train_command_offers_the_precisions_device_knows():
+    """The CLI lists them without importing torch at start-up; both must name the same ones."""
+    from icecrack_assets.cli import build_parser
+
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
+    (action,) = [a for a in train._actions if a.dest == "precision"]
+    assert list(action.choices) == list(dev.PRECISIONS)
+    assert parser.parse_args(["train", "--default-model", "--precision", "float32"]).precision == "float32"
