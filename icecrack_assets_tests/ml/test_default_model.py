@@ -23,6 +23,7 @@ from icecrack_assets.ml.postprocess import PROBABILITY_STEP
 from icecrack_assets.ml.scaled import predict_scene, target_spacing
 from icecrack_assets.ml.shipped import default_model_path
 from icecrack_assets.ml.unet import UNet, UNetConfig
+from icecrack_assets_tests.helpers.pretraining import tiny_pretrain
 from icecrack_assets_tests.helpers.rasters import gcp_points, write_gcp_only_raster, write_plain_raster
 
 SPACING = {"nominal_m": 20.0, "min_m": 20.0, "max_m": 40.0}
@@ -435,29 +436,11 @@ def test_predict_threshold_and_component_size_override_the_bundle(tiny_raster, t
         assert len(err) == 1 and bad[0] in err[0] and not (tmp_path / "bad.tif").exists()
 
 
-def _tiny_pretrain(max_steps: int, operating_tiles: int = 2, mix_extra: dict | None = None):
-    """A pretraining configuration of seconds: a one-level U-Net on 64² simulator tiles."""
-    from icecrack_assets.ml.pretrain import PretrainConfig
-
-    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, **(mix_extra or {}))
-    return PretrainConfig(
-        minutes=5.0,
-        max_steps=max_steps,
-        batch_size=4,
-        depth=1,
-        width=4,
-        val_tiles=2,
-        operating_tiles=operating_tiles,
-        workers=0,
-        mix=mix,
-    )
-
-
 def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_path):
     from icecrack_assets.ml.pretrain import CHECKPOINT, pretrain
     from icecrack_assets.simulator.randomised import RANDOM_SIMULATOR_VERSION
 
-    cfg = _tiny_pretrain(max_steps=3, mix_extra={"resample_prob": 0.5})
+    cfg = tiny_pretrain(max_steps=3, mix_extra={"resample_prob": 0.5})
     logs: list[str] = []
     first = pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=logs.append)
     ck = torch.load(tmp_path / "ck" / CHECKPOINT, weights_only=False)
@@ -496,7 +479,7 @@ def test_a_run_killed_and_resumed_learns_exactly_what_the_uninterrupted_run_lear
 
     # every sampler draw is exercised: resampling, polarity flips, random convolutions
     mix = {"resample_prob": 0.5, "polarity_flip": 0.5, "random_conv": 0.5}
-    cfg = dataclasses.replace(_tiny_pretrain(max_steps=6, mix_extra=mix), checkpoint_minutes=0.0)
+    cfg = dataclasses.replace(tiny_pretrain(max_steps=6, mix_extra=mix), checkpoint_minutes=0.0)
     whole = p.pretrain(cfg, tmp_path / "m1", tmp_path / "ck1", log=lambda m: None)
     save = p._save_checkpoint
 
@@ -524,7 +507,7 @@ def test_a_run_killed_and_resumed_learns_exactly_what_the_uninterrupted_run_lear
 def test_the_training_stream_is_the_same_with_any_number_of_workers_and_from_any_step():
     from icecrack_assets.ml.pretrain import _Stream
 
-    cfg = dataclasses.replace(_tiny_pretrain(max_steps=1, mix_extra={"polarity_flip": 0.5}), seed=3)
+    cfg = dataclasses.replace(tiny_pretrain(max_steps=1, mix_extra={"polarity_flip": 0.5}), seed=3)
 
     def first(n: int, workers: int, start: int = 0) -> list:
         loader = torch.utils.data.DataLoader(_Stream(cfg, start=start), batch_size=None, num_workers=workers)
@@ -553,7 +536,7 @@ def test_every_stage_of_the_recipe_draws_a_stream_of_its_own():
 def test_step_interval_validation_runs_at_those_steps_whatever_the_clock(tmp_path):
     from icecrack_assets.ml.pretrain import pretrain
 
-    cfg = dataclasses.replace(_tiny_pretrain(max_steps=5), val_every_steps=2, val_every_minutes=0.0)
+    cfg = dataclasses.replace(tiny_pretrain(max_steps=5), val_every_steps=2, val_every_minutes=0.0)
     logs: list[str] = []
     pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=logs.append)
     # val_every_minutes 0 would validate after every step; the step interval overrides it
@@ -580,7 +563,7 @@ def test_the_operating_point_is_tuned_on_the_operating_tiles_not_the_periodic_on
         return write(model, cfg, val, *args, **kwargs)
 
     monkeypatch.setattr(pretrain_module, "write_default_bundle", spy)
-    cfg = _tiny_pretrain(max_steps=1, operating_tiles=3)
+    cfg = tiny_pretrain(max_steps=1, operating_tiles=3)
     pretrain_module.pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=lambda m: None)
     assert seen == [3]
 
@@ -702,7 +685,7 @@ def test_stage1_continuation_trains_on_from_the_given_bundle_and_keeps_its_final
         stage1_continuation,
     )
 
-    cfg = _tiny_pretrain(max_steps=2)
+    cfg = tiny_pretrain(max_steps=2)
     first = pretrain(cfg, tmp_path / "models", tmp_path / "ck", name="stage1", log=lambda m: None)
     flipped = stage1_continuation(cfg, str(first), ContinueRound(5.0, max_steps=7, polarity_flip=0.3), 1)
     assert (flipped.max_steps, flipped.mix.polarity_flip, flipped.seed) == (7, 0.3, cfg.seed + 1)

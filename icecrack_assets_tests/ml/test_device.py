@@ -10,6 +10,7 @@ import torch
 
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml import device as dev
+from icecrack_assets_tests.helpers.pretraining import tiny_pretrain
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -63,21 +64,9 @@ def test_autocast_runs_convolutions_in_the_chosen_type_and_nothing_for_float32()
 
 
 def test_pretraining_in_bfloat16_resumes_a_float32_run_records_it_and_gives_the_cores_back(tmp_path):
-    from icecrack_assets.ml.multisource import MixConfig
-    from icecrack_assets.ml.pretrain import PretrainConfig, pretrain
+    from icecrack_assets.ml.pretrain import pretrain
 
-    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2)
-    cfg = PretrainConfig(
-        minutes=5.0,
-        max_steps=2,
-        batch_size=4,
-        depth=1,
-        width=4,
-        val_tiles=2,
-        operating_tiles=2,
-        workers=0,
-        mix=mix,
-    )
+    cfg = tiny_pretrain(max_steps=2)
     torch.set_num_threads(2)
     first = pretrain(replace(cfg, precision="float32"), tmp_path / "m", tmp_path / "ck", log=lambda s: None)
     assert json.loads((first / "bundle.json").read_text())["lineage"]["precision"] == "float32"

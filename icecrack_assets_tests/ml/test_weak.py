@@ -16,6 +16,7 @@ from rasterio.transform import from_origin
 from icecrack_assets.errors import IceCrackError
 from icecrack_assets.ml.evaluation.fields import BACKGROUND, FIELD, STREAM, field_tiles
 from icecrack_assets.ml.weak import WeakConfig, WeakFieldSampler, _zoomed, weak_loss
+from icecrack_assets_tests.helpers.pretraining import tiny_pretrain
 
 
 def write_field_tile(folder, name: str, size: int = 200, seed: int = 0) -> None:
@@ -41,25 +42,10 @@ def write_field_tile(folder, name: str, size: int = 200, seed: int = 0) -> None:
         ds.write(onehot)
 
 
-def tiny_pretrain(**kw):
-    """A pretraining config small enough for a test: 2 steps of a depth-1 U-Net on 32-px crops."""
-    from icecrack_assets.ml.multisource import MixConfig
-    from icecrack_assets.ml.pretrain import PretrainConfig
-
-    mix = MixConfig(weights={"simulator": 1.0}, tile=64, patch=32, crops_per_tile=2, resample_prob=0.0)
-    base = dict(
-        max_steps=2,
-        batch_size=4,
-        depth=1,
-        width=4,
-        stem=2,
-        val_tiles=2,
-        operating_tiles=2,
-        workers=0,
-        mix=mix,
-        weak=WeakConfig(batch=2, patch=32),
-    )
-    return PretrainConfig(**{**base, **kw})
+def tiny_weak_pretrain(**kw):
+    """2 steps of the tests' tiny configuration, with weak crops of 32 px."""
+    settings = {"max_steps": 2, "weak": WeakConfig(batch=2, patch=32), **kw}
+    return tiny_pretrain(mix_extra={"resample_prob": 0.0}, **settings)
 
 
 def _classes() -> torch.Tensor:
@@ -131,7 +117,7 @@ def test_training_uses_only_the_named_tiles_and_records_them(tmp_path):
 
     for i, name in enumerate(("a1", "a2", "a3")):
         write_field_tile(tmp_path, name, seed=i)
-    cfg = tiny_pretrain(minutes=5.0, fields_root=str(tmp_path), fields_tiles=("a1", "a3"))
+    cfg = tiny_weak_pretrain(fields_root=str(tmp_path), fields_tiles=("a1", "a3"))
     assert weak_sampler(cfg, 0).names == ["a1", "a3"]  # a2 is held out
     bundle = pretrain(cfg, tmp_path / "models", tmp_path / "ck", log=lambda m: None)
     lineage = json.loads((bundle / "bundle.json").read_text())["lineage"]["pretrain_config"]
@@ -171,7 +157,7 @@ def test_leave_one_out_scores_each_tile_with_a_model_that_never_saw_it(tmp_path)
         weights_dtype="float16",
     )
     assert not saw_field_tiles(base)
-    tiny = tiny_pretrain()
+    tiny = tiny_weak_pretrain()
     cfg = GeneralisationConfig(work_dir=tmp_path / "work", fields_root=fields, field_steps=2)
     res = fields_leave_one_out(base, cfg, log=lambda m: None, train=tiny)
     assert sorted(res["per_tile"]) == ["a1", "a2", "a3"]
