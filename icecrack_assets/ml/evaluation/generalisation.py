@@ -138,7 +138,8 @@ def _short_model(cfg: GeneralisationConfig, name: str, exclude: tuple[str, ...],
         val_tiles=12,
         **_operating_tiles(cfg),
         val_every_minutes=max(1.0, cfg.minutes / 3),
-        checkpoint_minutes=max(1.0, cfg.minutes / 3),
+        # at most 10 minutes of a model lost when a session ends (resuming is exact)
+        checkpoint_minutes=min(10.0, max(1.0, cfg.minutes / 3)),
         despeckle=cfg.despeckle,
         mix=MixConfig(weights={"simulator": 1.0}, exclude=exclude),
     )
