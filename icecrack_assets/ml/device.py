@@ -50,8 +50,8 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 def bfloat16_is_fast(device: torch.device) -> bool:
     """Whether the hardware multiplies bfloat16 natively: CUDA that supports it, or a CPU with AMX
     or AVX-512 BF16. Elsewhere bfloat16 is emulated and slower than float32."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cuda":  # native only: by default torch also counts emulation (pre-Ampere GPUs)
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
     if device.type != "cpu":
         return False
     probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")

@@ -30,6 +30,18 @@ def test_cpu_probe_reads_the_instruction_sets(monkeypatch):
     assert dev.bfloat16_is_fast(torch.device("cpu"))
 
 
+def test_cuda_counts_only_native_bfloat16(monkeypatch):
+    asked = {}
+
+    def supported(including_emulation: bool = True) -> bool:
+        asked["emulation"] = including_emulation
+        return including_emulation  # a pre-Ampere GPU: bfloat16 only emulated
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", supported)
+    assert not dev.bfloat16_is_fast(torch.device("cuda"))
+    assert asked == {"emulation": False}
+
+
 def test_unknown_precision_is_a_one_line_error():
     with pytest.raises(IceCrackError, match="unknown precision 'half'.*auto, float32, bfloat16"):
         dev.training_dtype("half", torch.device("cpu"))
