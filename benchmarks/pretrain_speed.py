@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def run(precision: str, steps: int, root: Path) -> tuple[float, str]:
+def run(precision: str, steps: int, root: Path) -> float:
     from icecrack_assets.ml.multisource import MixConfig
     from icecrack_assets.ml.pretrain import PretrainConfig, pretrain
 
@@ -43,12 +42,21 @@ def run(precision: str, steps: int, root: Path) -> tuple[float, str]:
         precision=precision,
         mix=MixConfig(weights={"simulator": 1.0}),
     )
-    lines: list[str] = []
     t = time.perf_counter()
-    pretrain(cfg, root / "models", root / "ck", log=lines.append)
-    start = next(x for x in lines if x.startswith("streaming training"))
-    match = re.search(r"(\w+ on \w+ \(.*\))$", start)
-    return time.perf_counter() - t, match.group(1) if match else start
+    pretrain(cfg, root / "models", root / "ck", log=lambda line: None)
+    return time.perf_counter() - t
+
+
+def layout(precision: str) -> str:
+    """What pretrain chooses for ``precision`` here: arithmetic, threads, drawing workers."""
+    from icecrack_assets.ml.device import resolve_device, training_dtype, training_layout
+
+    device = resolve_device("auto")
+    dtype = training_dtype(precision, device)
+    threads, workers = training_layout(device, dtype)
+    return (
+        f"{str(dtype or 'float32').removeprefix('torch.')} on {device}, {threads} threads, {workers} drawing"
+    )
 
 
 def main() -> None:
@@ -59,12 +67,12 @@ def main() -> None:
     print(f"{cpu_name()}, {os.cpu_count()} CPUs, ICECRACK_THREADS={os.environ.get('ICECRACK_THREADS', '2')}")
     for precision in args.precision:
         with tempfile.TemporaryDirectory() as tmp:
-            warm, _ = run(precision, 20, Path(tmp) / "warm")
-            full, layout = run(precision, args.steps, Path(tmp) / "full")
+            warm = run(precision, 20, Path(tmp) / "warm")
+            full = run(precision, args.steps, Path(tmp) / "full")
         per_step = (full - warm) / (args.steps - 20)
         print(
             f"{precision:>8}: {per_step:.3f} s a step, {60 / per_step:.0f} steps a minute "
-            f"({layout}); load {os.getloadavg()[0]:.1f}"
+            f"({layout(precision)}); load {os.getloadavg()[0]:.1f}"
         )
 
 
