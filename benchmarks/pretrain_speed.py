@@ -1,10 +1,9 @@
 """Streaming training throughput of the default model's recipe (the long runs: the shipped model,
 suite c's models): seconds per step for each precision, with the layout it chose.
 
-Usage: python benchmarks/pretrain_speed.py [--steps 300] [--precision float32 auto] [--pool 0 16]
+Usage: python benchmarks/pretrain_speed.py [--steps 300] [--precision float32 auto]
 Trains suite c's reference configuration (simulator only, batch 16 x 128 px) for ``--steps``
-steps per precision and scene pool (``MixConfig.pool``; 0 = every batch draws its own scenes)
-and prints seconds a step (after a 20-step warm-up run is subtracted: the
+steps per precision and prints seconds a step (after a 20-step warm-up run is subtracted: the
 validation and operating tiles and the bundle are drawn once per run), steps a minute, the CPU
 and the 1-minute load average. ICECRACK_THREADS sets the cores it may use (default 2).
 """
@@ -29,7 +28,7 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def run(precision: str, pool: int, steps: int, root: Path) -> float:
+def run(precision: str, steps: int, root: Path) -> float:
     from icecrack_assets.ml.multisource import MixConfig
     from icecrack_assets.ml.pretrain import PretrainConfig, pretrain
 
@@ -41,7 +40,7 @@ def run(precision: str, pool: int, steps: int, root: Path) -> float:
         val_every_steps=10**9,
         checkpoint_minutes=600,
         precision=precision,
-        mix=MixConfig(weights={"simulator": 1.0}, pool=pool),
+        mix=MixConfig(weights={"simulator": 1.0}),
     )
     t = time.perf_counter()
     pretrain(cfg, root / "models", root / "ck", log=lambda line: None)
@@ -64,19 +63,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--precision", nargs="+", default=["float32", "auto"])
-    ap.add_argument("--pool", type=int, nargs="+", default=[0])
     args = ap.parse_args()
     print(f"{cpu_name()}, {os.cpu_count()} CPUs, ICECRACK_THREADS={os.environ.get('ICECRACK_THREADS', '2')}")
-    for pool in args.pool:
-        for precision in args.precision:
-            with tempfile.TemporaryDirectory() as tmp:
-                warm = run(precision, pool, 20, Path(tmp) / "warm")
-                full = run(precision, pool, args.steps, Path(tmp) / "full")
-            per_step = (full - warm) / (args.steps - 20)
-            print(
-                f"{precision:>8}, pool {pool:>2}: {per_step:.3f} s a step, {60 / per_step:.0f} steps a minute "
-                f"({layout(precision)}); load {os.getloadavg()[0]:.1f}"
-            )
+    for precision in args.precision:
+        with tempfile.TemporaryDirectory() as tmp:
+            warm = run(precision, 20, Path(tmp) / "warm")
+            full = run(precision, args.steps, Path(tmp) / "full")
+        per_step = (full - warm) / (args.steps - 20)
+        print(
+            f"{precision:>8}: {per_step:.3f} s a step, {60 / per_step:.0f} steps a minute "
+            f"({layout(precision)}); load {os.getloadavg()[0]:.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ through ``weak.py`` (stage 2 of the default model).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -54,13 +54,6 @@ class MixConfig:
     tile: int = 256  # side of a drawn scene (statistics come from all of it)
     patch: int = 128  # side of a training patch cropped from it
     crops_per_tile: int = 4
-    # scene pool (0 = none: each batch draws ceil(n / crops_per_tile) scenes of its own). With a
-    # pool of P, a chunk of batches starts from P drawn scenes, each batch replaces the oldest
-    # ``pool_fresh`` of them with new ones and takes its crops spread over the whole pool: drawing
-    # (two thirds of a training step's CPU on 2 cores) falls ~3x and each batch sees P scenes
-    # instead of 4; each scene serves ~P batches, a crop and a dihedral transform of it each time
-    pool: int = 0
-    pool_fresh: int = 1
     gain: tuple[float, float] = (0.7, 1.4)  # dB contrast factor about the median
     offset_db: tuple[float, float] = (-3.0, 3.0)
     quantise_prob: float = 0.15  # 8-bit dB products
@@ -251,11 +244,6 @@ class MixedSampler:
             value = getattr(cfg, knob)
             if not 0.0 <= value <= 1.0:  # also rejects NaN
                 raise IceCrackError(f"{knob} must be a probability in [0, 1], got {value}")
-        if cfg.pool < 0 or (cfg.pool and not 1 <= cfg.pool_fresh <= cfg.pool):
-            raise IceCrackError(
-                f"a scene pool needs pool >= pool_fresh >= 1 (or pool 0), got pool {cfg.pool}, "
-                f"pool_fresh {cfg.pool_fresh}"
-            )
         self.cfg = cfg
         self.norm = norm or dict(ROBUST_NORMALISATION)
         self.rng = np.random.default_rng(seed)
@@ -296,62 +284,26 @@ class MixedSampler:
         self.families[tile.family] = self.families.get(tile.family, 0) + 1
         return TrainTile(s, t, tile.source, tile.family, tile.looks)
 
-    def _scene(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """One drawn tile as the model sees it: normalised x (nodata 0) and y (nodata IGNORE)."""
-        tile = self.draw_tile(name)
-        x = normalise(tile.sigma0, self.norm, scene_stats(tile.sigma0, self.norm))
-        x[~np.isfinite(tile.sigma0)] = 0.0
-        y = np.where(np.isfinite(tile.sigma0), tile.truth, IGNORE).astype(np.uint8)
-        return x, y
-
-    def _crop(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A random patch of a scene under a random dihedral transform."""
-        rng = self.rng
-        h, w = x.shape
-        p = min(self.cfg.patch, h, w)
-        r0, c0 = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
-        xi, yi = dihedral(x[r0 : r0 + p, c0 : c0 + p], y[r0 : r0 + p, c0 : c0 + p], int(rng.integers(8)))
-        return np.ascontiguousarray(xi), np.ascontiguousarray(yi)
-
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(x normalised [n,1,p,p] float32, y [n,1,p,p] uint8)`` with nodata/255 ignored."""
+        cfg, rng = self.cfg, self.rng
         xs, ys = [], []
-        per = max(1, self.cfg.crops_per_tile)
+        per = max(1, cfg.crops_per_tile)
         for name in self.choose(int(np.ceil(n / per))):
-            x, y = self._scene(name)
+            tile = self.draw_tile(name)
+            x = normalise(tile.sigma0, self.norm, scene_stats(tile.sigma0, self.norm))
+            x[~np.isfinite(tile.sigma0)] = 0.0
+            y = np.where(np.isfinite(tile.sigma0), tile.truth, IGNORE).astype(np.uint8)
+            h, w = x.shape
+            p = min(cfg.patch, h, w)
             for _ in range(per):
-                xi, yi = self._crop(x, y)
-                xs.append(xi)
-                ys.append(yi)
-        return self._finish(xs[:n], ys[:n])
-
-    def pooled_batches(self, n: int, count: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``count`` batches like ``batch`` from a pool of ``cfg.pool`` scenes (see MixConfig).
-
-        The pool is drawn first (its families count towards the first batch), then each batch
-        draws ``cfg.pool_fresh`` scenes in place of the oldest and crops the pool's scenes in a
-        random order, round after round until it holds ``n`` crops. ``self.families`` holds what
-        each batch drew, reset per batch."""
-        cfg = self.cfg
-        if cfg.pool < 1:
-            raise IceCrackError("pooled_batches needs a scene pool (MixConfig.pool >= 1)")
-        self.families = {}
-        pool = [self._scene(name) for name in self.choose(cfg.pool)]
-        oldest = 0
-        for k in range(count):
-            if k > 0:
-                self.families = {}
-                for name in self.choose(cfg.pool_fresh):
-                    pool[oldest] = self._scene(name)
-                    oldest = (oldest + 1) % cfg.pool
-            order = np.concatenate([self.rng.permutation(cfg.pool) for _ in range(-(-n // cfg.pool))])[:n]
-            crops = [self._crop(*pool[i]) for i in order]
-            yield self._finish([c[0] for c in crops], [c[1] for c in crops])
-
-    def _finish(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Stack the crops and apply the batch-level augmentations (polarity flip, RandConv)."""
-        cfg = self.cfg
-        x_out, y_out = np.stack(xs)[:, None], np.stack(ys)[:, None]
+                r0, c0 = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
+                xi, yi = dihedral(
+                    x[r0 : r0 + p, c0 : c0 + p], y[r0 : r0 + p, c0 : c0 + p], int(rng.integers(8))
+                )
+                xs.append(np.ascontiguousarray(xi))
+                ys.append(np.ascontiguousarray(yi))
+        x_out, y_out = np.stack(xs[:n])[:, None], np.stack(ys[:n])[:, None]
         if cfg.polarity_flip > 0:
             flip = self.flip_rng.random(len(x_out)) < cfg.polarity_flip
             x_out[flip] = -x_out[flip]  # nodata stays 0

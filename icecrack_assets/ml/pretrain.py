@@ -146,23 +146,16 @@ def stream_key(seed: int, stage: str) -> list[int]:
     return [seed, zlib.crc32(stage.encode())]
 
 
-POOL_CHUNK = 32  # batches a scene pool serves before the stream starts a new one (MixConfig.pool)
-
-
 class _Stream(torch.utils.data.IterableDataset):
-    """Endless chunks of batches from a MixedSampler; chunk ``c`` is drawn from ``(seed, stage, c)``
-    alone.
+    """Endless batches from a MixedSampler; batch ``k`` is drawn from ``(seed, stage, k)`` alone.
 
-    Without a scene pool a chunk is one batch (batch ``k`` from ``(seed, stage, k)``); with one
-    (``MixConfig.pool``) it is ``POOL_CHUNK`` batches that share a pool, keyed apart from the
-    unpooled stream. Worker ``w`` of ``n`` draws chunks ``first + w``, ``first + w + n``, ... and
-    the loader returns them in order, so the stream is the same with any number of workers, and a
-    run resumed at step ``start`` (its chunk's first batches skipped) sees the batches the
-    uninterrupted run would have. Each batch carries its own family counts (the run adds them up)."""
+    Worker ``w`` of ``n`` draws batches ``start + w``, ``start + w + n``, ... and the loader
+    returns them in order, so the stream is the same with any number of workers and a run resumed
+    at step ``start`` sees the batches the uninterrupted run would have. Each item carries the
+    batch's own family counts (the run adds them up)."""
 
     def __init__(self, cfg: PretrainConfig, start: int = 0) -> None:
         self.cfg, self.key, self.start = cfg, stream_key(cfg.seed, cfg.stage), start
-        self.per_chunk = POOL_CHUNK if cfg.mix.pool else 1
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -170,19 +163,11 @@ class _Stream(torch.utils.data.IterableDataset):
         torch.set_num_threads(1)
         mix = replace(self.cfg.mix, despeckle=self.cfg.despeckle)
         s = MixedSampler(_sources(self.cfg, "train"), mix, seed=self.key[0])
-        first, skip = divmod(self.start, self.per_chunk)
-        for c in itertools.count(first + wid, n):
-            chunk = []
-            if mix.pool:
-                s.reseed([*self.key, zlib.crc32(b"scene-pool"), c])
-                for x, y in s.pooled_batches(self.cfg.batch_size, self.per_chunk):
-                    chunk.append((torch.from_numpy(x), torch.from_numpy(y), dict(s.families)))
-            else:
-                s.reseed([*self.key, c])
-                s.families = {}
-                x, y = s.batch(self.cfg.batch_size)
-                chunk.append((torch.from_numpy(x), torch.from_numpy(y), dict(s.families)))
-            yield chunk[skip:] if c == first else chunk
+        for k in itertools.count(self.start + wid, n):
+            s.reseed([*self.key, k])
+            s.families = {}
+            x, y = s.batch(self.cfg.batch_size)
+            yield torch.from_numpy(x), torch.from_numpy(y), dict(s.families)
 
 
 def stage1_config(steps: int = STAGE1_STEPS, minutes: float | None = None, **settings: Any) -> PretrainConfig:
@@ -457,7 +442,7 @@ def _pretrain(
         stream,
         batch_size=None,
         num_workers=workers,
-        prefetch_factor=(4 if stream.per_chunk == 1 else 2) if workers else None,
+        prefetch_factor=4 if workers else None,
         persistent_workers=False,
     )
     weak_key = stream_key(cfg.seed + 104_729, cfg.stage)
@@ -473,7 +458,7 @@ def _pretrain(
         f"batch {cfg.batch_size} x {cfg.mix.patch}px, mix {cfg.mix.weights}, budget {cfg.minutes} min, "
         f"{state['precision']} on {device} ({torch.get_num_threads()} threads, {workers} drawing)"
     )
-    for xb, yb, fams in itertools.chain.from_iterable(loader):
+    for xb, yb, fams in loader:
         elapsed = time.time() - t_start
         if elapsed >= budget or (cfg.max_steps is not None and state["step"] >= cfg.max_steps):
             break

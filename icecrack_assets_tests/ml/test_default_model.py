@@ -474,15 +474,11 @@ def test_pretraining_checkpoints_resumes_and_refuses_another_configuration(tmp_p
     assert str(first) in str(err.value) and not (tmp_path / "ck4").exists()
 
 
-@pytest.mark.parametrize("pool", [0, 3], ids=["fresh-scenes", "scene-pool"])
-def test_a_run_killed_and_resumed_learns_exactly_what_the_uninterrupted_run_learns(
-    tmp_path, monkeypatch, pool
-):
+def test_a_run_killed_and_resumed_learns_exactly_what_the_uninterrupted_run_learns(tmp_path, monkeypatch):
     from icecrack_assets.ml import pretrain as p
 
-    monkeypatch.setattr(p, "POOL_CHUNK", 2)  # step 3 is then inside a chunk: the resume skips into it
     # every sampler draw is exercised: resampling, polarity flips, random convolutions
-    mix = {"resample_prob": 0.5, "polarity_flip": 0.5, "random_conv": 0.5, "pool": pool}
+    mix = {"resample_prob": 0.5, "polarity_flip": 0.5, "random_conv": 0.5}
     cfg = dataclasses.replace(tiny_pretrain(max_steps=6, mix_extra=mix), checkpoint_minutes=0.0)
     whole = p.pretrain(cfg, tmp_path / "m1", tmp_path / "ck1", log=lambda m: None)
     save = p._save_checkpoint
@@ -503,28 +499,19 @@ def test_a_run_killed_and_resumed_learns_exactly_what_the_uninterrupted_run_lear
     assert a["state"]["step"] == b["state"]["step"] == 6
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert a["state"]["families"] == b["state"]["families"]  # counted once each, across the resume
-    # scenes drawn: a fresh stream draws each batch's own; a pool is drawn per chunk, then refreshed
-    drawn = 3 * (pool + 1) if pool else 6 * int(np.ceil(cfg.batch_size / cfg.mix.crops_per_tile))
-    assert sum(a["state"]["families"].values()) == drawn
+    assert sum(a["state"]["families"].values()) == 6 * int(np.ceil(cfg.batch_size / cfg.mix.crops_per_tile))
     m1, m2 = (json.loads((d / "bundle.json").read_text()) for d in (whole, resumed))
     assert m1["threshold"] == m2["threshold"]
 
 
-@pytest.mark.parametrize("pool", [0, 3], ids=["fresh-scenes", "scene-pool"])
-def test_the_training_stream_is_the_same_with_any_number_of_workers_and_from_any_step(monkeypatch, pool):
-    import itertools
-
-    from icecrack_assets.ml import pretrain as p
+def test_the_training_stream_is_the_same_with_any_number_of_workers_and_from_any_step():
     from icecrack_assets.ml.pretrain import _Stream
 
-    monkeypatch.setattr(p, "POOL_CHUNK", 2)
-    mix = {"polarity_flip": 0.5, "pool": pool}
-    cfg = dataclasses.replace(tiny_pretrain(max_steps=1, mix_extra=mix), seed=3)
+    cfg = dataclasses.replace(tiny_pretrain(max_steps=1, mix_extra={"polarity_flip": 0.5}), seed=3)
 
     def first(n: int, workers: int, start: int = 0) -> list:
         loader = torch.utils.data.DataLoader(_Stream(cfg, start=start), batch_size=None, num_workers=workers)
-        batches = itertools.chain.from_iterable(loader)
-        return [x for (x, _, _), _ in zip(batches, range(n), strict=False)]
+        return [x for (x, _, _), _ in zip(loader, range(n), strict=False)]
 
     serial, parallel, later = first(5, 0), first(5, 2), first(2, 0, start=3)
     assert all(torch.equal(a, b) for a, b in zip(serial, parallel, strict=True))
@@ -533,23 +520,7 @@ def test_the_training_stream_is_the_same_with_any_number_of_workers_and_from_any
     # each stage of a chain draws its own batches: stage 2 with stage 1's seed replays none of them
     other = dataclasses.replace(cfg, stage="stage 2")
     loader = torch.utils.data.DataLoader(_Stream(other), batch_size=None, num_workers=0)
-    assert not torch.equal(next(iter(loader))[0][0], serial[0])
-
-
-def test_a_scene_pool_serves_many_batches_from_few_draws_and_refuses_a_bad_size():
-    src = {"simulator": _Fixed("simulator", 0.1)}
-    cfg = MixConfig(weights={"simulator": 1.0}, tile=48, patch=32, pool=4, pool_fresh=1)
-    sampler = MixedSampler(src, cfg, seed=5)
-    batches = list(sampler.pooled_batches(10, 6))
-    assert [b[0].shape for b in batches] == [(10, 1, 32, 32)] * 6
-    assert sampler.drawn["simulator"] == 4 + 5  # the pool, then one fresh scene a batch
-    assert sampler.families == {"simulator": 1}  # what the last batch drew
-    assert not np.array_equal(batches[0][0], batches[1][0])  # other crops of the same scenes
-    for bad in ({"pool": 2, "pool_fresh": 3}, {"pool": 2, "pool_fresh": 0}, {"pool": -1}):
-        with pytest.raises(IceCrackError, match="scene pool"):
-            MixedSampler(src, dataclasses.replace(cfg, **bad))
-    with pytest.raises(IceCrackError, match="scene pool"):
-        list(MixedSampler(src, dataclasses.replace(cfg, pool=0)).pooled_batches(4, 1))
+    assert not torch.equal(next(iter(loader))[0], serial[0])
 
 
 def test_every_stage_of_the_recipe_draws_a_stream_of_its_own():
